@@ -1,0 +1,3 @@
+"""soundtime: a self-hosted music server that federates over iroh."""
+
+__version__ = "0.1.0"
