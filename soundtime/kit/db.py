@@ -1,0 +1,76 @@
+"""The async database engine, session factory and the one place a unit of work is committed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+_ON_COMMIT = "soundtime.on_commit"
+_ON_ROLLBACK = "soundtime.on_rollback"
+
+
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction commits (e.g. finally remove a blob whose row was deleted)."""
+    session.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+def on_rollback(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` if the transaction is rolled back (e.g. put a staged blob removal back)."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(callback)
+
+
+def _run_callbacks(session: AsyncSession, key: str) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop(key, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("a %s callback failed", key)
+
+
+class Database:
+    """Owns the engine and hands out sessions; services never commit, :meth:`transaction` does."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            echo=echo,
+            connect_args={"server_settings": {"application_name": "soundtime"}},
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed if the block succeeds and rolled back if it raises.
+
+        Callbacks registered with :func:`on_commit` / :func:`on_rollback` run after the outcome is known.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                session.info.pop(_ON_COMMIT, None)
+                await session.rollback()
+                _run_callbacks(session, _ON_ROLLBACK)
+                raise
+            session.info.pop(_ON_ROLLBACK, None)
+            _run_callbacks(session, _ON_COMMIT)
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

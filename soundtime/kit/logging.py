@@ -1,0 +1,64 @@
+"""Process-wide logging: readable text or one JSON object per line, with secrets kept out of access logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&\s\"]+")
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, extra fields, exception text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as JSON."""
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def _redact(value: object) -> object:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+
+
+class RedactTokens(logging.Filter):
+    """Blank out ``token=`` query parameters (used by audio players) before access logs are written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's arguments in place; never drops a record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        return True
+
+
+def configure_logging(level: str = "info", fmt: str = "text") -> None:
+    """Send every logger (ours, uvicorn's, alembic's) to stderr in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

@@ -1,0 +1,25 @@
+"""SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
+
+from soundtime.models.base import Base
+from soundtime.models.federation import BlockedDomain, Peer, PeerLink, RemoteTrackSource
+from soundtime.models.health import TrackHealth
+from soundtime.models.instance import InstanceSetting
+from soundtime.models.library import Album, Artist, Cover, ImportedFile, Track
+from soundtime.models.users import RefreshToken, User
+
+__all__ = [
+    "Album",
+    "Artist",
+    "Base",
+    "BlockedDomain",
+    "Cover",
+    "ImportedFile",
+    "InstanceSetting",
+    "Peer",
+    "PeerLink",
+    "RefreshToken",
+    "RemoteTrackSource",
+    "Track",
+    "TrackHealth",
+    "User",
+]

@@ -1,0 +1,47 @@
+"""Accounts and their refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from soundtime.models.base import Base, CreatedAt, UuidPk
+
+ROLES = ("admin", "user")
+
+
+class User(Base):
+    """A listener or administrator of this instance."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="role"),)
+
+    id: Mapped[UuidPk]
+    username: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    created_at: Mapped[CreatedAt]
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_admin(self) -> bool:
+        """True for administrators."""
+        return self.role == "admin"
+
+
+class RefreshToken(Base):
+    """One issued refresh token (its JWT id); rotation revokes it, reuse of a revoked one revokes all."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[UuidPk]
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+
+
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
