@@ -1,0 +1,1 @@
+"""BLAKE3 content-addressed blob storage (see :mod:`soundtime.blobs.store`)."""

@@ -1,0 +1,648 @@
+"""Content-addressed blob store keyed by the BLAKE3-256 of each blob's bytes.
+
+Layout under ``root``::
+
+    <first two hex digits>/<64 hex digest>   committed blobs, mode 0444, never rewritten
+    .tmp/<pid>-<random>.part                 in-flight writes, directory mode 0700
+    .tmp/<digest>.<pid>-<random>.removing    blobs moved aside by a staged removal
+
+Publishing one blob:
+
+1. the bytes go to a fresh temp file in ``root/.tmp`` (same filesystem, ``O_EXCL``) and are
+   hashed as they are written;
+2. at commit the temp file is made read-only and fsynced;
+3. it is hard-linked to its final name (``link(2)`` never replaces an existing name), the
+   shard directory is fsynced and the temp name is removed.
+
+A crash therefore leaves at most a temp file (see :meth:`BlobStore.cleanup_temp`), never a
+partial file under a digest path. Step 2 and step 3 can be split: :meth:`BlobWriter.finish` seals
+the temp file into a picklable :class:`PendingBlob` (e.g. in a worker process) and
+:meth:`BlobStore.commit_pending_many` publishes a batch of them, fsyncing each shard once.
+
+Concurrent commits of the same bytes (threads or processes): the first link wins and reports
+``created=True``; every other writer finds the name taken, discards its temp file and reports
+``created=False``. An existing blob is never overwritten. On filesystems without hard links
+the store falls back to ``rename``; there two racing writers may both report ``created=True``,
+which is harmless because a rename only ever swaps in identical, complete bytes.
+
+Removal inside a database transaction: :meth:`BlobStore.stage_removal` moves a blob aside into
+``.tmp``; ``confirm()`` deletes it after commit, ``cancel()`` puts it back after rollback. After a
+crash :meth:`BlobStore.cleanup_temp` puts every staged removal back: at worst that leaves an
+unreferenced blob, never a referenced one missing.
+
+Only strings matching :data:`DIGEST_RE` are ever turned into paths; temp files named in a
+:class:`PendingBlob` are only looked up by name inside ``.tmp``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+import anyio.to_thread
+from blake3 import blake3
+
+__all__ = [
+    "DIGEST_RE",
+    "BlobError",
+    "BlobNotFound",
+    "BlobRef",
+    "BlobStore",
+    "BlobTooLarge",
+    "BlobWriter",
+    "HashMismatch",
+    "InvalidDigest",
+    "PendingBlob",
+    "StagedRemoval",
+    "hash_file",
+    "is_digest",
+]
+
+# \A and \Z rather than ^ and $: "$" also matches before a trailing newline.
+DIGEST_RE: re.Pattern[str] = re.compile(r"\A[0-9a-f]{64}\Z")
+_SHARD_RE = re.compile(r"\A[0-9a-f]{2}\Z")
+_TEMP_RE = re.compile(r"\A[0-9]+-[0-9a-f]{16}\.part\Z")
+_REMOVAL_RE = re.compile(r"\A(?P<digest>[0-9a-f]{64})\.[0-9]+-[0-9a-f]{16}\.removing\Z")
+
+TEMP_DIR_NAME = ".tmp"
+_COPY_CHUNK = 1 << 20
+_READ_CHUNK = 256 * 1024
+_BLOB_MODE = 0o444
+_TEMP_MODE = 0o600
+_TEMP_DIR_MODE = 0o700
+# errno values meaning "this filesystem cannot hard-link": fall back to rename.
+_NO_HARDLINK = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+
+
+class BlobError(Exception):
+    """Base class for blob store errors.
+
+    Subclasses keep their constructor arguments in ``args`` so that they survive pickling
+    (e.g. when raised in an import worker process).
+    """
+
+
+class InvalidDigest(BlobError, ValueError):
+    """A string that is not a lowercase 64-hex BLAKE3 digest."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        shown = self.value[:80] if isinstance(self.value, str) else self.value
+        return f"not a lowercase 64-hex BLAKE3 digest: {shown!r}"
+
+
+class BlobTooLarge(BlobError):
+    """A blob exceeds the size limit given by the caller."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"blob exceeds the limit of {self.limit} bytes"
+
+
+class HashMismatch(BlobError):
+    """The bytes written do not hash to the digest the caller expected."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(expected, actual)
+        self.expected = expected
+        self.actual = actual
+
+    def __str__(self) -> str:
+        return f"expected BLAKE3 {self.expected}, got {self.actual}"
+
+
+class BlobNotFound(BlobError, FileNotFoundError):
+    """No blob is stored under this digest."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(digest)
+        self.digest = digest
+
+    def __str__(self) -> str:
+        return f"no blob {self.digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """A committed blob; ``created`` is False when identical bytes were already stored."""
+
+    digest: str
+    size: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlob:
+    """Bytes sealed (read-only, fsynced) in the store's temp area but not yet published; picklable."""
+
+    digest: str
+    size: int
+    temp_path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRemoval:
+    """A blob moved aside by :meth:`BlobStore.stage_removal`."""
+
+    store: BlobStore
+    digest: str
+    aside: Path
+
+    def confirm(self) -> None:
+        """Delete the blob for good (after the transaction committed)."""
+        self.aside.unlink(missing_ok=True)
+
+    def cancel(self) -> None:
+        """Put the blob back (after a rollback)."""
+        self.store._restore(self.aside, self.digest)
+
+
+def is_digest(value: str) -> bool:
+    """Whether ``value`` is a lowercase 64-hex digest (the only form turned into a path)."""
+    return isinstance(value, str) and DIGEST_RE.match(value) is not None
+
+
+def _require_digest(value: str) -> str:
+    if not is_digest(value):
+        raise InvalidDigest(value)
+    return value
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """Return ``(hex digest, size)`` of a file, hashed through mmap without loading it."""
+    before = os.stat(path)
+    digest = blake3(max_threads=blake3.AUTO).update_mmap(path).hexdigest()
+    after = os.stat(path)
+    if _identity(before) != _identity(after):
+        raise BlobError(f"{path} changed while it was being hashed")
+    return digest, after.st_size
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_expected(expected: str | None, actual: str) -> None:
+    if expected is not None and _require_digest(expected) != actual:
+        raise HashMismatch(expected, actual)
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, _TEMP_MODE)
+
+
+def _write_all(file: io.FileIO, view: memoryview) -> None:
+    while view:
+        written = file.write(view)
+        if not written:
+            raise BlobError("short write to temporary file")
+        view = view[written:]
+
+
+def _open_blob(path: Path, digest: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise BlobNotFound(digest) from exc
+
+
+def _resolve_range(size: int, start: int, end: int | None, chunk_size: int) -> int:
+    """Validate ``[start, end)`` against a blob of ``size`` bytes; return the exclusive stop."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    stop = size if end is None else end
+    if not 0 <= start <= stop <= size:
+        raise ValueError(f"invalid range [{start}, {end}) for a blob of {size} bytes")
+    return stop
+
+
+def _read_chunk(fd: int, pos: int, stop: int, chunk_size: int) -> bytes:
+    chunk = os.pread(fd, min(chunk_size, stop - pos), pos)
+    if not chunk:
+        raise BlobError("blob is shorter than its recorded size")
+    return chunk
+
+
+def _ensure_private_dir(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, _TEMP_DIR_MODE)
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        raise BlobError(f"{path} exists and is not a directory")
+    if stat.S_IMODE(mode) != _TEMP_DIR_MODE:
+        os.chmod(path, _TEMP_DIR_MODE)
+
+
+def _is_stale(entry: os.DirEntry[str], cutoff: float) -> bool:
+    return not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime <= cutoff
+
+
+_WriterState = Literal["open", "finished", "committed", "aborted"]
+
+
+class BlobWriter:
+    """Incremental, synchronous writer of one blob; abort unless committed.
+
+    Not thread-safe itself: use one writer per thread (any number may run concurrently).
+    Used as a context manager, it aborts on exit unless :meth:`commit` or :meth:`finish` succeeded.
+    """
+
+    def __init__(self, store: BlobStore, max_size: int | None = None) -> None:
+        if max_size is not None and max_size < 0:
+            raise ValueError("max_size must not be negative")
+        self._store = store
+        self._max_size = max_size
+        self._hasher = blake3()
+        self._state: _WriterState = "open"
+        self.size = 0
+        self.temp_path, self._file = store._create_temp()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``; past ``max_size`` the writer aborts and raises :class:`BlobTooLarge`."""
+        self._require_open("write to")
+        view = memoryview(data).cast("B")
+        if self._max_size is not None and self.size + view.nbytes > self._max_size:
+            self.abort()
+            raise BlobTooLarge(self._max_size)
+        try:
+            _write_all(self._file, view)
+        except BaseException:
+            self.abort()
+            raise
+        self._hasher.update(view)
+        self.size += view.nbytes
+
+    def digest(self) -> str:
+        """Hex digest of the bytes written so far."""
+        return self._hasher.hexdigest()
+
+    def commit(self, expected_digest: str | None = None) -> BlobRef:
+        """Publish the blob; on any failure (e.g. :class:`HashMismatch`) the temp file is removed."""
+        self._require_open("commit")
+        digest = self.digest()
+        try:
+            _check_expected(expected_digest, digest)
+            duplicate = self._store._already_stored(digest)
+        except BaseException:
+            self.abort()
+            raise
+        if duplicate:  # no need to make our copy durable
+            self._close("committed")
+            return BlobRef(digest, self.size, created=False)
+        pending = self.finish()
+        self._state = "aborted"  # commit_pending_many consumes the temp file even if it fails
+        (ref,) = self._store.commit_pending_many([pending])
+        self._state = "committed"
+        return ref
+
+    def finish(self) -> PendingBlob:
+        """Seal the bytes (read-only, fsynced) without publishing them; the temp file is handed over.
+
+        Publish with :meth:`BlobStore.commit_pending_many` or drop with :meth:`BlobStore.discard_pending`.
+        """
+        self._require_open("finish")
+        try:
+            self._store._seal(self._file)
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "finished"
+        return PendingBlob(self.digest(), self.size, self.temp_path)
+
+    def abort(self) -> None:
+        """Discard the temp file; does nothing once finished, committed or aborted."""
+        if self._state == "open":
+            self._close("aborted")
+
+    def _close(self, state: _WriterState) -> None:
+        self._state = state
+        self._file.close()
+        self.temp_path.unlink(missing_ok=True)
+
+    def _require_open(self, action: str) -> None:
+        if self._state != "open":
+            raise BlobError(f"cannot {action} a writer that was already {self._state}")
+
+
+class BlobStore:
+    """BLAKE3 content-addressed blobs under ``root``; safe for concurrent threads and processes."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.temp_dir = self.root / TEMP_DIR_NAME
+        self._fsync = fsync
+        self.root.mkdir(parents=True, exist_ok=True)
+        _ensure_private_dir(self.temp_dir)
+
+    def __repr__(self) -> str:
+        return f"BlobStore({str(self.root)!r})"
+
+    # -- addressing -------------------------------------------------------------------------
+
+    def path_for(self, digest: str) -> Path:
+        """``root/<first 2 hex>/<digest>``; raises :class:`InvalidDigest` for anything else."""
+        _require_digest(digest)
+        return self.root / digest[:2] / digest
+
+    def exists(self, digest: str) -> bool:
+        return self.size(digest) is not None
+
+    def size(self, digest: str) -> int | None:
+        """Size in bytes, or None when the blob is absent."""
+        try:
+            return os.stat(self.path_for(digest)).st_size
+        except FileNotFoundError:
+            return None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def writer(self, *, max_size: int | None = None) -> BlobWriter:
+        return BlobWriter(self, max_size)
+
+    def put_bytes(self, data: bytes, *, expected_digest: str | None = None) -> BlobRef:
+        """Store ``data``; nothing is written when it is already stored or mismatches."""
+        digest = blake3(data).hexdigest()
+        _check_expected(expected_digest, digest)
+        if self._already_stored(digest):
+            return BlobRef(digest, len(data), created=False)
+        with self.writer() as writer:
+            writer.write(data)
+            return writer.commit(digest)
+
+    def put_file(self, src: Path, *, max_size: int | None = None) -> BlobRef:
+        """Copy ``src`` into the store, reading, hashing and writing in a single pass."""
+        with open(src, "rb", buffering=0) as source:
+            if max_size is not None and os.fstat(source.fileno()).st_size > max_size:
+                raise BlobTooLarge(max_size)
+            with self.writer(max_size=max_size) as writer:
+                buffer = bytearray(_COPY_CHUNK)
+                view = memoryview(buffer)
+                while count := source.readinto(buffer):
+                    writer.write(view[:count])
+                return writer.commit()
+
+    def commit_pending_many(self, pending: Sequence[PendingBlob]) -> list[BlobRef]:
+        """Publish sealed blobs (see :meth:`BlobWriter.finish`), fsyncing each touched shard once.
+
+        The temp files are consumed whether this succeeds or raises; a malformed
+        :class:`PendingBlob` is refused before anything is done.
+        """
+        temps = [self._pending_temp(item) for item in pending]
+        try:
+            refs = [
+                BlobRef(item.digest, item.size, self._publish(temp, item.digest))
+                for item, temp in zip(pending, temps, strict=True)
+            ]
+            for shard in {self.path_for(item.digest).parent for item in pending}:
+                self._sync_dir(shard)
+        finally:
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+        return refs
+
+    def discard_pending(self, pending: PendingBlob) -> None:
+        """Drop a sealed blob that will not be published (idempotent)."""
+        self._pending_temp(pending).unlink(missing_ok=True)
+
+    def relative_path(self, digest: str) -> str:
+        """``<first 2 hex>/<digest>``: where the blob lives relative to ``root`` (POSIX separators)."""
+        return f"{_require_digest(digest)[:2]}/{digest}"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read_range(
+        self, digest: str, start: int = 0, end: int | None = None, *, chunk_size: int = _READ_CHUNK
+    ) -> Generator[bytes, None, None]:
+        """Chunks of ``[start, end)``; BlobNotFound and ValueError are raised by this call."""
+        path = self.path_for(digest)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound(digest) from exc
+        stop = _resolve_range(size, start, end, chunk_size)
+        return self._iter_range(path, digest, start, stop, chunk_size)
+
+    def _iter_range(
+        self, path: Path, digest: str, start: int, stop: int, chunk_size: int
+    ) -> Generator[bytes, None, None]:
+        fd = _open_blob(path, digest)
+        try:
+            pos = start
+            while pos < stop:
+                chunk = _read_chunk(fd, pos, stop, chunk_size)
+                pos += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    async def aread_range(
+        self, digest: str, start: int = 0, end: int | None = None, *, chunk_size: int = _READ_CHUNK
+    ) -> AsyncGenerator[bytes, None]:
+        """Async :meth:`read_range`: file I/O runs in worker threads; errors surface on first use."""
+        path = self.path_for(digest)
+        fd, stop = await anyio.to_thread.run_sync(self._open_range, path, digest, start, end, chunk_size)
+        try:
+            pos = start
+            while pos < stop:
+                chunk = await anyio.to_thread.run_sync(_read_chunk, fd, pos, stop, chunk_size)
+                pos += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _open_range(path: Path, digest: str, start: int, end: int | None, chunk_size: int) -> tuple[int, int]:
+        fd = _open_blob(path, digest)
+        try:
+            stop = _resolve_range(os.fstat(fd).st_size, start, end, chunk_size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, stop
+
+    def read_bytes(self, digest: str, *, max_size: int) -> bytes:
+        """Whole blob in memory, for small blobs; :class:`BlobTooLarge` beyond ``max_size``."""
+        if max_size < 0:
+            raise ValueError("max_size must not be negative")
+        path = self.path_for(digest)
+        with open(_open_blob(path, digest), "rb", closefd=True) as blob:
+            data = blob.read(max_size + 1)
+        if len(data) > max_size:
+            raise BlobTooLarge(max_size)
+        return data
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash the stored bytes; False when they no longer match ``digest``."""
+        path = self.path_for(digest)
+        try:
+            actual, _ = hash_file(path)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(digest) from exc
+        return actual == digest
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob; True if it existed."""
+        path = self.path_for(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        self._sync_dir(path.parent)
+        return True
+
+    def stage_removal(self, digest: str) -> StagedRemoval | None:
+        """Move a blob aside (it disappears at once); None if it is not stored.
+
+        Call ``confirm()`` once the transaction that dropped its last reference committed, or
+        ``cancel()`` to put it back.
+        """
+        path = self.path_for(digest)
+        aside = self.temp_dir / f"{digest}.{os.getpid()}-{secrets.token_hex(8)}.removing"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return None
+        return StagedRemoval(self, digest, aside)
+
+    def iter_digests(self) -> Iterator[str]:
+        """Digests of all stored blobs, in no particular order."""
+        with os.scandir(self.root) as entries:
+            shards = [e.name for e in entries if _SHARD_RE.match(e.name) and e.is_dir(follow_symlinks=False)]
+        for shard in shards:
+            with os.scandir(self.root / shard) as entries:
+                names = [
+                    e.name
+                    for e in entries
+                    if e.name.startswith(shard) and is_digest(e.name) and e.is_file(follow_symlinks=False)
+                ]
+            yield from names
+
+    def cleanup_temp(self, older_than: float = 3600.0) -> int:
+        """Remove temp files not modified for ``older_than`` seconds and put back every staged
+        removal (whatever its age); return how many entries were cleared from ``.tmp``.
+        """
+        cutoff = time.time() - older_than
+        cleared = 0
+        with os.scandir(self.temp_dir) as entries:
+            for entry in entries:
+                try:
+                    if removal := _REMOVAL_RE.match(entry.name):
+                        self._restore(Path(entry.path), removal["digest"])
+                    elif _is_stale(entry, cutoff):
+                        os.unlink(entry.path)
+                    else:
+                        continue
+                except FileNotFoundError:
+                    continue
+                cleared += 1
+        return cleared
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _create_temp(self) -> tuple[Path, io.FileIO]:
+        for _ in range(8):
+            path = self.temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+            try:
+                return path, io.FileIO(path, "xb", opener=_private_opener)
+            except FileExistsError:
+                continue
+        raise BlobError("could not create a unique temporary file")
+
+    def _already_stored(self, digest: str) -> bool:
+        path = self.path_for(digest)
+        if not path.exists():
+            return False
+        self._sync_dir(path.parent)  # its creator may not have synced the entry yet
+        return True
+
+    def _seal(self, file: io.FileIO) -> None:
+        """Make a temp file read-only and durable, then close it."""
+        os.fchmod(file.fileno(), _BLOB_MODE)
+        if self._fsync:
+            os.fsync(file.fileno())
+        file.close()
+
+    def _pending_temp(self, pending: PendingBlob) -> Path:
+        """The temp file of ``pending``, looked up by validated name in this store's ``.tmp``."""
+        _require_digest(pending.digest)
+        name = pending.temp_path.name
+        if not _TEMP_RE.match(name):
+            raise BlobError(f"not a temp file of a blob store: {name[:80]!r}")
+        return self.temp_dir / name
+
+    def _publish(self, temp: Path, digest: str) -> bool:
+        """Link a sealed temp file under ``digest``; True if this call created the blob."""
+        final = self.path_for(digest)
+        self._ensure_shard(final.parent)
+        try:
+            return self._link(temp, final)
+        except FileNotFoundError as exc:
+            raise BlobError(f"temporary file {temp.name} vanished before commit") from exc
+
+    def _restore(self, aside: Path, digest: str) -> None:
+        """Put a blob moved aside back under its digest (unless identical bytes were stored since)."""
+        final = self.path_for(digest)
+        self._ensure_shard(final.parent)
+        try:
+            self._link(aside, final)
+        except FileNotFoundError:
+            return  # already restored or confirmed
+        aside.unlink(missing_ok=True)
+        self._sync_dir(final.parent)
+
+    def _link(self, src: Path, final: Path) -> bool:
+        """Give ``src`` the name ``final`` without ever replacing an existing blob."""
+        try:
+            os.link(src, final)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_HARDLINK:
+                raise
+            if final.exists():
+                return False
+            os.replace(src, final)
+        return True
+
+    def _ensure_shard(self, shard: Path) -> None:
+        try:
+            os.mkdir(shard)
+        except FileExistsError:
+            return
+        self._sync_dir(self.root)
+
+    def _sync_dir(self, path: Path) -> None:
+        if not self._fsync:
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
