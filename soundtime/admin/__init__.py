@@ -1,0 +1,1 @@
+"""Administration: instance settings and statistics."""

@@ -1,0 +1,1 @@
+"""Accounts: Argon2id passwords, short-lived access tokens, rotating refresh tokens."""

@@ -1,0 +1,69 @@
+"""FastAPI dependencies that authenticate a request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from soundtime.auth import repository as repo
+from soundtime.auth.tokens import Claims
+from soundtime.context import ContextDep, SessionDep
+from soundtime.kit.errors import Forbidden, TooManyRequests, Unauthorized
+from soundtime.models import User
+
+_bearer = HTTPBearer(auto_error=False, description="access token from /api/auth/login")
+
+
+def access_claims(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Claims:
+    """Claims of the bearer access token (no database access)."""
+    if credentials is None:
+        raise Unauthorized()
+    return context.tokens.verify(credentials.credentials, "access")
+
+
+def media_claims(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[
+        str | None,
+        Query(max_length=4096, description="access token, for players that cannot send headers (<audio src>)"),
+    ] = None,
+) -> Claims:
+    """Claims of the access token given as a bearer header or, for media elements, as ``?token=``."""
+    raw = credentials.credentials if credentials is not None else token
+    if not raw:
+        raise Unauthorized()
+    return context.tokens.verify(raw, "access")
+
+
+async def current_user(session: SessionDep, claims: Annotated[Claims, Depends(access_claims)]) -> User:
+    """The account behind the access token; 401 if it no longer exists."""
+    user = await repo.get_user(session, claims.user_id)
+    if user is None:
+        raise Unauthorized("account no longer exists", code="invalid_token")
+    return user
+
+
+async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    """The current user, who must be an administrator."""
+    if not user.is_admin:
+        raise Forbidden("administrator role required")
+    return user
+
+
+def auth_rate_limit(request: Request, context: ContextDep) -> None:
+    """Limit login and registration attempts per client address."""
+    client = request.client.host if request.client else "unknown"
+    retry_after = context.auth_limiter.hit(client)
+    if retry_after > 0:
+        raise TooManyRequests(retry_after, "too many attempts from this address, try again later")
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+AdminUser = Annotated[User, Depends(admin_user)]
+MediaClaims = Annotated[Claims, Depends(media_claims)]

@@ -1,0 +1,84 @@
+"""All SQL of the auth feature."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.models import RefreshToken, User
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user with ``user_id``."""
+    return await session.get(User, user_id)
+
+
+async def find_user(session: AsyncSession, username: str) -> User | None:
+    """The user named ``username`` (case-insensitive)."""
+    stmt = select(User).where(func.lower(User.username) == username.lower())
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_users(session: AsyncSession) -> None:
+    """Serialise account creation for this transaction, so only one first user can become admin."""
+    await session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+
+
+async def count_users(session: AsyncSession) -> int:
+    """How many accounts exist."""
+    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
+
+
+async def add_user(session: AsyncSession, username: str, password_hash: str, role: str) -> User:
+    """Insert a user and return it with its generated columns."""
+    user = User(username=username, password_hash=password_hash, role=role)
+    session.add(user)
+    await session.flush()
+    await session.refresh(user)
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    """Every user, oldest first."""
+    return list((await session.execute(select(User).order_by(User.created_at, User.id))).scalars())
+
+
+async def add_refresh_token(
+    session: AsyncSession, token_id: uuid.UUID, user_id: uuid.UUID, expires_at: datetime
+) -> None:
+    """Remember an issued refresh token."""
+    session.add(RefreshToken(id=token_id, user_id=user_id, expires_at=expires_at))
+    await session.flush()
+
+
+async def get_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> RefreshToken | None:
+    """The refresh token row, locked for this transaction (rotation must not race)."""
+    stmt = select(RefreshToken).where(RefreshToken.id == token_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def revoke_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> None:
+    """Mark one refresh token revoked."""
+    stmt = update(RefreshToken).where(RefreshToken.id == token_id).values(revoked_at=datetime.now(UTC))
+    await session.execute(stmt)
+
+
+async def revoke_all_refresh_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Revoke every live refresh token of a user (after a revoked token was presented again)."""
+    stmt = (
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    await session.execute(stmt)
+
+
+async def touch_login(session: AsyncSession, user: User, password_hash: str | None = None) -> None:
+    """Record a successful login (and upgrade the stored hash when its parameters are outdated)."""
+    user.last_login_at = datetime.now(UTC)
+    if password_hash is not None:
+        user.password_hash = password_hash
+    await session.flush()

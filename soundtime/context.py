@@ -1,0 +1,47 @@
+"""What the running application holds (database, stores, token service, limiters) and its FastAPI dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.auth.passwords import Passwords
+from soundtime.auth.tokens import TokenService
+from soundtime.blobs.store import BlobStore
+from soundtime.config import Settings
+from soundtime.kit.db import Database
+from soundtime.kit.ratelimit import RateLimiter
+
+
+@dataclass
+class AppContext:
+    """Long-lived objects shared by every request; built by the app's lifespan."""
+
+    settings: Settings
+    db: Database
+    audio: BlobStore
+    blobs: BlobStore
+    tokens: TokenService
+    passwords: Passwords
+    auth_limiter: RateLimiter
+
+
+def get_context(request: Request) -> AppContext:
+    """The running application's context."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for one request: committed when the endpoint returns, rolled back if it raises."""
+    async with get_context(request).db.transaction() as session:
+        yield session
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+# scope="function": the commit happens before the response is sent, so a failed commit is reported.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
