@@ -1,0 +1,92 @@
+"""The FastAPI application factory and its lifespan (opens the database and stores, closes them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+import soundtime
+from soundtime.admin.router import router as admin_router
+from soundtime.auth.passwords import Passwords
+from soundtime.auth.router import router as auth_router
+from soundtime.auth.tokens import TokenService
+from soundtime.blobs.store import BlobStore
+from soundtime.config import Settings, resolve_jwt_secret
+from soundtime.context import AppContext, get_context
+from soundtime.kit.db import Database
+from soundtime.kit.errors import install_error_handlers
+from soundtime.kit.ratelimit import RateLimiter
+from soundtime.library.router import router as library_router
+from soundtime.search.router import router as search_router
+from soundtime.streaming.router import router as streaming_router
+from soundtime.web.router import router as web_router
+
+log = logging.getLogger(__name__)
+
+
+def build_context(settings: Settings, database_url: str, *, passwords: Passwords | None = None) -> AppContext:
+    """Create the long-lived objects of a running instance (nothing is connected yet)."""
+    return AppContext(
+        settings=settings,
+        db=Database(database_url, pool_size=settings.database_pool_size),
+        audio=BlobStore(settings.audio_dir),
+        blobs=BlobStore(settings.blobs_dir),
+        tokens=TokenService(resolve_jwt_secret(settings)),
+        passwords=passwords or Passwords(),
+        auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
+    )
+
+
+def create_app(settings: Settings, database_url: str, *, passwords: Passwords | None = None) -> FastAPI:
+    """Build the application for ``settings``, using the PostgreSQL database at ``database_url``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = build_context(settings, database_url, passwords=passwords)
+        removed = context.audio.cleanup_temp() + context.blobs.cleanup_temp()
+        if removed:
+            log.info("removed %d unfinished files left by an interrupted write", removed)
+        await context.db.ping()
+        app.state.context = context
+        log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
+        try:
+            yield
+        finally:
+            await context.db.dispose()
+
+    app = FastAPI(
+        title="soundtime",
+        version=soundtime.__version__,
+        summary="Self-hosted music server that federates peer to peer over iroh.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
+            expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
+        )
+    for router in (auth_router, library_router, streaming_router, search_router, admin_router, web_router):
+        app.include_router(router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"], summary="Liveness and database check")
+    return app
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers, 503 otherwise."""
+    context = get_context(request)
+    try:
+        await context.db.ping()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("health check: database unavailable: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", "version": soundtime.__version__})

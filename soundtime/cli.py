@@ -1,0 +1,304 @@
+"""The ``soundtime`` command line: serve, migrate, import, user."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+import soundtime
+from soundtime import runtime
+from soundtime.config import Settings, SettingsError, load_settings
+from soundtime.kit.embedded_pg import EmbeddedDatabaseError
+from soundtime.kit.logging import configure_logging
+
+app = typer.Typer(help="soundtime: a self-hosted music server that federates over iroh.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+console = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from soundtime.library.importer import ImportReport
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc), 2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def _database(settings: Settings, *, migrate: bool) -> Iterator[str]:
+    """The database URL with its schema checked (or migrated); errors become one readable line."""
+    try:
+        with runtime.database(settings) as url:
+            runtime.ensure_schema(url, migrate=migrate)
+            yield url
+    except (EmbeddedDatabaseError, runtime.SchemaOutOfDate) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot reach the database: {exc}") from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on [default: SOUNDTIME_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: SOUNDTIME_PORT]")] = None,
+    migrate: Annotated[bool, typer.Option(help="apply database migrations before starting")] = True,
+) -> None:
+    """Run the server (HTTP API; with no DATABASE_URL, a private PostgreSQL in the data folder)."""
+    import uvicorn
+
+    from soundtime.app import create_app
+
+    settings = _settings()
+    with _database(settings, migrate=migrate) as url, _stop_on_signals():
+        bind_host, bind_port = host or settings.host, port or settings.port
+        console.print(
+            f"soundtime {soundtime.__version__} on [bold]http://{bind_host}:{bind_port}[/] "
+            f"(data in {settings.data_dir.resolve()}); the first account registered becomes admin",
+            highlight=False,
+        )
+        uvicorn.run(
+            create_app(settings, url),
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+        )
+
+
+class _Stopped(Exception):
+    """SIGINT/SIGTERM after uvicorn's graceful shutdown: unwind so the embedded database stops too."""
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn the signal uvicorn re-raises after shutting down into a clean exit (code 0) with cleanup."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    with _database(settings, migrate=True):
+        console.print("database schema is up to date")
+
+
+@app.command("import")
+def import_command(
+    folder: Annotated[Path, typer.Argument(help="folder to import (searched recursively)")],
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="tag-reading processes [default: CPUs]")] = None,
+    owner: Annotated[str | None, typer.Option(help="username recorded as the uploader")] = None,
+) -> None:
+    """Copy the audio files of a folder into the library; unchanged files of a previous import are skipped."""
+    if not folder.is_dir():
+        raise _fail(f"{folder} is not a folder", 2)
+    settings = _settings()
+    with _database(settings, migrate=settings.database_url is None) as url:
+        report = asyncio.run(_import(settings, url, folder, workers, owner))
+    _print_report(report)
+    if report.found == 0:
+        console.print(f"no audio files found in {folder}")
+
+
+async def _import(settings: Settings, url: str, folder: Path, workers: int | None, owner: str | None) -> ImportReport:
+    from soundtime.auth import repository as auth_repo
+    from soundtime.blobs.store import BlobStore
+    from soundtime.kit.db import Database
+    from soundtime.library.importer import FolderImport
+
+    db = Database(url, pool_size=2)
+    try:
+        owner_id = None
+        if owner is not None:
+            async with db.transaction() as session:
+                user = await auth_repo.find_user(session, owner)
+            if user is None:
+                raise _fail(f"no user named {owner!r}", 2)
+            owner_id = user.id
+        job = FolderImport(
+            db,
+            BlobStore(settings.audio_dir),
+            BlobStore(settings.blobs_dir),
+            max_size=settings.max_upload_size,
+            workers=workers,
+            uploaded_by=owner_id,
+        )
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("import", total=None)
+            return await job.run(folder, lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        await db.dispose()
+
+
+def _print_report(report: ImportReport) -> None:
+    from soundtime.library.importer import iter_rejections
+
+    table = Table(title=f"import finished in {report.seconds:.1f} s", show_header=False)
+    table.add_row("imported", str(report.imported))
+    table.add_row("duplicates (already in the library)", str(report.duplicates))
+    table.add_row("unchanged since the last import", str(report.unchanged))
+    table.add_row("rejected", str(len(report.rejected)))
+    table.add_row("other files ignored", str(report.ignored))
+    console.print(table)
+    if report.rejected:
+        console.print("[bold]rejected files:[/]")
+        for line in iter_rejections(report, 100):
+            console.print(f"  {line}", highlight=False, markup=False)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if not 8 <= len(password) <= 256:
+        raise _fail("the password must have 8 to 256 characters", 2)
+    return password
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    admin: Annotated[bool, typer.Option(help="give the administrator role")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+) -> None:
+    """Create an account (works even when registration is closed)."""
+    from soundtime.auth.schemas import Credentials
+
+    password = _read_password(password_stdin)
+    try:
+        Credentials(username=username, password=password)
+    except ValueError:
+        raise _fail("usernames have 3 to 32 letters, digits, '.', '_' or '-'", 2) from None
+    settings = _settings()
+    with _database(settings, migrate=settings.database_url is None) as url:
+        asyncio.run(_user_create(url, username, password, admin))
+    console.print(f"created {'administrator' if admin else 'user'} {username}")
+
+
+async def _user_create(url: str, username: str, password: str, admin: bool) -> None:
+    from soundtime.auth import service
+    from soundtime.auth.passwords import Passwords
+    from soundtime.kit.db import Database
+    from soundtime.kit.errors import AppError
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            await service.create_user(session, Passwords(), username, password, admin=admin)
+    except AppError as exc:
+        raise _fail(exc.message, 2) from None
+    finally:
+        await db.dispose()
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List accounts."""
+    settings = _settings()
+    with _database(settings, migrate=settings.database_url is None) as url:
+        users = asyncio.run(_user_list(url))
+    table = Table("username", "role", "created")
+    for name, role, created in users:
+        table.add_row(name, role, created)
+    Console().print(table)
+
+
+async def _user_list(url: str) -> list[tuple[str, str, str]]:
+    from soundtime.auth import repository as repo
+    from soundtime.kit.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            return [(u.username, u.role, f"{u.created_at:%Y-%m-%d %H:%M}") for u in await repo.list_users(session)]
+    finally:
+        await db.dispose()
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+) -> None:
+    """Set a new password for an account (and sign out its sessions)."""
+    password = _read_password(password_stdin)
+    settings = _settings()
+    with _database(settings, migrate=settings.database_url is None) as url:
+        found = asyncio.run(_set_password(url, username, password))
+    if not found:
+        raise _fail(f"no user named {username!r}", 2)
+    console.print(f"password of {username} changed")
+
+
+async def _set_password(url: str, username: str, password: str) -> bool:
+    from soundtime.auth import repository as repo
+    from soundtime.auth.passwords import Passwords
+    from soundtime.kit.db import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            user = await repo.find_user(session, username)
+            if user is None:
+                return False
+            user.password_hash = await asyncio.to_thread(Passwords().hash, password)
+            await repo.revoke_all_refresh_tokens(session, user.id)
+            return True
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(soundtime.__version__)
+
+
+def main() -> None:
+    """Entry point of the ``soundtime`` script."""
+    app()

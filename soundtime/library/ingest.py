@@ -1,0 +1,215 @@
+"""The one ingest path of the library, shared by HTTP upload and ``soundtime import``.
+
+Two stages:
+
+1. *prepare* (synchronous, runs in a worker thread or process): read and validate the tags, and stage the
+   audio bytes (and the cover) as pending blobs — hashed and fsynced in the store's temp area, not yet visible;
+2. *save* (async, one transaction per batch): lock the digests, publish the pending blobs, and upsert covers,
+   artists, albums and tracks in a few batched statements. Identical bytes are recognised by their hash.
+
+A file that fails validation leaves nothing behind; a crash leaves at most temp files, which the store
+removes at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.blobs.store import BlobStore, BlobTooLarge, BlobWriter, PendingBlob
+from soundtime.library import repository as repo
+from soundtime.library.tags import AudioRejected, AudioTags, read_tags
+
+UNKNOWN_ARTIST = "Unknown Artist"
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCover:
+    """Cover art staged in the blob store, with its media type."""
+
+    blob: PendingBlob
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTrack:
+    """A validated audio file whose bytes are staged; ``tags.cover`` is dropped (see ``cover``)."""
+
+    name: str
+    audio: PendingBlob
+    tags: AudioTags
+    cover: PendingCover | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What happened to one prepared file."""
+
+    name: str
+    status: Literal["imported", "duplicate"]
+    track_id: uuid.UUID
+    content_hash: str
+
+
+def too_large(limit: int) -> AudioRejected:
+    """The rejection for a file over ``MAX_UPLOAD_SIZE``."""
+    return AudioRejected("too_large", f"the file is larger than the limit of {limit:,} bytes")
+
+
+def _stage_cover(tags: AudioTags, blobs: BlobStore) -> PendingCover | None:
+    if tags.cover is None:
+        return None
+    with blobs.writer() as writer:
+        writer.write(tags.cover.data)
+        return PendingCover(writer.finish(), tags.cover.mime)
+
+
+def prepare_written(writer: BlobWriter, name: str, audio_store: BlobStore, blobs: BlobStore) -> PreparedTrack:
+    """Validate bytes received into ``writer`` (an upload) and stage them; the writer is finished or aborted."""
+    try:
+        audio = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    try:
+        tags = read_tags(audio.temp_path)
+        cover = _stage_cover(tags, blobs)
+    except BaseException:
+        audio_store.discard_pending(audio)
+        raise
+    return PreparedTrack(name, audio, replace(tags, cover=None), cover)
+
+
+def prepare_path(path: Path, audio_store: BlobStore, blobs: BlobStore, max_size: int) -> PreparedTrack:
+    """Validate a file on disk, then copy it into the audio store's staging area (hashing as it copies).
+
+    Runs in a worker process during a folder import; everything it returns is picklable.
+    """
+    tags = read_tags(path)
+    try:
+        with audio_store.writer(max_size=max_size) as writer, path.open("rb") as source:
+            while chunk := source.read(_COPY_CHUNK):
+                writer.write(chunk)
+            audio = writer.finish()
+    except BlobTooLarge as exc:
+        raise too_large(max_size) from exc
+    try:
+        cover = _stage_cover(tags, blobs)
+    except BaseException:
+        audio_store.discard_pending(audio)
+        raise
+    return PreparedTrack(path.name, audio, replace(tags, cover=None), cover)
+
+
+def discard_prepared(item: PreparedTrack, audio_store: BlobStore, blobs: BlobStore) -> None:
+    """Drop everything a prepared file staged."""
+    audio_store.discard_pending(item.audio)
+    if item.cover is not None:
+        blobs.discard_pending(item.cover.blob)
+
+
+def _publish(items: Sequence[PreparedTrack], audio_store: BlobStore, blobs: BlobStore) -> None:
+    audio_store.commit_pending_many([item.audio for item in items])
+    blobs.commit_pending_many([item.cover.blob for item in items if item.cover is not None])
+
+
+def _album_key(tags: AudioTags) -> tuple[str, str] | None:
+    if not tags.album:
+        return None
+    return tags.album, tags.album_artist or tags.artist or UNKNOWN_ARTIST
+
+
+async def save_prepared(
+    session: AsyncSession,
+    items: Sequence[PreparedTrack],
+    audio_store: BlobStore,
+    blobs: BlobStore,
+    *,
+    uploaded_by: uuid.UUID | None,
+) -> list[IngestOutcome]:
+    """Publish the staged blobs and write the rows of a batch; returns one outcome per item, in order.
+
+    Takes the digests' advisory locks for the rest of the transaction (see :func:`repo.lock_digests`).
+    """
+    if not items:
+        return []
+    digests = [item.audio.digest for item in items]
+    covers = {item.cover.blob.digest: item.cover for item in items if item.cover is not None}
+    await repo.lock_digests(session, [*digests, *covers])
+    await asyncio.to_thread(_publish, items, audio_store, blobs)
+
+    await repo.upsert_covers(session, [(d, c.mime, c.blob.size) for d, c in covers.items()])
+    artist_names = {item.tags.artist or UNKNOWN_ARTIST for item in items}
+    artist_names.update(key[1] for item in items if (key := _album_key(item.tags)))
+    artist_ids = await repo.upsert_artists(session, artist_names)
+
+    albums: list[repo.AlbumValues] = []
+    for item in items:
+        key = _album_key(item.tags)
+        if key is not None:
+            cover = item.cover.blob.digest if item.cover else None
+            albums.append(repo.AlbumValues(key[0], artist_ids[key[1]], item.tags.year, item.tags.genre, cover))
+    album_ids = await repo.upsert_albums(session, albums)
+
+    rows: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key = _album_key(item.tags)
+        album_id = album_ids[(key[0], artist_ids[key[1]])] if key else None
+        rows.setdefault(
+            item.audio.digest,
+            _track_row(item, artist_ids[item.tags.artist or UNKNOWN_ARTIST], album_id, audio_store, uploaded_by),
+        )
+    inserted = await repo.insert_tracks(session, list(rows.values()))
+    existing = await repo.track_ids_by_hash(session, [d for d in digests if d not in inserted])
+
+    outcomes: list[IngestOutcome] = []
+    for item in items:
+        digest = item.audio.digest
+        new_id = inserted.pop(digest, None)  # pop: a second copy within the batch is a duplicate
+        if new_id is not None:
+            outcomes.append(IngestOutcome(item.name, "imported", new_id, digest))
+        else:
+            track_id = existing.get(digest) or next(o.track_id for o in outcomes if o.content_hash == digest)
+            outcomes.append(IngestOutcome(item.name, "duplicate", track_id, digest))
+    return outcomes
+
+
+def _track_row(
+    item: PreparedTrack,
+    artist_id: uuid.UUID,
+    album_id: uuid.UUID | None,
+    audio_store: BlobStore,
+    uploaded_by: uuid.UUID | None,
+) -> dict[str, Any]:
+    tags = item.tags
+    return {
+        "id": uuid.uuid4(),
+        "title": tags.title or _title_from_name(item.name),
+        "artist_id": artist_id,
+        "album_id": album_id,
+        "track_number": tags.track_number,
+        "disc_number": tags.disc_number,
+        "year": tags.year,
+        "genre": tags.genre,
+        "duration_secs": tags.duration_secs,
+        "format": tags.format,
+        "bitrate_kbps": tags.bitrate_kbps,
+        "sample_rate": tags.sample_rate,
+        "channels": tags.channels,
+        "content_hash": item.audio.digest,
+        "file_path": audio_store.relative_path(item.audio.digest),
+        "file_size": item.audio.size,
+        "uploaded_by": uploaded_by,
+    }
+
+
+def _title_from_name(name: str) -> str:
+    stem = Path(name).stem.strip() or "Untitled"
+    return "".join(ch for ch in stem if ch.isprintable())[:255] or "Untitled"

@@ -1,0 +1,366 @@
+"""All SQL of the library: batched upserts for ingest, keyset-paginated lists, details and deletion."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from soundtime.models import Album, Artist, Cover, ImportedFile, Track
+
+AlbumArtist = aliased(Artist, name="album_artist")
+_LOCK_CLASS = 0x5354  # advisory-lock namespace of blob digests ("ST")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRow:
+    """A track with its artist, album and album artist, as lists and details need them."""
+
+    track: Track
+    artist: Artist
+    album: Album | None
+    album_artist: Artist | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumRow:
+    """An album with its artist and track count."""
+
+    album: Album
+    artist: Artist
+    track_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistRow:
+    """An artist with counts."""
+
+    artist: Artist
+    album_count: int
+    track_count: int
+
+
+# --- locking -------------------------------------------------------------------------------------------------
+
+
+def digest_lock_key(digest: str) -> int:
+    """A signed 32-bit advisory-lock key for a hex digest."""
+    value = int(digest[:8], 16)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+async def lock_digests(session: AsyncSession, digests: Iterable[str]) -> None:
+    """Serialise, until the end of the transaction, every writer or remover of these blobs.
+
+    Ingest (blob commit + row insert) and deletion (row delete + blob removal) both take these locks, so a
+    blob is never removed between another transaction's check and its insert. Keys are taken in sorted order.
+    """
+    keys = sorted({digest_lock_key(d) for d in digests})
+    if keys:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, k) FROM unnest(CAST(:keys AS int[])) AS k ORDER BY k"),
+            {"cls": _LOCK_CLASS, "keys": keys},
+        )
+
+
+# --- ingest --------------------------------------------------------------------------------------------------
+
+
+async def upsert_covers(session: AsyncSession, covers: Sequence[tuple[str, str, int]]) -> None:
+    """Insert (hash, mime, size) cover rows that do not exist yet."""
+    if covers:
+        rows = [{"hash": h, "mime": m, "size": s} for h, m, s in dict.fromkeys(covers)]
+        await session.execute(insert(Cover).on_conflict_do_nothing(index_elements=["hash"]), rows)
+
+
+async def upsert_artists(session: AsyncSession, names: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Ids of the artists with these exact names, creating the missing ones."""
+    unique = sorted(set(names))
+    if not unique:
+        return {}
+    await session.execute(insert(Artist).on_conflict_do_nothing(index_elements=["name"]), [{"name": n} for n in unique])
+    rows = await session.execute(select(Artist.name, Artist.id).where(Artist.name.in_(unique)))
+    return dict(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumValues:
+    """An album to find or create, with values used only when it is created (the cover also fills a gap)."""
+
+    title: str
+    artist_id: uuid.UUID
+    year: int | None
+    genre: str | None
+    cover_hash: str | None
+
+
+async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
+    """Ids of albums by (title, album artist id), creating missing ones; an album without cover gets one."""
+    by_key: dict[tuple[str, uuid.UUID], AlbumValues] = {}
+    for album in albums:
+        known = by_key.get((album.title, album.artist_id))
+        if known is None or (known.cover_hash is None and album.cover_hash is not None):
+            by_key[(album.title, album.artist_id)] = album
+    if not by_key:
+        return {}
+    stmt = insert(Album)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["title", "artist_id"],
+        set_={"cover_hash": stmt.excluded.cover_hash},
+        where=and_(Album.cover_hash.is_(None), stmt.excluded.cover_hash.is_not(None)),
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "title": a.title,
+                "artist_id": a.artist_id,
+                "year": a.year,
+                "genre": a.genre,
+                "cover_hash": a.cover_hash,
+            }
+            for a in by_key.values()
+        ],
+    )
+    keys = list(by_key)
+    rows = await session.execute(
+        select(Album.title, Album.artist_id, Album.id).where(tuple_(Album.title, Album.artist_id).in_(keys))
+    )
+    return {(title, artist_id): album_id for title, artist_id, album_id in rows}
+
+
+async def insert_tracks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[str, uuid.UUID]:
+    """Insert tracks, skipping hashes that already exist; returns {content_hash: id} of the inserted ones."""
+    if not rows:
+        return {}
+    stmt = insert(Track).on_conflict_do_nothing(index_elements=["content_hash"]).returning(Track.content_hash, Track.id)
+    result = await session.execute(stmt, list(rows))
+    return dict(result.all())
+
+
+async def track_ids_by_hash(session: AsyncSession, digests: Iterable[str]) -> dict[str, uuid.UUID]:
+    """{content_hash: track id} for the hashes that are in the library."""
+    unique = list(set(digests))
+    if not unique:
+        return {}
+    rows = await session.execute(select(Track.content_hash, Track.id).where(Track.content_hash.in_(unique)))
+    return dict(rows.all())
+
+
+async def record_imported_files(session: AsyncSession, files: Sequence[tuple[str, int, int, str]]) -> None:
+    """Remember (path, size, mtime_ns, content_hash) of files read by a folder import."""
+    if not files:
+        return
+    stmt = insert(ImportedFile)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["path"],
+        set_={
+            "size": stmt.excluded.size,
+            "mtime_ns": stmt.excluded.mtime_ns,
+            "content_hash": stmt.excluded.content_hash,
+            "imported_at": func.now(),
+        },
+    )
+    rows = [{"path": p, "size": s, "mtime_ns": m, "content_hash": h} for p, s, m, h in files]
+    await session.execute(stmt, rows)
+
+
+async def unchanged_imports(session: AsyncSession, prefix: str) -> dict[str, tuple[int, int]]:
+    """{path: (size, mtime_ns)} of files imported under ``prefix`` whose track is still in the library."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = (
+        select(ImportedFile.path, ImportedFile.size, ImportedFile.mtime_ns)
+        .join(Track, Track.content_hash == ImportedFile.content_hash)
+        .where(ImportedFile.path.like(escaped + "%", escape="\\"))
+    )
+    rows = await session.execute(stmt)
+    return {path: (size, mtime) for path, size, mtime in rows}
+
+
+# --- reads ---------------------------------------------------------------------------------------------------
+
+
+def _track_select() -> Select[Track, Artist, Album, Artist]:
+    return (
+        select(Track, Artist, Album, AlbumArtist)
+        .join(Artist, Artist.id == Track.artist_id)
+        .outerjoin(Album, Album.id == Track.album_id)
+        .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
+    )
+
+
+def _track_rows(result: Iterable[Any]) -> list[TrackRow]:
+    return [TrackRow(track, artist, album, album_artist) for track, artist, album, album_artist in result]
+
+
+async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackRow | None:
+    """One track with its artist and album."""
+    rows = _track_rows(await session.execute(_track_select().where(Track.id == track_id)))
+    return rows[0] if rows else None
+
+
+async def get_track_entity(session: AsyncSession, track_id: uuid.UUID, *, lock: bool = False) -> Track | None:
+    """The bare track row (optionally locked for update)."""
+    stmt = select(Track).where(Track.id == track_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_tracks(session: AsyncSession, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[TrackRow]:
+    """Newest tracks first, ``limit`` of them after the keyset cursor ``after``."""
+    stmt = _track_select().order_by(Track.created_at.desc(), Track.id.desc()).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(Track.created_at, Track.id) < tuple_(*after))
+    return _track_rows(await session.execute(stmt))
+
+
+async def tracks_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRow]:
+    """{id: row} for the given track ids."""
+    if not ids:
+        return {}
+    rows = _track_rows(await session.execute(_track_select().where(Track.id.in_(ids))))
+    return {row.track.id: row for row in rows}
+
+
+async def album_tracks(session: AsyncSession, album_id: uuid.UUID) -> list[TrackRow]:
+    """The tracks of an album in disc, track and title order."""
+    stmt = (
+        _track_select()
+        .where(Track.album_id == album_id)
+        .order_by(
+            Track.disc_number.asc().nulls_last(),
+            Track.track_number.asc().nulls_last(),
+            func.lower(Track.title),
+            Track.id,
+        )
+    )
+    return _track_rows(await session.execute(stmt))
+
+
+async def artist_tracks(session: AsyncSession, artist_id: uuid.UUID, limit: int) -> list[TrackRow]:
+    """Tracks performed by an artist, by title."""
+    stmt = _track_select().where(Track.artist_id == artist_id).order_by(func.lower(Track.title), Track.id)
+    return _track_rows(await session.execute(stmt.limit(limit)))
+
+
+def album_select() -> Select[Album, Artist, int]:
+    track_count = select(func.count()).where(Track.album_id == Album.id).correlate(Album).scalar_subquery().label("n")
+    return select(Album, Artist, track_count).join(Artist, Artist.id == Album.artist_id)
+
+
+async def list_albums(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[AlbumRow]:
+    """Albums by title (case-insensitive), ``limit`` of them after ``after``."""
+    stmt = album_select().order_by(func.lower(Album.title), Album.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(func.lower(Album.title), Album.id) > tuple_(*after))
+    return [AlbumRow(*row) for row in (await session.execute(stmt))]
+
+
+async def get_album(session: AsyncSession, album_id: uuid.UUID) -> AlbumRow | None:
+    """One album with its artist and track count."""
+    row = (await session.execute(album_select().where(Album.id == album_id))).first()
+    return AlbumRow(*row) if row else None
+
+
+async def albums_of_artist(session: AsyncSession, artist_id: uuid.UUID) -> list[AlbumRow]:
+    """Albums whose album artist is ``artist_id``, newest year first."""
+    stmt = (
+        album_select()
+        .where(Album.artist_id == artist_id)
+        .order_by(Album.year.desc().nulls_last(), func.lower(Album.title), Album.id)
+    )
+    return [AlbumRow(*row) for row in (await session.execute(stmt))]
+
+
+def artist_select() -> Select[Artist, int, int]:
+    albums = select(func.count()).where(Album.artist_id == Artist.id).correlate(Artist).scalar_subquery()
+    tracks = select(func.count()).where(Track.artist_id == Artist.id).correlate(Artist).scalar_subquery()
+    return select(Artist, albums.label("albums"), tracks.label("tracks"))
+
+
+async def list_artists(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[ArtistRow]:
+    """Artists by name (case-insensitive), ``limit`` of them after ``after``."""
+    stmt = artist_select().order_by(func.lower(Artist.name), Artist.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(func.lower(Artist.name), Artist.id) > tuple_(*after))
+    return [ArtistRow(*row) for row in (await session.execute(stmt))]
+
+
+async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistRow | None:
+    """One artist with counts."""
+    row = (await session.execute(artist_select().where(Artist.id == artist_id))).first()
+    return ArtistRow(*row) if row else None
+
+
+async def cover_of_album(session: AsyncSession, album_id: uuid.UUID) -> Cover | None:
+    """The cover row of an album, if it has one."""
+    stmt = select(Cover).join(Album, Album.cover_hash == Cover.hash).where(Album.id == album_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def cover_of_track(session: AsyncSession, track_id: uuid.UUID) -> Cover | None:
+    """The cover of the album a track belongs to."""
+    stmt = (
+        select(Cover)
+        .join(Album, Album.cover_hash == Cover.hash)
+        .join(Track, Track.album_id == Album.id)
+        .where(Track.id == track_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- deletion ------------------------------------------------------------------------------------------------
+
+
+async def delete_track(session: AsyncSession, track: Track) -> None:
+    """Delete a track row."""
+    await session.delete(track)
+    await session.flush()
+
+
+async def delete_album_if_empty(session: AsyncSession, album_id: uuid.UUID) -> tuple[uuid.UUID | None, str | None]:
+    """Delete an album with no tracks left.
+
+    Returns (its album artist id, its cover hash if no other album uses that cover); (None, None) if the
+    album still has tracks.
+    """
+    stmt = (
+        delete(Album)
+        .where(Album.id == album_id, ~select(Track.id).where(Track.album_id == album_id).exists())
+        .returning(Album.artist_id, Album.cover_hash)
+    )
+    deleted = (await session.execute(stmt)).first()
+    if deleted is None:
+        return None, None
+    artist_id, cover = deleted
+    if cover is not None:
+        in_use = (await session.execute(select(Album.id).where(Album.cover_hash == cover).limit(1))).first()
+        if in_use:
+            cover = None
+    return artist_id, cover
+
+
+async def delete_cover(session: AsyncSession, digest: str) -> None:
+    """Delete a cover row."""
+    await session.execute(delete(Cover).where(Cover.hash == digest))
+
+
+async def delete_artists_if_unused(session: AsyncSession, artist_ids: Iterable[uuid.UUID]) -> None:
+    """Delete artists that no track and no album refers to any more."""
+    ids = list(set(artist_ids))
+    if ids:
+        await session.execute(
+            delete(Artist).where(
+                Artist.id.in_(ids),
+                ~select(Track.id).where(Track.artist_id == Artist.id).exists(),
+                ~select(Album.id).where(Album.artist_id == Artist.id).exists(),
+            )
+        )

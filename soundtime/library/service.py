@@ -1,0 +1,192 @@
+"""Library use cases: ingest an uploaded file, read the catalogue, delete a track."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.auth import repository as auth_repo
+from soundtime.blobs.store import BlobStore
+from soundtime.context import AppContext
+from soundtime.kit.db import on_commit, on_rollback
+from soundtime.kit.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from soundtime.kit.pagination import Page, decode_cursor, page_of
+from soundtime.library import repository as repo
+from soundtime.library import views
+from soundtime.library.ingest import discard_prepared, prepare_written, save_prepared
+from soundtime.library.schemas import (
+    AlbumDetail,
+    AlbumOut,
+    ArtistDetail,
+    ArtistOut,
+    IngestError,
+    TrackOut,
+    UploadResult,
+)
+from soundtime.library.tags import AudioRejected
+from soundtime.library.upload import ReceivedFile
+from soundtime.models import User
+
+log = logging.getLogger(__name__)
+
+#: HTTP status of each rejection code when a single upload is refused.
+REJECTION_STATUS = {
+    "too_large": PayloadTooLarge,
+    "not_audio": UnsupportedMediaType,
+    "unsupported_format": UnsupportedMediaType,
+}
+
+
+def rejection_error(code: str, message: str) -> AppError:
+    """The HTTP error for a refused file (413, 415, or 422 for truncated/corrupt/empty audio)."""
+    return REJECTION_STATUS.get(code, Unprocessable)(message, code=code)
+
+
+def _rejected(filename: str, code: str, message: str) -> UploadResult:
+    return UploadResult(
+        filename=filename,
+        status="rejected",
+        message=message,
+        error=IngestError(code=code, message=message),
+    )
+
+
+async def ingest_received(context: AppContext, received: ReceivedFile, user_id: uuid.UUID) -> UploadResult:
+    """Validate, store and record one uploaded file; never raises for a problem with the file itself.
+
+    The uploader is checked inside the saving transaction: no database connection is held while the
+    (possibly slow) body arrives.
+    """
+    if received.writer is None:
+        error = received.error or PayloadTooLarge("the file was refused")
+        return _rejected(received.filename, error.code, error.message)
+    try:
+        prepared = await asyncio.to_thread(
+            prepare_written, received.writer, received.filename, context.audio, context.blobs
+        )
+    except AudioRejected as exc:
+        return _rejected(received.filename, exc.code, exc.reason)
+    try:
+        async with context.db.transaction() as session:
+            if await auth_repo.get_user(session, user_id) is None:
+                raise Unauthorized("account no longer exists", code="invalid_token")
+            (outcome,) = await save_prepared(session, [prepared], context.audio, context.blobs, uploaded_by=user_id)
+            row = await repo.get_track(session, outcome.track_id)
+    except BaseException:
+        discard_prepared(prepared, context.audio, context.blobs)
+        raise
+    assert row is not None
+    if outcome.status == "duplicate":
+        message = "identical audio is already in the library"
+    else:
+        message = "imported"
+        log.info("imported %s as track %s (%s)", received.filename, outcome.track_id, outcome.content_hash)
+    return UploadResult(filename=received.filename, status=outcome.status, message=message, track=views.track_out(row))
+
+
+# --- reads ---------------------------------------------------------------------------------------------------
+
+
+async def list_tracks(session: AsyncSession, limit: int, cursor: str | None) -> Page[TrackOut]:
+    """Newest tracks first."""
+    after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
+    rows = await repo.list_tracks(session, limit + 1, after)
+    return page_of(rows, limit, lambda r: (r.track.created_at, r.track.id), views.track_out)
+
+
+async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackOut:
+    """One track; 404 if unknown."""
+    row = await repo.get_track(session, track_id)
+    if row is None:
+        raise NotFound("no such track")
+    return views.track_out(row)
+
+
+async def list_albums(session: AsyncSession, limit: int, cursor: str | None) -> Page[AlbumOut]:
+    """Albums by title."""
+    after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
+    rows = await repo.list_albums(session, limit + 1, after)
+    return page_of(rows, limit, lambda r: (r.album.title.lower(), r.album.id), views.album_out)
+
+
+async def get_album(session: AsyncSession, album_id: uuid.UUID) -> AlbumDetail:
+    """An album with its tracks; 404 if unknown."""
+    row = await repo.get_album(session, album_id)
+    if row is None:
+        raise NotFound("no such album")
+    tracks = [views.track_out(t) for t in await repo.album_tracks(session, album_id)]
+    return AlbumDetail(**views.album_out(row).model_dump(), tracks=tracks)
+
+
+async def list_artists(session: AsyncSession, limit: int, cursor: str | None) -> Page[ArtistOut]:
+    """Artists by name."""
+    after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
+    rows = await repo.list_artists(session, limit + 1, after)
+    return page_of(rows, limit, lambda r: (r.artist.name.lower(), r.artist.id), views.artist_out)
+
+
+ARTIST_TRACKS_SHOWN = 500
+
+
+async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetail:
+    """An artist with their albums and (up to 500) tracks; 404 if unknown."""
+    row = await repo.get_artist(session, artist_id)
+    if row is None:
+        raise NotFound("no such artist")
+    albums = [views.album_out(a) for a in await repo.albums_of_artist(session, artist_id)]
+    tracks = [views.track_out(t) for t in await repo.artist_tracks(session, artist_id, ARTIST_TRACKS_SHOWN)]
+    return ArtistDetail(**views.artist_out(row).model_dump(), albums=albums, tracks=tracks)
+
+
+# --- deletion ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Removal:
+    store: BlobStore
+    digest: str
+
+
+async def delete_track(
+    session: AsyncSession, audio: BlobStore, blobs: BlobStore, track_id: uuid.UUID, user: User
+) -> None:
+    """Delete a track (its uploader or an admin), its audio, and the album, cover and artists left unused.
+
+    Files are moved aside inside the transaction and removed only once it commits (put back on rollback).
+    """
+    track = await repo.get_track_entity(session, track_id, lock=True)
+    if track is None:
+        raise NotFound("no such track")
+    if not user.is_admin and track.uploaded_by != user.id:
+        raise Forbidden("only the uploader or an administrator can delete this track")
+    await repo.lock_digests(session, [track.content_hash])
+    await repo.delete_track(session, track)
+    removals = [_Removal(audio, track.content_hash)] if track.file_path else []
+    artists = {track.artist_id}
+    if track.album_id is not None:
+        album_artist, cover = await repo.delete_album_if_empty(session, track.album_id)
+        if album_artist is not None:
+            artists.add(album_artist)
+        if cover is not None:
+            await repo.lock_digests(session, [cover])
+            await repo.delete_cover(session, cover)
+            removals.append(_Removal(blobs, cover))
+    await repo.delete_artists_if_unused(session, artists)
+    for removal in removals:
+        staged = await asyncio.to_thread(removal.store.stage_removal, removal.digest)
+        if staged is not None:
+            on_commit(session, staged.confirm)
+            on_rollback(session, staged.cancel)

@@ -1,0 +1,1 @@
+"""Search: local full-text search (and, later, SoundTime-compatible Bloom routing and distributed search)."""

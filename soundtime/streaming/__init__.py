@@ -1,0 +1,1 @@
+"""HTTP delivery of audio and cover art, with byte ranges."""
