@@ -1,0 +1,154 @@
+"""Shared fixtures: a private PostgreSQL cluster for the session, a migrated database, the app, clients, audio."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from soundtime.app import create_app
+from soundtime.auth.passwords import Passwords
+from soundtime.config import Settings
+from soundtime.kit import migrations
+from soundtime.kit.db import Database
+from soundtime.kit.embedded_pg import EmbeddedPostgres
+from soundtime.models import Base
+from tests.support.audio import AudioFactory
+
+#: Argon2id with small parameters so registering users does not dominate the suite (the real parameters
+#: are checked by the auth tests).
+FAST_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A private PostgreSQL cluster for the whole session (same binaries as the zero-config server)."""
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "cluster", delete_on_stop=True)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_cluster: EmbeddedPostgres) -> Callable[[str], str]:
+    """Create an empty database with the given name and return its URL."""
+
+    def make(name: str) -> str:
+        pg_cluster.create_database(name)
+        return pg_cluster.url(name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database: Callable[[str], str]) -> str:
+    """The URL of a database migrated to the newest revision, shared by the session's tests."""
+    url = make_database("soundtime_test")
+    migrations.upgrade(url)
+    return url
+
+
+async def truncate_all(url: str) -> None:
+    """Empty every table (between tests)."""
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A Database on the test database, emptied after the test."""
+    database = Database(database_url, pool_size=2)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await truncate_all(database_url)
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    """Settings for a test instance: its own data folder, no relays, no LAN discovery, generous rate limits."""
+    values: dict[str, object] = {
+        "SOUNDTIME_DATA_DIR": data_dir,
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "P2P_RELAY": False,
+        "P2P_LOCAL_DISCOVERY": False,
+        "AUTH_RATE_LIMIT_PER_MINUTE": 1000,
+        "LOG_LEVEL": "warning",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings of the test instance."""
+    return make_settings(tmp_path / "data", database_url)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """An application with its lifespan running; its database is emptied afterwards."""
+    assert settings.database_url is not None
+    application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await truncate_all(settings.database_url)
+
+
+def asgi_client(app: FastAPI) -> httpx.AsyncClient:
+    """An HTTP client talking to ``app`` in process (ASGI)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The application of the test instance."""
+    async with running_app(settings) as application:
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in process (ASGI)."""
+    async with asgi_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def live_server(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn on a loopback port (real HTTP); returns its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> AudioFactory:
+    """Generates tagged audio files (PyAV + mutagen) with an encode cache shared by the session."""
+    return AudioFactory(tmp_path_factory.mktemp("audio-cache"))

@@ -1,0 +1,102 @@
+"""Folder import (the CLI's engine): every format, rejections with reasons, duplicates, skipping unchanged files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from soundtime.blobs.store import BlobStore
+from soundtime.kit.db import Database
+from soundtime.library.importer import FolderImport
+from soundtime.models import ImportedFile, Track
+from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
+
+
+def make_job(db: Database, tmp_path: Path, **kwargs: object) -> FolderImport:
+    return FolderImport(
+        db,
+        BlobStore(tmp_path / "store" / "music"),
+        BlobStore(tmp_path / "store" / "blobs"),
+        max_size=1 << 30,
+        workers=2,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def build_folder(root: Path, audio: AudioFactory) -> list[Path]:
+    tracks = []
+    for index, fmt in enumerate(FORMATS):
+        sub = root / f"Artist {index % 2}" / f"Album {index % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        spec = TrackSpec(title=f"Track {index}", album=f"Album {index % 3}", cover=make_cover_png(index % 3))
+        tracks.append(audio.make(sub / f"{index:02d} track{EXTENSIONS[fmt]}", fmt, spec))
+    (root / "Artist 0" / "cover.jpg").write_bytes(b"\xff\xd8\xff not really")
+    (root / "notes.txt").write_text("liner notes")
+    (root / ".hidden.mp3").write_bytes(b"ignored: hidden")
+    broken = root / "broken.mp3"
+    broken.write_bytes(b"ID3 this is not audio at all" * 10)
+    cut = root / "cut.flac"
+    cut.write_bytes(tracks[1].read_bytes()[:2000])
+    return tracks
+
+
+async def track_count(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(Track))).scalar_one())
+
+
+async def test_import_then_reimport_skips_unchanged(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "Music"
+    tracks = build_folder(folder, audio)
+    job = make_job(db, tmp_path)
+    seen: list[tuple[int, int]] = []
+
+    report = await job.run(folder, lambda done, total: seen.append((done, total)))
+
+    assert report.found == len(FORMATS) + 2
+    assert report.imported == len(FORMATS)
+    assert report.duplicates == 0
+    assert report.ignored == 2  # cover.jpg and notes.txt; the hidden file is not even counted
+    rejected = dict(report.rejected)
+    assert set(rejected) == {str((folder / "broken.mp3").resolve()), str((folder / "cut.flac").resolve())}
+    assert seen[-1] == (report.found, report.found)
+    assert await track_count(db) == len(FORMATS)
+    for path in tracks:
+        assert job.audio.path_for(_blake3(path)).read_bytes() == path.read_bytes()
+
+    again = await job.run(folder)
+    assert (again.imported, again.duplicates, again.unchanged) == (0, 0, len(FORMATS))
+    assert len(again.rejected) == 2  # refused files are looked at again (they may have been fixed)
+
+    # A changed file is read again; a copy of a known file under a new name is a duplicate.
+    audio.make(tracks[0], "mp3", TrackSpec(title="Renamed in tags"))
+    (folder / "copy.flac").write_bytes(tracks[1].read_bytes())
+    third = await job.run(folder)
+    assert (third.imported, third.duplicates, third.unchanged) == (1, 1, len(FORMATS) - 1)
+    assert await track_count(db) == len(FORMATS) + 1
+    async with db.transaction() as session:
+        recorded = (await session.execute(select(func.count()).select_from(ImportedFile))).scalar_one()
+    assert recorded == len(FORMATS) + 1
+
+
+async def test_empty_folder(db: Database, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    report = await make_job(db, tmp_path).run(tmp_path / "empty")
+    assert (report.found, report.imported) == (0, 0)
+
+
+async def test_store_holds_no_leftovers_after_rejections(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "Music"
+    build_folder(folder, audio)
+    job = make_job(db, tmp_path)
+    await job.run(folder)
+    assert list((job.audio.root / ".tmp").iterdir()) == []
+    assert list((job.blobs.root / ".tmp").iterdir()) == []
+    assert len([p for p in job.blobs.root.rglob("*") if p.is_file()]) == 3  # three distinct covers
+
+
+def _blake3(path: Path) -> str:
+    from blake3 import blake3
+
+    return blake3(path.read_bytes()).hexdigest()
