@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
-from soundtime.blobs import (
+from soundtime.blobs.store import (
     DIGEST_RE,
     BlobError,
     BlobNotFound,
@@ -471,7 +471,7 @@ def test_cleanup_temp_removes_only_stale(store: BlobStore) -> None:
 _SLOW_WRITER = """
 import sys, time
 from pathlib import Path
-from soundtime.blobs import BlobStore
+from soundtime.blobs.store import BlobStore
 
 writer = BlobStore(Path(sys.argv[1])).writer()
 writer.write(b"x" * 1_000_000)
@@ -484,7 +484,7 @@ while True:
 _BUSY_WRITER = """
 import os, sys
 from pathlib import Path
-from soundtime.blobs import BlobStore
+from soundtime.blobs.store import BlobStore
 
 store = BlobStore(Path(sys.argv[1]))
 print("ready", flush=True)
