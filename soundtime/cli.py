@@ -181,6 +181,7 @@ def _print_report(report: ImportReport) -> None:
     table.add_row("imported", str(report.imported))
     table.add_row("duplicates (already in the library)", str(report.duplicates))
     table.add_row("unchanged since the last import", str(report.unchanged))
+    table.add_row("replaced (changed since the last import)", str(report.replaced))
     table.add_row("rejected", str(len(report.rejected)))
     table.add_row("other files ignored", str(report.ignored))
     console.print(table)

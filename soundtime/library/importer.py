@@ -3,7 +3,8 @@
 Tags are read and files staged by a pool of worker processes (CPU-bound mutagen parsing and hashing run in
 parallel), while this process saves finished files in batches through the same ingest path as uploads.
 Files whose path, size and modification time match the previous import, and whose track is still in the
-library, are skipped without being opened.
+library, are skipped without being opened. A file that changed (re-tagged, re-encoded) replaces the track of its
+previous version, unless another imported file still provides that version.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
 from soundtime.library import repository as repo
@@ -27,6 +30,7 @@ from soundtime.library.ingest import (
     prepare_path,
     save_prepared,
 )
+from soundtime.library.removal import remove_track
 from soundtime.library.tags import AudioRejected
 
 AUDIO_EXTENSIONS = frozenset(
@@ -66,6 +70,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     unchanged: int = 0
+    replaced: int = 0
     ignored: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -138,6 +143,7 @@ class FolderImport:
         self.max_size = max_size
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.uploaded_by = uploaded_by
+        self._previous: dict[str, repo.ImportedState] = {}
 
     async def run(self, folder: Path, progress: ProgressCallback | None = None) -> ImportReport:
         """Import every audio file under ``folder``; ``progress(done, total)`` is called as files finish."""
@@ -147,8 +153,8 @@ class FolderImport:
         files, report.ignored = await asyncio.to_thread(scan, root)
         report.found = len(files)
         async with self.db.transaction() as session:
-            known = await repo.unchanged_imports(session, str(root) + os.sep)
-        todo = [f for f in files if known.get(str(f.path)) != (f.size, f.mtime_ns)]
+            self._previous = await repo.imported_files_under(session, str(root) + os.sep)
+        todo = [f for f in files if not self._unchanged(f)]
         report.unchanged = len(files) - len(todo)
         if progress:
             progress(report.unchanged, len(files))
@@ -158,6 +164,10 @@ class FolderImport:
             )
         report.seconds = time.perf_counter() - started
         return report
+
+    def _unchanged(self, found: FoundFile) -> bool:
+        state = self._previous.get(str(found.path))
+        return state is not None and state.in_library and (state.size, state.mtime_ns) == (found.size, found.mtime_ns)
 
     def _executor(self) -> Executor:
         return ProcessPoolExecutor(
@@ -215,8 +225,21 @@ class FolderImport:
             await repo.record_imported_files(
                 session, [(str(f.path), f.size, f.mtime_ns, item.audio.digest) for f, item in batch]
             )
+            report.replaced += await self._remove_replaced(session, batch)
         report.imported += sum(o.status == "imported" for o in outcomes)
         report.duplicates += sum(o.status == "duplicate" for o in outcomes)
+
+    async def _remove_replaced(self, session: AsyncSession, batch: list[tuple[FoundFile, PreparedTrack]]) -> int:
+        """Remove the previous version of files that changed, once no imported file provides it any more."""
+        old = {
+            state.content_hash
+            for found, item in batch
+            if (state := self._previous.get(str(found.path))) and state.content_hash != item.audio.digest
+        }
+        removed = 0
+        for track in await repo.replaceable_tracks(session, old, self.uploaded_by):
+            removed += await remove_track(session, self.audio, self.blobs, track)
+        return removed
 
 
 def iter_rejections(report: ImportReport, limit: int) -> Iterator[str]:

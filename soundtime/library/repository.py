@@ -172,16 +172,39 @@ async def record_imported_files(session: AsyncSession, files: Sequence[tuple[str
     await session.execute(stmt, rows)
 
 
-async def unchanged_imports(session: AsyncSession, prefix: str) -> dict[str, tuple[int, int]]:
-    """{path: (size, mtime_ns)} of files imported under ``prefix`` whose track is still in the library."""
+@dataclass(frozen=True, slots=True)
+class ImportedState:
+    """What a file was when a folder import last read it, and whether its track is still in the library."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+    in_library: bool
+
+
+async def imported_files_under(session: AsyncSession, prefix: str) -> dict[str, ImportedState]:
+    """{path: state} of the files a previous import read under ``prefix``."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    stmt = (
-        select(ImportedFile.path, ImportedFile.size, ImportedFile.mtime_ns)
-        .join(Track, Track.content_hash == ImportedFile.content_hash)
-        .where(ImportedFile.path.like(escaped + "%", escape="\\"))
-    )
+    in_library = select(Track.id).where(Track.content_hash == ImportedFile.content_hash).exists()
+    stmt = select(
+        ImportedFile.path, ImportedFile.size, ImportedFile.mtime_ns, ImportedFile.content_hash, in_library
+    ).where(ImportedFile.path.like(escaped + "%", escape="\\"))
     rows = await session.execute(stmt)
-    return {path: (size, mtime) for path, size, mtime in rows}
+    return {path: ImportedState(size, mtime, digest, present) for path, size, mtime, digest, present in rows}
+
+
+async def replaceable_tracks(session: AsyncSession, digests: Iterable[str], owner: uuid.UUID | None) -> list[Track]:
+    """Our tracks with these hashes, imported by ``owner``, that no imported file provides any more."""
+    unique = list(set(digests))
+    if not unique:
+        return []
+    stmt = select(Track).where(
+        Track.content_hash.in_(unique),
+        Track.origin_node.is_(None),
+        Track.uploaded_by.is_not_distinct_from(owner),
+        ~select(ImportedFile.path).where(ImportedFile.content_hash == Track.content_hash).exists(),
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 # --- reads ---------------------------------------------------------------------------------------------------
@@ -298,6 +321,11 @@ async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistRow |
     """One artist with counts."""
     row = (await session.execute(artist_select().where(Artist.id == artist_id))).first()
     return ArtistRow(*row) if row else None
+
+
+async def album_cover_hash(session: AsyncSession, album_id: uuid.UUID) -> str | None:
+    """The cover hash of an album (None without cover or album)."""
+    return (await session.execute(select(Album.cover_hash).where(Album.id == album_id))).scalar_one_or_none()
 
 
 async def cover_of_album(session: AsyncSession, album_id: uuid.UUID) -> Cover | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soundtime.auth import repository as auth_repo
 from soundtime.blobs.store import BlobStore
 from soundtime.context import AppContext
-from soundtime.kit.db import on_commit, on_rollback
 from soundtime.kit.errors import (
     AppError,
     Forbidden,
@@ -27,6 +25,7 @@ from soundtime.kit.pagination import Page, decode_cursor, page_of
 from soundtime.library import repository as repo
 from soundtime.library import views
 from soundtime.library.ingest import discard_prepared, prepare_written, save_prepared
+from soundtime.library.removal import remove_track
 from soundtime.library.schemas import (
     AlbumDetail,
     AlbumOut,
@@ -154,39 +153,14 @@ async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetai
 # --- deletion ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Removal:
-    store: BlobStore
-    digest: str
-
-
 async def delete_track(
     session: AsyncSession, audio: BlobStore, blobs: BlobStore, track_id: uuid.UUID, user: User
 ) -> None:
-    """Delete a track (its uploader or an admin), its audio, and the album, cover and artists left unused.
-
-    Files are moved aside inside the transaction and removed only once it commits (put back on rollback).
-    """
-    track = await repo.get_track_entity(session, track_id, lock=True)
+    """Delete a track (its uploader or an administrator may), with what only it used."""
+    track = await repo.get_track_entity(session, track_id)
     if track is None:
         raise NotFound("no such track")
     if not user.is_admin and track.uploaded_by != user.id:
         raise Forbidden("only the uploader or an administrator can delete this track")
-    await repo.lock_digests(session, [track.content_hash])
-    await repo.delete_track(session, track)
-    removals = [_Removal(audio, track.content_hash)] if track.file_path else []
-    artists = {track.artist_id}
-    if track.album_id is not None:
-        album_artist, cover = await repo.delete_album_if_empty(session, track.album_id)
-        if album_artist is not None:
-            artists.add(album_artist)
-        if cover is not None:
-            await repo.lock_digests(session, [cover])
-            await repo.delete_cover(session, cover)
-            removals.append(_Removal(blobs, cover))
-    await repo.delete_artists_if_unused(session, artists)
-    for removal in removals:
-        staged = await asyncio.to_thread(removal.store.stage_removal, removal.digest)
-        if staged is not None:
-            on_commit(session, staged.confirm)
-            on_rollback(session, staged.cancel)
+    if not await remove_track(session, audio, blobs, track):
+        raise NotFound("no such track")

@@ -69,15 +69,37 @@ async def test_import_then_reimport_skips_unchanged(db: Database, audio: AudioFa
     assert (again.imported, again.duplicates, again.unchanged) == (0, 0, len(FORMATS))
     assert len(again.rejected) == 2  # refused files are looked at again (they may have been fixed)
 
-    # A changed file is read again; a copy of a known file under a new name is a duplicate.
+    # A changed file replaces its previous version; a copy of a known file under a new name is a duplicate.
+    old_digest = _blake3(tracks[0])
     audio.make(tracks[0], "mp3", TrackSpec(title="Renamed in tags"))
     (folder / "copy.flac").write_bytes(tracks[1].read_bytes())
     third = await job.run(folder)
-    assert (third.imported, third.duplicates, third.unchanged) == (1, 1, len(FORMATS) - 1)
-    assert await track_count(db) == len(FORMATS) + 1
+    assert (third.imported, third.duplicates, third.unchanged, third.replaced) == (1, 1, len(FORMATS) - 1, 1)
     async with db.transaction() as session:
+        titles = set((await session.execute(select(Track.title))).scalars())
         recorded = (await session.execute(select(func.count()).select_from(ImportedFile))).scalar_one()
+    assert "Renamed in tags" in titles
+    assert "Track 0" not in titles
+    assert len(titles) == len(FORMATS)
     assert recorded == len(FORMATS) + 1
+    assert not job.audio.exists(old_digest)
+
+
+async def test_changed_file_keeps_a_version_another_file_still_provides(
+    db: Database, audio: AudioFactory, tmp_path: Path
+) -> None:
+    folder = tmp_path / "Music"
+    first = audio.make(folder / "a.flac", "flac", TrackSpec(title="Original"))
+    (folder / "copy of a.flac").write_bytes(first.read_bytes())
+    job = make_job(db, tmp_path)
+    report = await job.run(folder)
+    assert (report.imported, report.duplicates) == (1, 1)
+    audio.make(first, "flac", TrackSpec(title="Edited"))
+    again = await job.run(folder)
+    assert (again.imported, again.replaced) == (1, 0)
+    async with db.transaction() as session:
+        titles = set((await session.execute(select(Track.title))).scalars())
+    assert titles == {"Original", "Edited"}
 
 
 async def test_empty_folder(db: Database, tmp_path: Path) -> None:
