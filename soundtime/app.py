@@ -19,6 +19,7 @@ from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings, resolve_jwt_secret
 from soundtime.context import AppContext, get_context
+from soundtime.kit.body_limit import BodySizeLimit
 from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.ratelimit import RateLimiter
@@ -67,6 +68,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, exempt_paths=frozenset({"/api/upload", "/api/upload/batch"}))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 import soundtime
@@ -51,3 +53,19 @@ async def test_malformed_json_is_422_not_500(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid"
+
+
+async def test_oversized_json_bodies_are_refused_before_being_read(client: httpx.AsyncClient) -> None:
+    declared = await client.post(
+        "/api/auth/login", content=b"x" * (2 << 20), headers={"Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "too_large"
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 65536
+
+    streamed = await client.post("/api/auth/login", content=endless(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["code"] == "too_large"

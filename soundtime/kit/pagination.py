@@ -64,14 +64,30 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
 
 def _coerce(value: Any, kind: type) -> Any:
     if kind is datetime:
+        if not isinstance(value, dict) or not isinstance(value.get("t"), str):
+            raise TypeError("expected a datetime")
         parsed = datetime.fromisoformat(value["t"])
         if parsed.tzinfo is None:
             raise ValueError("naive datetime")
         return parsed
     if kind is uuid.UUID:
+        if not isinstance(value, str):
+            raise TypeError("expected a UUID string")
         return uuid.UUID(value)
-    if kind is float and isinstance(value, int):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"expected {kind.__name__}")
+    if isinstance(value, str) and ("\x00" in value or _unencodable(value)):
+        raise ValueError("not a string PostgreSQL can compare")
+    if isinstance(value, int) and not -(1 << 63) <= value < 1 << 63:
+        raise ValueError("integer out of range")
     return value
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -31,20 +31,22 @@ class TrackRow:
 
 @dataclass(frozen=True, slots=True)
 class AlbumRow:
-    """An album with its artist and track count."""
+    """An album with its artist and track count; ``sort_key`` is the database's ``lower(title)``."""
 
     album: Album
     artist: Artist
     track_count: int
+    sort_key: str
 
 
 @dataclass(frozen=True, slots=True)
 class ArtistRow:
-    """An artist with counts."""
+    """An artist with counts; ``sort_key`` is the database's ``lower(name)`` (cursors must use its value)."""
 
     artist: Artist
     album_count: int
     track_count: int
+    sort_key: str
 
 
 # --- locking -------------------------------------------------------------------------------------------------
@@ -274,9 +276,10 @@ async def artist_tracks(session: AsyncSession, artist_id: uuid.UUID, limit: int)
     return _track_rows(await session.execute(stmt.limit(limit)))
 
 
-def album_select() -> Select[Album, Artist, int]:
+def album_select() -> Select[Album, Artist, int, str]:
     track_count = select(func.count()).where(Track.album_id == Album.id).correlate(Album).scalar_subquery().label("n")
-    return select(Album, Artist, track_count).join(Artist, Artist.id == Album.artist_id)
+    sort_key = func.lower(Album.title).label("sort_key")
+    return select(Album, Artist, track_count, sort_key).join(Artist, Artist.id == Album.artist_id)
 
 
 async def list_albums(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[AlbumRow]:
@@ -303,10 +306,11 @@ async def albums_of_artist(session: AsyncSession, artist_id: uuid.UUID) -> list[
     return [AlbumRow(*row) for row in (await session.execute(stmt))]
 
 
-def artist_select() -> Select[Artist, int, int]:
+def artist_select() -> Select[Artist, int, int, str]:
+    """Artists with album and track counts and sort key."""
     albums = select(func.count()).where(Album.artist_id == Artist.id).correlate(Artist).scalar_subquery()
     tracks = select(func.count()).where(Track.artist_id == Artist.id).correlate(Artist).scalar_subquery()
-    return select(Artist, albums.label("albums"), tracks.label("tracks"))
+    return select(Artist, albums.label("albums"), tracks.label("tracks"), func.lower(Artist.name).label("sort_key"))
 
 
 async def list_artists(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[ArtistRow]:

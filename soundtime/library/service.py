@@ -118,7 +118,7 @@ async def list_albums(session: AsyncSession, limit: int, cursor: str | None) -> 
     """Albums by title."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
     rows = await repo.list_albums(session, limit + 1, after)
-    return page_of(rows, limit, lambda r: (r.album.title.lower(), r.album.id), views.album_out)
+    return page_of(rows, limit, lambda r: (r.sort_key, r.album.id), views.album_out)
 
 
 async def get_album(session: AsyncSession, album_id: uuid.UUID) -> AlbumDetail:
@@ -134,7 +134,7 @@ async def list_artists(session: AsyncSession, limit: int, cursor: str | None) ->
     """Artists by name."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
     rows = await repo.list_artists(session, limit + 1, after)
-    return page_of(rows, limit, lambda r: (r.artist.name.lower(), r.artist.id), views.artist_out)
+    return page_of(rows, limit, lambda r: (r.sort_key, r.artist.id), views.artist_out)
 
 
 ARTIST_TRACKS_SHOWN = 500

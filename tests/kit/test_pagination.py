@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -14,6 +16,11 @@ from soundtime.kit.errors import BadRequest
 from soundtime.kit.pagination import decode_cursor, encode_cursor
 
 
+def raw_cursor(values: object) -> str:
+    """A cursor made by hand (JSON with \\u escapes), as a client could."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
 def test_round_trip_of_typed_keys() -> None:
     key = (datetime(2026, 11, 21, 5, 6, 7, 123456, tzinfo=UTC), uuid.uuid4(), "Été", 42)
     assert decode_cursor(encode_cursor(*key), datetime, uuid.UUID, str, int) == key
@@ -21,11 +28,30 @@ def test_round_trip_of_typed_keys() -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["", "!!!", "e30", encode_cursor("a"), encode_cursor(1, 2), encode_cursor("x", "not-a-uuid"), "A" * 600],
+    [
+        "",
+        "!!!",
+        "e30",
+        encode_cursor("a"),
+        encode_cursor(1, 2),
+        encode_cursor("x", "not-a-uuid"),
+        encode_cursor("a", 5),
+        encode_cursor("a", [1]),
+        encode_cursor("nul\x00", uuid.uuid4()),
+        raw_cursor(["lone \ud800 surrogate", str(uuid.uuid4())]),
+        encode_cursor(True, uuid.uuid4()),
+        "A" * 600,
+    ],
 )
 def test_foreign_cursors_are_a_400(cursor: str) -> None:
     with pytest.raises(BadRequest):
         decode_cursor(cursor, str, uuid.UUID)
+
+
+def test_datetime_keys_must_be_ours() -> None:
+    for foreign in (encode_cursor("2026-01-01", uuid.uuid4()), encode_cursor({"t": 5}, uuid.uuid4())):
+        with pytest.raises(BadRequest):
+            decode_cursor(foreign, datetime, uuid.UUID)
 
 
 @given(st.text(max_size=200))
