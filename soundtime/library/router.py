@@ -23,7 +23,7 @@ from soundtime.library.schemas import (
     TrackOut,
     UploadResult,
 )
-from soundtime.library.upload import receive_files
+from soundtime.library.upload import ReceivedFile, receive_files
 
 router = APIRouter(tags=["library"])
 
@@ -47,14 +47,23 @@ def _check_length(request: Request, limit: int) -> None:
     summary="Upload one audio file (multipart field `file`)",
 )
 async def upload(request: Request, claims: UploaderClaims, context: ContextDep) -> JSONResponse:
-    """Add one file; 201 when imported, 200 when identical bytes were already there, 4xx when refused."""
-    _check_length(request, context.settings.max_upload_size)
-    result: UploadResult | None = None
-    files = receive_files(request, context.audio, max_file_size=context.settings.max_upload_size, max_files=1)
-    async for received in files:
-        result = await service.ingest_received(context, received, claims.user_id)
-    if result is None:
+    """Add one file; 201 when imported, 200 when identical bytes were already there, 4xx when refused.
+
+    The whole request is read before anything is saved, so a refused request leaves nothing behind.
+    """
+    limit = context.settings.max_upload_size
+    _check_length(request, limit)
+    received: ReceivedFile | None = None
+    try:
+        async for item in receive_files(request, context.audio, max_file_size=limit, max_files=1, fail_fast=True):
+            received = item
+    except BaseException:
+        if received is not None and received.writer is not None:
+            received.writer.abort()
+        raise
+    if received is None:
         raise BadRequest("no file in the request (send it as the multipart field `file`)", code="no_file")
+    result = await service.ingest_received(context, received, claims.user_id)
     if result.status == "rejected":
         assert result.error is not None
         raise service.rejection_error(result.error.code, result.error.message)

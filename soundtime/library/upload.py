@@ -89,7 +89,12 @@ class _Receiver:
         part.filename = _clean_filename(raw.decode("utf-8", "replace"))
         self.files_seen += 1
         if self.files_seen > self.max_files:
-            part.fatal = PayloadTooLarge(f"at most {self.max_files} files per request", code="too_many_files")
+            message = (
+                "send one file per request (use /api/upload/batch for several)"
+                if self.max_files == 1
+                else f"at most {self.max_files} files per request"
+            )
+            part.fatal = PayloadTooLarge(message, code="too_many_files")
         else:
             part.writer = self.store.writer(max_size=self.max_file_size)
 
@@ -147,12 +152,13 @@ async def _flush(part: _Part, final: bool) -> None:
 
 
 async def receive_files(
-    request: Request, store: BlobStore, *, max_file_size: int, max_files: int
+    request: Request, store: BlobStore, *, max_file_size: int, max_files: int, fail_fast: bool = False
 ) -> AsyncIterator[ReceivedFile]:
     """Yield each file part of a multipart request as soon as it is complete.
 
     Writers of files not yet handed over are aborted if the request fails midway (client gone, malformed
-    body, too many files); the caller owns (finishes or aborts) the writers it receives.
+    body, too many files); the caller owns (finishes or aborts) the writers it receives. With ``fail_fast`` a
+    file over the size limit ends the request at once (413) instead of being reported when its part ends.
     """
     receiver = _Receiver(store, max_file_size, max_files)
     parser = MultipartParser(_boundary(request), receiver.callbacks())  # type: ignore[arg-type]
@@ -161,6 +167,8 @@ async def receive_files(
             parser.write(chunk)
             for part in receiver.pending():
                 await _flush(part, final=part in receiver.completed)
+                if fail_fast and part.error is not None:
+                    raise part.error
             while receiver.completed:
                 part = receiver.completed.pop(0)
                 if part.fatal is not None:

@@ -188,6 +188,21 @@ async def test_oversize_file_is_413_without_being_stored(
         assert stored_files(context_of(app).audio.root) == []
 
 
+async def test_two_files_on_the_single_route_save_nothing(
+    client: httpx.AsyncClient, app: FastAPI, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token = await register(client)
+    first = audio.make(tmp_path / "one.mp3", "mp3", TrackSpec(title="One"))
+    second = audio.make(tmp_path / "two.mp3", "mp3", TrackSpec(title="Two"))
+    files = [("file", (p.name, p.read_bytes())) for p in (first, second)]
+    response = await client.post("/api/upload", files=files, headers=bearer(token))
+    assert response.status_code == 413
+    assert error_code(response) == "too_many_files"
+    assert "/api/upload/batch" in response.json()["error"]["message"]
+    assert await count(app, Track) == 0
+    assert stored_files(context_of(app).audio.root) == []
+
+
 async def test_upload_needs_authentication_and_multipart(client: httpx.AsyncClient, tmp_path: Path) -> None:
     path = tmp_path / "a.mp3"
     path.write_bytes(b"x")
