@@ -30,6 +30,10 @@ from soundtime.web.router import router as web_router
 
 log = logging.getLogger(__name__)
 
+#: Login attempts allowed per account per minute, as a multiple of the per-address limit (several people may
+#: share an address; an attacker rotating addresses still meets this limit).
+ACCOUNT_LIMIT_FACTOR = 3
+
 
 def build_context(settings: Settings, database_url: str, *, passwords: Passwords | None = None) -> AppContext:
     """Create the long-lived objects of a running instance (nothing is connected yet)."""
@@ -41,6 +45,7 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         tokens=TokenService(resolve_jwt_secret(settings)),
         passwords=passwords or Passwords(),
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
+        account_limiter=RateLimiter(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR, 60.0),
     )
 
 

@@ -227,10 +227,11 @@ async def _user_create(url: str, username: str, password: str, admin: bool) -> N
     from soundtime.kit.db import Database
     from soundtime.kit.errors import AppError
 
+    password_hash = await Passwords().hash_async(password)
     db = Database(url, pool_size=1)
     try:
         async with db.transaction() as session:
-            await service.create_user(session, Passwords(), username, password, admin=admin)
+            await service.create_user(session, username, password_hash, admin=admin)
     except AppError as exc:
         raise _fail(exc.message, 2) from None
     finally:
@@ -278,17 +279,18 @@ def user_set_password(
 
 async def _set_password(url: str, username: str, password: str) -> bool:
     from soundtime.auth import repository as repo
+    from soundtime.auth import service
     from soundtime.auth.passwords import Passwords
     from soundtime.kit.db import Database
 
+    password_hash = await Passwords().hash_async(password)
     db = Database(url, pool_size=1)
     try:
         async with db.transaction() as session:
             user = await repo.find_user(session, username)
             if user is None:
                 return False
-            user.password_hash = await asyncio.to_thread(Passwords().hash, password)
-            await repo.revoke_all_refresh_tokens(session, user.id)
+            await service.set_password(session, user.id, password_hash)
             return True
     finally:
         await db.dispose()

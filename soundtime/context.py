@@ -28,6 +28,7 @@ class AppContext:
     tokens: TokenService
     passwords: Passwords
     auth_limiter: RateLimiter
+    account_limiter: RateLimiter
 
 
 def get_context(request: Request) -> AppContext:

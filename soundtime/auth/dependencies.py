@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -9,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from soundtime.auth import repository as repo
 from soundtime.auth.tokens import Claims
-from soundtime.context import ContextDep, SessionDep
+from soundtime.context import AppContext, ContextDep, SessionDep
 from soundtime.kit.errors import Forbidden, TooManyRequests, Unauthorized
 from soundtime.models import User
 
@@ -56,12 +57,32 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+def client_key(request: Request) -> str:
+    """The rate-limit key of a client: its IPv4 address, or its IPv6 /64 (one host usually owns a whole /64)."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def auth_rate_limit(request: Request, context: ContextDep) -> None:
     """Limit login and registration attempts per client address."""
-    client = request.client.host if request.client else "unknown"
-    retry_after = context.auth_limiter.hit(client)
+    retry_after = context.auth_limiter.hit(client_key(request))
     if retry_after > 0:
         raise TooManyRequests(retry_after, "too many attempts from this address, try again later")
+
+
+def account_rate_limit(context: AppContext, username: str) -> None:
+    """Limit login attempts per account, whatever addresses they come from."""
+    retry_after = context.account_limiter.hit(username.lower())
+    if retry_after > 0:
+        raise TooManyRequests(retry_after, "too many attempts for this account, try again later")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -22,9 +22,12 @@ async def find_user(session: AsyncSession, username: str) -> User | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def lock_users(session: AsyncSession) -> None:
-    """Serialise account creation for this transaction, so only one first user can become admin."""
-    await session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+_ACCOUNT_CREATION_LOCK = {"cls": 0x5354, "key": 1}  # an advisory lock: logins and other writes are not blocked
+
+
+async def lock_account_creation(session: AsyncSession) -> None:
+    """Serialise account creation until the end of the transaction (one first admin, no duplicate names)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:cls, :key)"), _ACCOUNT_CREATION_LOCK)
 
 
 async def count_users(session: AsyncSession) -> int:
@@ -60,10 +63,12 @@ async def get_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> Refre
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def revoke_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> None:
-    """Mark one refresh token revoked."""
-    stmt = update(RefreshToken).where(RefreshToken.id == token_id).values(revoked_at=datetime.now(UTC))
-    await session.execute(stmt)
+async def revoke_refresh_token(
+    session: AsyncSession, token_id: uuid.UUID, replaced_by: uuid.UUID | None = None
+) -> None:
+    """Mark one refresh token revoked (rotated into ``replaced_by``, or signed out when None)."""
+    values = {"revoked_at": datetime.now(UTC), "replaced_by": replaced_by}
+    await session.execute(update(RefreshToken).where(RefreshToken.id == token_id).values(**values))
 
 
 async def revoke_all_refresh_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:

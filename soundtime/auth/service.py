@@ -1,9 +1,14 @@
-"""Registration, login and token rotation."""
+"""Registration, login and token rotation.
+
+Password hashing (tens of milliseconds of CPU) never runs while a database connection, transaction or lock is
+held: registration hashes before its transaction starts, and login looks the user up in one short transaction,
+verifies with none open, then records the login in a second one.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,73 +17,98 @@ from soundtime.auth import repository as repo
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.schemas import TokenPair, UserOut
 from soundtime.auth.tokens import ACCESS_TOKEN_TTL, TokenService
+from soundtime.kit.db import Database
 from soundtime.kit.errors import Conflict, Forbidden, Unauthorized
 from soundtime.models import User
+
+#: A refresh token presented again this soon after its rotation is a concurrent refresh (two tabs), not theft.
+ROTATION_GRACE = timedelta(seconds=30)
 
 
 async def register(session: AsyncSession, passwords: Passwords, username: str, password: str) -> User:
     """Create an account; the first one becomes admin, later ones need open registration."""
-    await repo.lock_users(session)
+    password_hash = await passwords.hash_async(password)  # before the session connects: nothing is held
+    await repo.lock_account_creation(session)
     first = await repo.count_users(session) == 0
     if not first and not (await load_instance_settings(session)).registration_open:
         raise Forbidden("registration is closed; ask an administrator for an account", code="registration_closed")
-    return await create_user(session, passwords, username, password, admin=first)
+    return await create_user(session, username, password_hash, admin=first)
 
 
-async def create_user(
-    session: AsyncSession, passwords: Passwords, username: str, password: str, *, admin: bool
-) -> User:
-    """Create an account with a role (used by registration and by the command line)."""
+async def create_user(session: AsyncSession, username: str, password_hash: str, *, admin: bool) -> User:
+    """Create an account with an already hashed password (registration and the command line)."""
+    await repo.lock_account_creation(session)
     if await repo.find_user(session, username) is not None:
         raise Conflict(f"the username {username!r} is taken", code="username_taken")
-    password_hash = await asyncio.to_thread(passwords.hash, password)
     return await repo.add_user(session, username, password_hash, "admin" if admin else "user")
 
 
-async def authenticate(session: AsyncSession, passwords: Passwords, username: str, password: str) -> User:
-    """Check credentials; the same error (and the same work) whether the user or the password is wrong."""
-    user = await repo.find_user(session, username)
-    ok = await asyncio.to_thread(passwords.verify, user.password_hash if user else None, password)
-    if user is None or not ok:
+async def login(db: Database, passwords: Passwords, tokens: TokenService, username: str, password: str) -> TokenPair:
+    """Check credentials and issue tokens; the same error (and the same work) for a wrong user or password."""
+    async with db.transaction() as session:
+        user = await repo.find_user(session, username)
+        user_id, stored = (user.id, user.password_hash) if user else (None, None)
+    if not await passwords.verify_async(stored, password) or user_id is None or stored is None:
         raise Unauthorized("wrong username or password", code="invalid_credentials")
-    new_hash = None
-    if passwords.needs_rehash(user.password_hash):
-        new_hash = await asyncio.to_thread(passwords.hash, password)
-    await repo.touch_login(session, user, new_hash)
-    return user
+    new_hash = await passwords.hash_async(password) if passwords.needs_rehash(stored) else None
+    async with db.transaction() as session:
+        user = await repo.get_user(session, user_id)
+        if user is None:
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        await repo.touch_login(session, user, new_hash)
+        return await issue_tokens(session, tokens, user)
 
 
 async def issue_tokens(session: AsyncSession, tokens: TokenService, user: User) -> TokenPair:
     """A new access token and a new (recorded) refresh token."""
+    pair, _ = await _issue(session, tokens, user)
+    return pair
+
+
+async def _issue(session: AsyncSession, tokens: TokenService, user: User) -> tuple[TokenPair, uuid.UUID]:
     access, _ = tokens.issue(user.id, user.role, "access")
     refresh, claims = tokens.issue(user.id, user.role, "refresh")
     await repo.add_refresh_token(session, claims.token_id, user.id, claims.expires_at)
-    return TokenPair(
+    pair = TokenPair(
         access_token=access,
         refresh_token=refresh,
         expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
         user=UserOut.model_validate(user),
     )
+    return pair, claims.token_id
 
 
 async def rotate(session: AsyncSession, tokens: TokenService, refresh_token: str) -> TokenPair | None:
     """Exchange a refresh token for a new pair.
 
-    Presenting an already-rotated token means it was copied: every session of the user is revoked and None is
-    returned (the caller answers 401 and lets the revocation commit).
+    A token presented again after it was rotated means it was copied: every session of the user is revoked and
+    None is returned (the caller answers 401 and lets the revocation commit). The exception is a concurrent
+    refresh (two tabs): within :data:`ROTATION_GRACE` of the rotation, while its successor is still live.
     """
     claims = tokens.verify(refresh_token, "refresh")
     row = await repo.get_refresh_token(session, claims.token_id)
-    if row is None or row.user_id != claims.user_id or row.expires_at <= datetime.now(UTC):
+    now = datetime.now(UTC)
+    if row is None or row.user_id != claims.user_id or row.expires_at <= now:
         raise Unauthorized("invalid refresh token", code="invalid_token")
-    if row.revoked_at is not None:
+    if row.revoked_at is not None and not await _concurrent_rotation(session, row.revoked_at, row.replaced_by, now):
         await repo.revoke_all_refresh_tokens(session, row.user_id)
         return None
     user = await repo.get_user(session, row.user_id)
     if user is None:
         raise Unauthorized("account no longer exists", code="invalid_token")
-    await repo.revoke_refresh_token(session, row.id)
-    return await issue_tokens(session, tokens, user)
+    pair, new_id = await _issue(session, tokens, user)
+    if row.revoked_at is None:
+        await repo.revoke_refresh_token(session, row.id, replaced_by=new_id)
+    return pair
+
+
+async def _concurrent_rotation(
+    session: AsyncSession, revoked_at: datetime, replaced_by: uuid.UUID | None, now: datetime
+) -> bool:
+    if replaced_by is None or now - revoked_at > ROTATION_GRACE:
+        return False
+    successor = await repo.get_refresh_token(session, replaced_by)
+    return successor is not None and successor.revoked_at is None
 
 
 async def logout(session: AsyncSession, tokens: TokenService, refresh_token: str) -> None:
@@ -88,3 +118,11 @@ async def logout(session: AsyncSession, tokens: TokenService, refresh_token: str
     except Unauthorized:
         return
     await repo.revoke_refresh_token(session, claims.token_id)
+
+
+async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    """Replace a user's password hash and sign out every session."""
+    user = await repo.get_user(session, user_id)
+    if user is not None:
+        user.password_hash = password_hash
+        await repo.revoke_all_refresh_tokens(session, user_id)

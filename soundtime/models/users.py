@@ -41,6 +41,8 @@ class RefreshToken(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The token this one was rotated into (NULL when revoked by logout or by a reuse alarm).
+    replaced_by: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[CreatedAt]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,10 +11,13 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
+from starlette.requests import Request
 
+from soundtime.auth.dependencies import client_key
 from soundtime.auth.passwords import Passwords
 from soundtime.context import AppContext
+from soundtime.kit.errors import ServiceUnavailable
 from soundtime.models import RefreshToken, User
 from tests.conftest import TEST_JWT_SECRET
 from tests.support.api import DEFAULT_PASSWORD, bearer, error_code, open_registration, register
@@ -134,6 +138,9 @@ async def test_refresh_rotates_and_reuse_signs_everything_out(client: httpx.Asyn
     assert second["refresh_token"] != first["refresh_token"]
     assert (await client.get("/api/auth/me", headers=bearer(second["access_token"]))).status_code == 200
 
+    # Replayed after the grace window: treated as stolen.
+    async with context_of(app).db.transaction() as session:
+        await session.execute(update(RefreshToken).values(revoked_at=RefreshToken.revoked_at - timedelta(minutes=5)))
     reused = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reused.status_code == 401
     assert error_code(reused) == "token_reused"
@@ -143,6 +150,34 @@ async def test_refresh_rotates_and_reuse_signs_everything_out(client: httpx.Asyn
     async with context_of(app).db.transaction() as session:
         live = (await session.execute(select(RefreshToken).where(RefreshToken.revoked_at.is_(None)))).all()
     assert live == []
+
+
+async def test_concurrent_refreshes_of_one_token_both_succeed(client: httpx.AsyncClient) -> None:
+    pair = (await client.post("/api/auth/register", json={"username": "alice", "password": DEFAULT_PASSWORD})).json()
+    body = {"refresh_token": pair["refresh_token"]}
+    first, second = await asyncio.gather(
+        client.post("/api/auth/refresh", json=body), client.post("/api/auth/refresh", json=body)
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    for response in (first, second):
+        again = await client.post("/api/auth/refresh", json={"refresh_token": response.json()["refresh_token"]})
+        assert again.status_code == 200
+
+
+async def test_reuse_within_grace_after_a_reuse_alarm_is_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
+    first = (await client.post("/api/auth/register", json={"username": "alice", "password": DEFAULT_PASSWORD})).json()
+    second = (await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+    third = (await client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]})).json()
+    async with context_of(app).db.transaction() as session:  # only the first rotation is old
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.replaced_by.is_not(None))
+            .values(revoked_at=RefreshToken.revoked_at - timedelta(minutes=5))
+        )
+    assert (await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})).status_code == 401
+    # the alarm revoked the family: even a token inside its grace window no longer gets a new pair
+    for token in (second["refresh_token"], third["refresh_token"]):
+        assert (await client.post("/api/auth/refresh", json={"refresh_token": token})).status_code == 401
 
 
 async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> None:
@@ -157,6 +192,43 @@ async def test_tokens_are_signed_with_the_configured_secret(client: httpx.AsyncC
     claims = jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"], issuer="soundtime")
     assert claims["typ"] == "access"
     assert claims["exp"] - claims["iat"] == 900
+
+
+async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await register(client, "alice")
+    context_of(app).account_limiter.limit = 2
+    attempts = [
+        await client.post("/api/auth/login", json={"username": name, "password": "wrong password"})
+        for name in ("alice", "ALICE", "Alice")
+    ]
+    assert [a.status_code for a in attempts] == [401, 401, 429]
+    assert "account" in attempts[-1].json()["error"]["message"]
+    other = await client.post("/api/auth/login", json={"username": "bob", "password": "wrong password"})
+    assert other.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_rate_limit_keys_group_an_ipv6_host(host: str, key: str) -> None:
+    request = Request({"type": "http", "client": (host, 1234), "headers": []})
+    assert client_key(request) == key
+
+
+async def test_password_hashing_is_bounded() -> None:
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), max_concurrent=1, wait=0.05)
+    await passwords._slots.acquire()  # a hash is running
+    with pytest.raises(ServiceUnavailable):
+        await passwords.hash_async("a password")
+    passwords._slots.release()
+    assert await passwords.verify_async(await passwords.hash_async("a password"), "a password")
 
 
 async def test_login_is_rate_limited_per_address(client: httpx.AsyncClient, app: FastAPI) -> None:
