@@ -19,8 +19,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
 from soundtime.library import repository as repo
@@ -225,20 +223,28 @@ class FolderImport:
             await repo.record_imported_files(
                 session, [(str(f.path), f.size, f.mtime_ns, item.audio.digest) for f, item in batch]
             )
-            report.replaced += await self._remove_replaced(session, batch)
+        report.replaced += await self._remove_replaced(batch)
         report.imported += sum(o.status == "imported" for o in outcomes)
         report.duplicates += sum(o.status == "duplicate" for o in outcomes)
 
-    async def _remove_replaced(self, session: AsyncSession, batch: list[tuple[FoundFile, PreparedTrack]]) -> int:
-        """Remove the previous version of files that changed, once no imported file provides it any more."""
+    async def _remove_replaced(self, batch: list[tuple[FoundFile, PreparedTrack]]) -> int:
+        """Remove the previous version of files that changed, once no imported file provides it any more.
+
+        Each removal is its own transaction, so its digest locks are taken alone and in order.
+        """
         old = {
             state.content_hash
             for found, item in batch
             if (state := self._previous.get(str(found.path))) and state.content_hash != item.audio.digest
         }
+        if not old:
+            return 0
+        async with self.db.transaction() as session:
+            stale = await repo.replaceable_tracks(session, old, self.uploaded_by)
         removed = 0
-        for track in await repo.replaceable_tracks(session, old, self.uploaded_by):
-            removed += await remove_track(session, self.audio, self.blobs, track)
+        for track in stale:
+            async with self.db.transaction() as session:
+                removed += await remove_track(session, self.audio, self.blobs, track)
         return removed
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -17,6 +18,7 @@ from soundtime.models import Album, Artist, Cover, ImportedFile, Track
 
 AlbumArtist = aliased(Artist, name="album_artist")
 _LOCK_CLASS = 0x5354  # advisory-lock namespace of blob digests ("ST")
+_FOREIGN_KEY_VIOLATIONS = {"23503", "23001"}  # foreign_key_violation, restrict_violation
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,15 +363,16 @@ async def delete_track(session: AsyncSession, track: Track) -> None:
 async def delete_album_if_empty(session: AsyncSession, album_id: uuid.UUID) -> tuple[uuid.UUID | None, str | None]:
     """Delete an album with no tracks left.
 
-    Returns (its album artist id, its cover hash if no other album uses that cover); (None, None) if the
-    album still has tracks.
+    Returns (its album artist id, its cover hash if no other album uses that cover); (None, None) if the album
+    still has tracks — including one a concurrent upload is adding right now (the delete then fails on the
+    foreign key inside a savepoint, which is rolled back alone).
     """
     stmt = (
         delete(Album)
         .where(Album.id == album_id, ~select(Track.id).where(Track.album_id == album_id).exists())
         .returning(Album.artist_id, Album.cover_hash)
     )
-    deleted = (await session.execute(stmt)).first()
+    deleted = await _delete_unless_referenced(session, stmt)
     if deleted is None:
         return None, None
     artist_id, cover = deleted
@@ -386,13 +389,22 @@ async def delete_cover(session: AsyncSession, digest: str) -> None:
 
 
 async def delete_artists_if_unused(session: AsyncSession, artist_ids: Iterable[uuid.UUID]) -> None:
-    """Delete artists that no track and no album refers to any more."""
-    ids = list(set(artist_ids))
-    if ids:
-        await session.execute(
-            delete(Artist).where(
-                Artist.id.in_(ids),
-                ~select(Track.id).where(Track.artist_id == Artist.id).exists(),
-                ~select(Album.id).where(Album.artist_id == Artist.id).exists(),
-            )
+    """Delete artists that no track and no album refers to any more (nor, concurrently, is about to)."""
+    for artist_id in sorted(set(artist_ids)):
+        stmt = delete(Artist).where(
+            Artist.id == artist_id,
+            ~select(Track.id).where(Track.artist_id == artist_id).exists(),
+            ~select(Album.id).where(Album.artist_id == artist_id).exists(),
         )
+        await _delete_unless_referenced(session, stmt.returning(Artist.id))
+
+
+async def _delete_unless_referenced(session: AsyncSession, stmt: Any) -> Any:
+    """Run a DELETE … RETURNING in a savepoint; a foreign-key violation means "still in use" (None)."""
+    try:
+        async with session.begin_nested():
+            return (await session.execute(stmt)).first()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _FOREIGN_KEY_VIOLATIONS:
+            raise
+        return None
