@@ -64,7 +64,8 @@ def too_large(limit: int) -> AudioRejected:
 
 
 def _stage_cover(tags: AudioTags, blobs: BlobStore) -> PendingCover | None:
-    if tags.cover is None:
+    """Stage the embedded cover if an album could show it (covers belong to albums)."""
+    if tags.cover is None or _album_key(tags) is None:
         return None
     with blobs.writer() as writer:
         writer.write(tags.cover.data)
@@ -115,11 +116,6 @@ def discard_prepared(item: PreparedTrack, audio_store: BlobStore, blobs: BlobSto
         blobs.discard_pending(item.cover.blob)
 
 
-def _publish(items: Sequence[PreparedTrack], audio_store: BlobStore, blobs: BlobStore) -> None:
-    audio_store.commit_pending_many([item.audio for item in items])
-    blobs.commit_pending_many([item.cover.blob for item in items if item.cover is not None])
-
-
 def _album_key(tags: AudioTags) -> tuple[str, str] | None:
     if not tags.album:
         return None
@@ -141,22 +137,26 @@ async def save_prepared(
     if not items:
         return []
     digests = [item.audio.digest for item in items]
-    covers = {item.cover.blob.digest: item.cover for item in items if item.cover is not None}
-    await repo.lock_digests(session, [*digests, *covers])
-    await asyncio.to_thread(_publish, items, audio_store, blobs)
+    staged_covers = [item.cover for item in items if item.cover is not None]
+    await repo.lock_digests(session, [*digests, *(c.blob.digest for c in staged_covers)])
+    await asyncio.to_thread(audio_store.commit_pending_many, [item.audio for item in items])
 
-    await repo.upsert_covers(session, [(d, c.mime, c.blob.size) for d, c in covers.items()])
     artist_names = {item.tags.artist or UNKNOWN_ARTIST for item in items}
     artist_names.update(key[1] for item in items if (key := _album_key(item.tags)))
     artist_ids = await repo.upsert_artists(session, artist_names)
 
-    albums: list[repo.AlbumValues] = []
+    album_values: dict[tuple[str, uuid.UUID], repo.AlbumValues] = {}
     for item in items:
-        key = _album_key(item.tags)
-        if key is not None:
-            cover = item.cover.blob.digest if item.cover else None
-            albums.append(repo.AlbumValues(key[0], artist_ids[key[1]], item.tags.year, item.tags.genre, cover))
-    album_ids = await repo.upsert_albums(session, albums)
+        if (key := _album_key(item.tags)) is not None:
+            album_key = (key[0], artist_ids[key[1]])
+            album_values.setdefault(album_key, repo.AlbumValues(*album_key, item.tags.year, item.tags.genre, None))
+    covers = await _choose_covers(session, items, artist_ids, album_values)
+    await asyncio.to_thread(_publish_covers, blobs, staged_covers, covers)
+    await repo.upsert_covers(session, [(c.blob.digest, c.mime, c.blob.size) for c in covers.values()])
+    album_ids = await repo.upsert_albums(
+        session,
+        [replace(v, cover_hash=covers[k].blob.digest if k in covers else None) for k, v in album_values.items()],
+    )
 
     rows: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -179,6 +179,36 @@ async def save_prepared(
             track_id = existing.get(digest) or next(o.track_id for o in outcomes if o.content_hash == digest)
             outcomes.append(IngestOutcome(item.name, "duplicate", track_id, digest))
     return outcomes
+
+
+async def _choose_covers(
+    session: AsyncSession,
+    items: Sequence[PreparedTrack],
+    artist_ids: dict[str, uuid.UUID],
+    albums: dict[tuple[str, uuid.UUID], repo.AlbumValues],
+) -> dict[tuple[str, uuid.UUID], PendingCover]:
+    """The cover each album of the batch will get: the first staged one, for albums that have none yet."""
+    current = await repo.album_covers(session, list(albums))
+    chosen: dict[tuple[str, uuid.UUID], PendingCover] = {}
+    for item in items:
+        key = _album_key(item.tags)
+        if key is None or item.cover is None:
+            continue
+        album_key = (key[0], artist_ids[key[1]])
+        if current.get(album_key) is None and album_key not in chosen:
+            chosen[album_key] = item.cover
+    return chosen
+
+
+def _publish_covers(
+    blobs: BlobStore, staged: Sequence[PendingCover], chosen: dict[tuple[str, uuid.UUID], PendingCover]
+) -> None:
+    """Publish the covers albums will show; drop the others (no unreferenced cover is ever stored)."""
+    used = list(chosen.values())
+    blobs.commit_pending_many([cover.blob for cover in used])
+    for cover in staged:
+        if cover not in used:
+            blobs.discard_pending(cover.blob)
 
 
 def _track_row(

@@ -140,6 +140,18 @@ async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) ->
     return {(title, artist_id): album_id for title, artist_id, album_id in rows}
 
 
+async def album_covers(
+    session: AsyncSession, keys: Sequence[tuple[str, uuid.UUID]]
+) -> dict[tuple[str, uuid.UUID], str | None]:
+    """{(title, album artist id): cover hash or None} of the albums among ``keys`` that exist."""
+    if not keys:
+        return {}
+    stmt = select(Album.title, Album.artist_id, Album.cover_hash).where(
+        tuple_(Album.title, Album.artist_id).in_(list(keys))
+    )
+    return {(title, artist_id): cover for title, artist_id, cover in await session.execute(stmt)}
+
+
 async def insert_tracks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[str, uuid.UUID]:
     """Insert tracks, skipping hashes that already exist; returns {content_hash: id} of the inserted ones."""
     if not rows:

@@ -113,6 +113,25 @@ async def test_album_is_unique_on_title_and_album_artist(
     assert await count(app, Artist) == 3
 
 
+async def test_only_covers_an_album_shows_are_kept(
+    client: httpx.AsyncClient, app: FastAPI, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token = await register(client)
+    specs = [
+        TrackSpec(title="Single", album=None, cover=make_cover_png(1)),  # no album: nowhere to show it
+        TrackSpec(title="A1", album="Album", cover=make_cover_png(2)),
+        TrackSpec(title="A2", album="Album", cover=make_cover_png(3)),  # the album already has a cover
+        TrackSpec(title="A3", album="Album", cover=make_cover_png(2)),
+    ]
+    for index, spec in enumerate(specs):
+        assert (await upload(client, token, audio.make(tmp_path / f"{index}.mp3", "mp3", spec))).status_code == 201
+    context = context_of(app)
+    async with context.db.transaction() as session:
+        covers = list((await session.execute(select(Cover.hash))).scalars())
+    assert covers == [blake3(make_cover_png(2)).hexdigest()]
+    assert [p.name for p in stored_files(context.blobs.root)] == covers
+
+
 async def test_missing_tags_fall_back_to_file_name_and_unknown_artist(
     client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path
 ) -> None:
