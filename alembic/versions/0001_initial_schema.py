@@ -16,15 +16,39 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The one normalisation of searchable text, shared by documents and queries: hyphens separate words (the
+# default parser would read "Blink-182" as "blink" and the number "-182"), then the "simple" configuration
+# (lower-casing, no stemming or stop words, which suits titles in any language).
+SEARCH_DOCUMENT_FUNCTION = """
+CREATE FUNCTION search_document(content text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT to_tsvector('simple', translate(content, '-', ' '))
+$$
+"""
 SEARCH_VECTOR_FUNCTION = """
 CREATE FUNCTION tracks_search_vector_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.search_vector :=
-        setweight(to_tsvector('simple', coalesce(NEW.title, '')), 'A')
-        || setweight(to_tsvector('simple', coalesce((SELECT name FROM artists WHERE id = NEW.artist_id), '')), 'B')
-        || setweight(to_tsvector('simple', coalesce((SELECT title FROM albums WHERE id = NEW.album_id), '')), 'C');
+        setweight(search_document(coalesce(NEW.title, '')), 'A')
+        || setweight(search_document(coalesce((SELECT name FROM artists WHERE id = NEW.artist_id), '')), 'B')
+        || setweight(search_document(coalesce((SELECT title FROM albums WHERE id = NEW.album_id), '')), 'C');
     RETURN NEW;
 END
+$$
+"""
+# The search box's text, tokenised by the same parser as the documents, as an AND of prefix matches: each
+# lexeme is written 'lexeme':* with quotes doubled and backslashes escaped; at most 16 words; no words give an
+# empty query (which matches nothing).
+PREFIX_TSQUERY_FUNCTION = r"""
+CREATE FUNCTION prefix_tsquery(query text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(
+        (SELECT string_agg(
+                    '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & '
+                )
+         FROM (SELECT lexeme FROM unnest(search_document(query)) LIMIT 16) AS words),
+        ''
+    )::tsquery
 $$
 """
 SEARCH_VECTOR_TRIGGER = """
@@ -34,6 +58,7 @@ FOR EACH ROW EXECUTE FUNCTION tracks_search_vector_update()
 
 
 def upgrade() -> None:
+    op.execute(SEARCH_DOCUMENT_FUNCTION)
     op.create_table(
         "artists",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -45,7 +70,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_artists_fts",
         "artists",
-        [sa.literal_column("to_tsvector('simple', name)")],
+        [sa.literal_column("search_document(name)")],
         unique=False,
         postgresql_using="gin",
     )
@@ -139,7 +164,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_albums_fts",
         "albums",
-        [sa.literal_column("to_tsvector('simple', title)")],
+        [sa.literal_column("search_document(title)")],
         unique=False,
         postgresql_using="gin",
     )
@@ -244,6 +269,7 @@ def upgrade() -> None:
     # path that writes tracks (upload, import, replication) indexes them the same way.
     op.execute(SEARCH_VECTOR_FUNCTION)
     op.execute(SEARCH_VECTOR_TRIGGER)
+    op.execute(PREFIX_TSQUERY_FUNCTION)
     op.create_table(
         "remote_track_sources",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
@@ -299,6 +325,7 @@ def downgrade() -> None:
     op.drop_table("track_health")
     op.drop_index(op.f("ix_remote_track_sources_node_id"), table_name="remote_track_sources")
     op.drop_table("remote_track_sources")
+    op.execute("DROP FUNCTION prefix_tsquery(text)")
     op.execute("DROP TRIGGER tracks_search_vector ON tracks")
     op.execute("DROP FUNCTION tracks_search_vector_update()")
     op.drop_index(op.f("ix_tracks_uploaded_by"), table_name="tracks")
@@ -328,3 +355,4 @@ def downgrade() -> None:
     op.drop_index("ix_artists_sort", table_name="artists")
     op.drop_index("ix_artists_fts", table_name="artists", postgresql_using="gin")
     op.drop_table("artists")
+    op.execute("DROP FUNCTION search_document(text)")

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from soundtime.models.base import HEX64_PATTERN, Base, CreatedAt, Hex64, UuidPk
 
-#: Text configuration of every full-text index: no stemming or stop words, which suit titles in any language.
-FTS_CONFIG = "simple"
+#: Full-text documents and queries go through the SQL function ``search_document`` (initial migration):
+#: hyphens split words, then PostgreSQL's "simple" configuration (no stemming or stop words).
 
 
 class Artist(Base):
@@ -35,7 +35,7 @@ class Artist(Base):
     __tablename__ = "artists"
     __table_args__ = (
         UniqueConstraint("name"),
-        Index("ix_artists_fts", text(f"to_tsvector('{FTS_CONFIG}', name)"), postgresql_using="gin"),
+        Index("ix_artists_fts", text("search_document(name)"), postgresql_using="gin"),
     )
 
     id: Mapped[UuidPk]
@@ -61,7 +61,7 @@ class Album(Base):
     __tablename__ = "albums"
     __table_args__ = (
         UniqueConstraint("title", "artist_id"),
-        Index("ix_albums_fts", text(f"to_tsvector('{FTS_CONFIG}', title)"), postgresql_using="gin"),
+        Index("ix_albums_fts", text("search_document(title)"), postgresql_using="gin"),
     )
 
     id: Mapped[UuidPk]

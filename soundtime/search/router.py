@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 
 from soundtime.auth.dependencies import CurrentUser
 from soundtime.context import SessionDep
-from soundtime.library import views
-from soundtime.search import local
-from soundtime.search.schemas import RankedTrack, SearchResults
+from soundtime.search import service
+from soundtime.search.schemas import SearchResults
 
 router = APIRouter(tags=["search"])
 
@@ -23,15 +22,4 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchResults:
     """Tracks ranked by relevance (title > artist > album), and albums and artists whose names match."""
-    terms = local.query_terms(q)
-    if not terms:
-        return SearchResults(query=q, tracks=[], albums=[], artists=[])
-    tracks = await local.search_tracks(session, terms, limit)
-    albums = await local.search_albums(session, terms, limit)
-    artists = await local.search_artists(session, terms, limit)
-    return SearchResults(
-        query=q,
-        tracks=[RankedTrack(**views.track_out(row).model_dump(), relevance=score) for row, score in tracks],
-        albums=[views.album_out(row) for row in albums],
-        artists=[views.artist_out(row) for row in artists],
-    )
+    return await service.search(session, q, limit)

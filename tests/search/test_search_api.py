@@ -22,6 +22,9 @@ async def library(client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path
         TrackSpec(title="Other", artist="Nobody", album="Opera Collection"),
         TrackSpec(title="Café del Mar", artist="Energy 52", album="Trance"),
         TrackSpec(title="日本の歌", artist="歌手", album="アルバム"),
+        TrackSpec(title="Thunderstruck", artist="AC/DC", album="The Razors Edge"),
+        TrackSpec(title="All the Small Things", artist="Blink-182", album="Enema of the State"),
+        TrackSpec(title="Kingdom Hearts 1.5 Remix", artist="Yoko Shimomura", album="O'Brien's \\ Mix"),
     ]
     for index, spec in enumerate(specs):
         assert (await upload(client, token, audio.make(tmp_path / f"{index}.mp3", "mp3", spec))).status_code == 201
@@ -54,6 +57,21 @@ async def test_prefixes_and_all_terms_must_match(client: httpx.AsyncClient, libr
 async def test_unicode_and_case(client: httpx.AsyncClient, library: str) -> None:
     assert [t["title"] for t in (await search(client, library, "CAFÉ"))["tracks"]] == ["Café del Mar"]
     assert [t["title"] for t in (await search(client, library, "日本の歌"))["tracks"]] == ["日本の歌"]
+
+
+@pytest.mark.parametrize(
+    ("q", "title"),
+    [
+        ("AC/DC", "Thunderstruck"),
+        ("ac/dc thunder", "Thunderstruck"),
+        ("blink 182", "All the Small Things"),
+        ("Blink-182", "All the Small Things"),
+        ("1.5", "Kingdom Hearts 1.5 Remix"),
+        ("o'brien's", "Kingdom Hearts 1.5 Remix"),
+    ],
+)
+async def test_punctuated_names_match_as_indexed(client: httpx.AsyncClient, library: str, q: str, title: str) -> None:
+    assert [t["title"] for t in (await search(client, library, q))["tracks"]] == [title]
 
 
 @pytest.mark.parametrize("q", ["'", "&&", "a:*", "!(x|y)", "\\", "<->", "'; DROP TABLE tracks; --", "_", "   "])
