@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.support.api import bearer, register, upload
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
@@ -114,6 +115,25 @@ async def test_cover_of_album_and_track(http: httpx.AsyncClient, audio: AudioFac
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/png"
         assert response.content == make_cover_png(2)
+
+
+async def test_cover_head(http: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path) -> None:
+    token, track, _ = await uploaded(http, audio, tmp_path)
+    response = await http.head(track["cover_url"], headers=bearer(token))
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(make_cover_png(2)))
+
+
+async def test_audio_missing_on_disk_is_a_clean_404(
+    http: httpx.AsyncClient, app: FastAPI, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token, track, _ = await uploaded(http, audio, tmp_path)
+    app.state.context.audio.path_for(track["content_hash"]).unlink()
+    for method in ("GET", "HEAD"):
+        response = await http.request(method, track["stream_url"], headers=bearer(token))
+        assert response.status_code == 404
+    body = (await http.get(track["stream_url"], headers=bearer(token))).json()
+    assert body["error"]["code"] == "file_missing"
 
 
 async def test_track_without_cover_is_404(http: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path) -> None:
