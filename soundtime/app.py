@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ from soundtime.kit.body_limit import BodySizeLimit
 from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.ratelimit import RateLimiter
+from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
@@ -60,10 +63,14 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
             log.info("removed %d unfinished files left by an interrupted write", removed)
         await context.db.ping()
         app.state.context = context
+        upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
         log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
         try:
             yield
         finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
             await context.db.dispose()
 
     app = FastAPI(

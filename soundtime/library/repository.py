@@ -223,6 +223,29 @@ async def replaceable_tracks(session: AsyncSession, digests: Iterable[str], owne
     return list((await session.execute(stmt)).scalars())
 
 
+# --- upkeep -------------------------------------------------------------------------------------------------
+
+
+async def referenced_track_hashes(session: AsyncSession, digests: list[str]) -> set[str]:
+    """The digests among ``digests`` that are the audio of a track."""
+    rows = await session.execute(select(Track.content_hash).where(Track.content_hash.in_(digests)))
+    return set(rows.scalars())
+
+
+async def referenced_cover_hashes(session: AsyncSession, digests: list[str]) -> set[str]:
+    """The digests among ``digests`` that have a cover row."""
+    return set((await session.execute(select(Cover.hash).where(Cover.hash.in_(digests)))).scalars())
+
+
+async def delete_unused_covers(session: AsyncSession, older_than_seconds: float) -> int:
+    """Delete cover rows no album shows, created more than ``older_than_seconds`` ago; returns how many."""
+    stmt = delete(Cover).where(
+        ~select(Album.id).where(Album.cover_hash == Cover.hash).exists(),
+        Cover.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+    )
+    return len((await session.execute(stmt.returning(Cover.hash))).all())
+
+
 # --- reads ---------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,94 @@
+"""Background upkeep of the stores: remove blobs and cover rows that nothing refers to.
+
+Unreferenced blobs appear when a process dies between publishing a blob and committing its row, when such a
+transaction fails, or when two uploads race to give an album its cover. Each candidate is checked and removed
+under its digest lock (the lock ingest holds from publishing to committing), so a blob that an ingest is about
+to reference is never removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.blobs.store import BlobStore
+from soundtime.kit.db import Database
+from soundtime.library import repository as repo
+
+log = logging.getLogger(__name__)
+
+SWEEP_CHUNK = 1000
+#: A blob younger than this is left alone even if unreferenced (belt and braces on top of the locks).
+GRACE_SECONDS = 3600.0
+
+Referenced = Callable[[AsyncSession, list[str]], Awaitable[set[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class GarbageReport:
+    """What one collection removed."""
+
+    audio_blobs: int
+    cover_rows: int
+    cover_blobs: int
+
+
+def _old_digests(store: BlobStore, cutoff: float) -> list[str]:
+    old = []
+    for digest in store.iter_digests():
+        try:
+            if store.path_for(digest).stat().st_mtime <= cutoff:
+                old.append(digest)
+        except FileNotFoundError:
+            continue
+    return old
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _sweep(db: Database, store: BlobStore, referenced: Referenced, cutoff: float) -> int:
+    removed = 0
+    for chunk in _chunks(await asyncio.to_thread(_old_digests, store, cutoff), SWEEP_CHUNK):
+        async with db.transaction() as session:
+            await repo.lock_digests(session, chunk)
+            keep = await referenced(session, chunk)
+            for digest in chunk:
+                if digest not in keep and await asyncio.to_thread(store.delete, digest):
+                    removed += 1
+    return removed
+
+
+async def collect_garbage(
+    db: Database, audio: BlobStore, blobs: BlobStore, *, grace: float = GRACE_SECONDS
+) -> GarbageReport:
+    """Remove cover rows no album shows, then blobs no track or cover row refers to (older than ``grace``)."""
+    cutoff = time.time() - grace
+    async with db.transaction() as session:
+        cover_rows = await repo.delete_unused_covers(session, grace)
+    audio_blobs = await _sweep(db, audio, repo.referenced_track_hashes, cutoff)
+    cover_blobs = await _sweep(db, blobs, repo.referenced_cover_hashes, cutoff)
+    report = GarbageReport(audio_blobs, cover_rows, cover_blobs)
+    if audio_blobs or cover_rows or cover_blobs:
+        log.info("removed unreferenced data: %s", report)
+    return report
+
+
+async def run_periodically(
+    db: Database, audio: BlobStore, blobs: BlobStore, *, first_after: float = 60.0, every: float = 6 * 3600.0
+) -> None:
+    """Collect garbage shortly after start-up and then at a fixed interval, until cancelled."""
+    await asyncio.sleep(first_after)
+    while True:
+        try:
+            await collect_garbage(db, audio, blobs)
+        except Exception:
+            log.exception("garbage collection failed; trying again later")
+        await asyncio.sleep(every)
