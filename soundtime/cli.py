@@ -128,9 +128,17 @@ def import_command(
     """Copy the audio files of a folder into the library; unchanged files of a previous import are skipped."""
     if not folder.is_dir():
         raise _fail(f"{folder} is not a folder", 2)
+    from sqlalchemy.exc import SQLAlchemyError
+
     settings = _settings()
     with _database(settings, migrate=settings.database_url is None) as url:
-        report = asyncio.run(_import(settings, url, folder, workers, owner))
+        try:
+            report = asyncio.run(_import(settings, url, folder, workers, owner))
+        except (SQLAlchemyError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise _fail(
+                f"the import stopped: {reason}. Files saved so far are kept; run the command again to continue."
+            ) from None
     _print_report(report)
     if report.found == 0:
         console.print(f"no audio files found in {folder}")

@@ -598,12 +598,18 @@ class BlobStore:
         return self.temp_dir / name
 
     def _publish(self, temp: Path, digest: str) -> bool:
-        """Link a sealed temp file under ``digest``; True if this call created the blob."""
+        """Link a sealed temp file under ``digest``; True if this call created the blob.
+
+        A temp file that is gone while its blob exists was published already (e.g. by a transaction that
+        was then rolled back and is being retried): that is not an error.
+        """
         final = self.path_for(digest)
         self._ensure_shard(final.parent)
         try:
             return self._link(temp, final)
         except FileNotFoundError as exc:
+            if final.exists():
+                return False
             raise BlobError(f"temporary file {temp.name} vanished before commit") from exc
 
     def _restore(self, aside: Path, digest: str) -> None:

@@ -10,6 +10,7 @@ previous version, unless another imported file still provides that version.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import time
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
@@ -30,6 +33,8 @@ from soundtime.library.ingest import (
 )
 from soundtime.library.removal import remove_track
 from soundtime.library.tags import AudioRejected
+
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -215,8 +220,26 @@ class FolderImport:
                 raise
 
     async def _save(self, batch: list[tuple[FoundFile, PreparedTrack]], report: ImportReport) -> None:
+        """Save a batch in one transaction; if the database refuses it, save file by file to find the culprit."""
         if not batch:
             return
+        try:
+            await self._save_together(batch, report)
+        except DBAPIError as exc:
+            if not _refused_values(exc):
+                raise
+            log.warning("the database refused a batch of %d files; saving them one by one", len(batch))
+            for found, item in batch:
+                try:
+                    await self._save_together([(found, item)], report)
+                except DBAPIError as single:
+                    if not _refused_values(single):
+                        raise
+                    reason = str(single.orig).splitlines()[0] if single.orig else "invalid values"
+                    report.rejected.append((str(found.path), f"the database refused its values: {reason}"))
+                    discard_prepared(item, self.audio, self.blobs)
+
+    async def _save_together(self, batch: list[tuple[FoundFile, PreparedTrack]], report: ImportReport) -> None:
         items = [item for _, item in batch]
         async with self.db.transaction() as session:
             outcomes = await save_prepared(session, items, self.audio, self.blobs, uploaded_by=self.uploaded_by)
@@ -246,6 +269,11 @@ class FolderImport:
             async with self.db.transaction() as session:
                 removed += await remove_track(session, self.audio, self.blobs, track)
         return removed
+
+
+def _refused_values(exc: DBAPIError) -> bool:
+    """True when the database refused the data itself (not when it could not be reached)."""
+    return not exc.connection_invalidated and not isinstance(exc, OperationalError | InterfaceError)
 
 
 def iter_rejections(report: ImportReport, limit: int) -> Iterator[str]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
-from soundtime.library.importer import FolderImport
+from soundtime.library.importer import FolderImport, FoundFile, ImportReport
+from soundtime.library.ingest import prepare_path
 from soundtime.models import ImportedFile, Track
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
 
@@ -122,3 +124,21 @@ def _blake3(path: Path) -> str:
     from blake3 import blake3
 
     return blake3(path.read_bytes()).hexdigest()
+
+
+async def test_a_file_the_database_refuses_is_rejected_alone(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
+    """Even values that slip past validation cost one file, not the batch or the run."""
+    job = make_job(db, tmp_path)
+    paths = [audio.make(tmp_path / "in" / f"{i}.mp3", "mp3", TrackSpec(title=f"T{i}")) for i in range(3)]
+    prepared = [prepare_path(p, job.audio, job.blobs, 1 << 30) for p in paths]
+    prepared[1] = replace(prepared[1], tags=replace(prepared[1].tags, sample_rate=3_000_000_000))
+    batch = [
+        (FoundFile(p, p.stat().st_size, p.stat().st_mtime_ns), item) for p, item in zip(paths, prepared, strict=True)
+    ]
+    report = ImportReport()
+    await job._save(batch, report)
+    assert report.imported == 2
+    assert [path for path, _ in report.rejected] == [str(paths[1])]
+    assert "refused" in report.rejected[0][1]
+    assert await track_count(db) == 2
+    assert list((job.audio.root / ".tmp").iterdir()) == []
