@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +50,7 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         passwords=passwords or Passwords(),
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
         account_limiter=RateLimiter(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR, 60.0),
+        prepare_slots=asyncio.Semaphore(os.cpu_count() or 1),
     )
 
 

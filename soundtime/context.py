@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -29,6 +30,8 @@ class AppContext:
     passwords: Passwords
     auth_limiter: RateLimiter
     account_limiter: RateLimiter
+    #: Bounds how many uploaded files are validated (tag parsing, integrity checks) at once.
+    prepare_slots: asyncio.Semaphore
 
 
 def get_context(request: Request) -> AppContext:

@@ -73,11 +73,15 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
         error = received.error or PayloadTooLarge("the file was refused")
         return _rejected(received.filename, error.code, error.message)
     try:
-        prepared = await asyncio.to_thread(
-            prepare_written, received.writer, received.filename, context.audio, context.blobs
-        )
+        async with context.prepare_slots:
+            prepared = await asyncio.to_thread(
+                prepare_written, received.writer, received.filename, context.audio, context.blobs
+            )
     except AudioRejected as exc:
         return _rejected(received.filename, exc.code, exc.reason)
+    except BaseException:
+        received.writer.abort()  # e.g. the client left while waiting for a slot: drop the staged bytes
+        raise
     try:
         async with context.db.transaction() as session:
             if await auth_repo.get_user(session, user_id) is None:
