@@ -24,7 +24,7 @@ from soundtime.kit.logging import configure_logging
 app = typer.Typer(help="soundtime: a self-hosted music server that federates over iroh.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 if TYPE_CHECKING:
     from soundtime.library.importer import ImportReport
