@@ -14,10 +14,11 @@ Publishing one blob:
 3. it is hard-linked to its final name (``link(2)`` never replaces an existing name), the
    shard directory is fsynced and the temp name is removed.
 
-A crash therefore leaves at most a temp file (see :meth:`BlobStore.cleanup_temp`), never a
-partial file under a digest path. Step 2 and step 3 can be split: :meth:`BlobWriter.finish` seals
-the temp file into a picklable :class:`PendingBlob` (e.g. in a worker process) and
-:meth:`BlobStore.commit_pending_many` publishes a batch of them, fsyncing each shard once.
+:class:`~soundtime.blobs.writer.BlobWriter` does steps 1 and 2, :class:`BlobStore` step 3. A crash
+therefore leaves at most a temp file (see :meth:`BlobStore.cleanup_temp`), never a partial file under
+a digest path. Step 2 and step 3 can be split: :meth:`BlobWriter.finish` seals the temp file into a
+picklable :class:`PendingBlob` (e.g. in a worker process) and :meth:`BlobStore.commit_pending_many`
+publishes a batch of them, fsyncing each shard once.
 
 Concurrent commits of the same bytes (threads or processes): the first link wins and reports
 ``created=True``; every other writer finds the name taken, discards its temp file and reports
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import re
 import secrets
@@ -47,11 +47,13 @@ import time
 from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
 
 import anyio.to_thread
 from blake3 import blake3
+
+from soundtime.blobs.errors import BlobError, BlobNotFound, BlobTooLarge, HashMismatch, InvalidDigest
+from soundtime.blobs.refs import DIGEST_RE, BlobRef, PendingBlob, check_digest, is_digest, require_digest
+from soundtime.blobs.writer import TEMP_NAME_RE, BlobWriter
 
 __all__ = [
     "DIGEST_RE",
@@ -65,96 +67,17 @@ __all__ = [
     "InvalidDigest",
     "PendingBlob",
     "StagedRemoval",
-    "hash_file",
     "is_digest",
 ]
 
-# \A and \Z rather than ^ and $: "$" also matches before a trailing newline.
-DIGEST_RE: re.Pattern[str] = re.compile(r"\A[0-9a-f]{64}\Z")
 _SHARD_RE = re.compile(r"\A[0-9a-f]{2}\Z")
-_TEMP_RE = re.compile(r"\A[0-9]+-[0-9a-f]{16}\.part\Z")
 _REMOVAL_RE = re.compile(r"\A(?P<digest>[0-9a-f]{64})\.[0-9]+-[0-9a-f]{16}\.removing\Z")
 
 TEMP_DIR_NAME = ".tmp"
-_COPY_CHUNK = 1 << 20
 _READ_CHUNK = 256 * 1024
-_BLOB_MODE = 0o444
-_TEMP_MODE = 0o600
 _TEMP_DIR_MODE = 0o700
 # errno values meaning "this filesystem cannot hard-link": fall back to rename.
 _NO_HARDLINK = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
-
-
-class BlobError(Exception):
-    """Base class for blob store errors.
-
-    Subclasses keep their constructor arguments in ``args`` so that they survive pickling
-    (e.g. when raised in an import worker process).
-    """
-
-
-class InvalidDigest(BlobError, ValueError):
-    """A string that is not a lowercase 64-hex BLAKE3 digest."""
-
-    def __init__(self, value: object) -> None:
-        super().__init__(value)
-        self.value = value
-
-    def __str__(self) -> str:
-        shown = self.value[:80] if isinstance(self.value, str) else self.value
-        return f"not a lowercase 64-hex BLAKE3 digest: {shown!r}"
-
-
-class BlobTooLarge(BlobError):
-    """A blob exceeds the size limit given by the caller."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.limit = limit
-
-    def __str__(self) -> str:
-        return f"blob exceeds the limit of {self.limit} bytes"
-
-
-class HashMismatch(BlobError):
-    """The bytes written do not hash to the digest the caller expected."""
-
-    def __init__(self, expected: str, actual: str) -> None:
-        super().__init__(expected, actual)
-        self.expected = expected
-        self.actual = actual
-
-    def __str__(self) -> str:
-        return f"expected BLAKE3 {self.expected}, got {self.actual}"
-
-
-class BlobNotFound(BlobError, FileNotFoundError):
-    """No blob is stored under this digest."""
-
-    def __init__(self, digest: str) -> None:
-        super().__init__(digest)
-        self.digest = digest
-
-    def __str__(self) -> str:
-        return f"no blob {self.digest}"
-
-
-@dataclass(frozen=True, slots=True)
-class BlobRef:
-    """A committed blob; ``created`` is False when identical bytes were already stored."""
-
-    digest: str
-    size: int
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PendingBlob:
-    """Bytes sealed (read-only, fsynced) in the store's temp area but not yet published; picklable."""
-
-    digest: str
-    size: int
-    temp_path: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,46 +97,18 @@ class StagedRemoval:
         self.store._restore(self.aside, self.digest)
 
 
-def is_digest(value: str) -> bool:
-    """Whether ``value`` is a lowercase 64-hex digest (the only form turned into a path)."""
-    return isinstance(value, str) and DIGEST_RE.match(value) is not None
-
-
-def _require_digest(value: str) -> str:
-    if not is_digest(value):
-        raise InvalidDigest(value)
-    return value
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    """Return ``(hex digest, size)`` of a file, hashed through mmap without loading it."""
+def _hash_blob(path: Path) -> str:
+    """Hex digest of a file, hashed through mmap without loading it."""
     before = os.stat(path)
     digest = blake3(max_threads=blake3.AUTO).update_mmap(path).hexdigest()
     after = os.stat(path)
     if _identity(before) != _identity(after):
         raise BlobError(f"{path} changed while it was being hashed")
-    return digest, after.st_size
+    return digest
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _check_expected(expected: str | None, actual: str) -> None:
-    if expected is not None and _require_digest(expected) != actual:
-        raise HashMismatch(expected, actual)
-
-
-def _private_opener(path: str, flags: int) -> int:
-    return os.open(path, flags, _TEMP_MODE)
-
-
-def _write_all(file: io.FileIO, view: memoryview) -> None:
-    while view:
-        written = file.write(view)
-        if not written:
-            raise BlobError("short write to temporary file")
-        view = view[written:]
 
 
 def _open_blob(path: Path, digest: str) -> int:
@@ -254,101 +149,6 @@ def _is_stale(entry: os.DirEntry[str], cutoff: float) -> bool:
     return not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime <= cutoff
 
 
-_WriterState = Literal["open", "finished", "committed", "aborted"]
-
-
-class BlobWriter:
-    """Incremental, synchronous writer of one blob; abort unless committed.
-
-    Not thread-safe itself: use one writer per thread (any number may run concurrently).
-    Used as a context manager, it aborts on exit unless :meth:`commit` or :meth:`finish` succeeded.
-    """
-
-    def __init__(self, store: BlobStore, max_size: int | None = None) -> None:
-        if max_size is not None and max_size < 0:
-            raise ValueError("max_size must not be negative")
-        self._store = store
-        self._max_size = max_size
-        self._hasher = blake3()
-        self._state: _WriterState = "open"
-        self.size = 0
-        self.temp_path, self._file = store._create_temp()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.abort()
-
-    def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``; past ``max_size`` the writer aborts and raises :class:`BlobTooLarge`."""
-        self._require_open("write to")
-        view = memoryview(data).cast("B")
-        if self._max_size is not None and self.size + view.nbytes > self._max_size:
-            self.abort()
-            raise BlobTooLarge(self._max_size)
-        try:
-            _write_all(self._file, view)
-        except BaseException:
-            self.abort()
-            raise
-        self._hasher.update(view)
-        self.size += view.nbytes
-
-    def digest(self) -> str:
-        """Hex digest of the bytes written so far."""
-        return self._hasher.hexdigest()
-
-    def commit(self, expected_digest: str | None = None) -> BlobRef:
-        """Publish the blob; on any failure (e.g. :class:`HashMismatch`) the temp file is removed."""
-        self._require_open("commit")
-        digest = self.digest()
-        try:
-            _check_expected(expected_digest, digest)
-            duplicate = self._store._already_stored(digest)
-        except BaseException:
-            self.abort()
-            raise
-        if duplicate:  # no need to make our copy durable
-            self._close("committed")
-            return BlobRef(digest, self.size, created=False)
-        pending = self.finish()
-        self._state = "aborted"  # commit_pending_many consumes the temp file even if it fails
-        (ref,) = self._store.commit_pending_many([pending])
-        self._state = "committed"
-        return ref
-
-    def finish(self) -> PendingBlob:
-        """Seal the bytes (read-only, fsynced) without publishing them; the temp file is handed over.
-
-        Publish with :meth:`BlobStore.commit_pending_many` or drop with :meth:`BlobStore.discard_pending`.
-        """
-        self._require_open("finish")
-        try:
-            self._store._seal(self._file)
-        except BaseException:
-            self.abort()
-            raise
-        self._state = "finished"
-        return PendingBlob(self.digest(), self.size, self.temp_path)
-
-    def abort(self) -> None:
-        """Discard the temp file; does nothing once finished, committed or aborted."""
-        if self._state == "open":
-            self._close("aborted")
-
-    def _close(self, state: _WriterState) -> None:
-        self._state = state
-        self._file.close()
-        self.temp_path.unlink(missing_ok=True)
-
-    def _require_open(self, action: str) -> None:
-        if self._state != "open":
-            raise BlobError(f"cannot {action} a writer that was already {self._state}")
-
-
 class BlobStore:
     """BLAKE3 content-addressed blobs under ``root``; safe for concurrent threads and processes."""
 
@@ -366,7 +166,7 @@ class BlobStore:
 
     def path_for(self, digest: str) -> Path:
         """``root/<first 2 hex>/<digest>``; raises :class:`InvalidDigest` for anything else."""
-        _require_digest(digest)
+        require_digest(digest)
         return self.root / digest[:2] / digest
 
     def exists(self, digest: str) -> bool:
@@ -382,29 +182,24 @@ class BlobStore:
     # -- writing ----------------------------------------------------------------------------
 
     def writer(self, *, max_size: int | None = None) -> BlobWriter:
-        return BlobWriter(self, max_size)
+        """A :class:`BlobWriter` staging one blob in this store's ``.tmp``."""
+        return BlobWriter(
+            self.temp_dir,
+            fsync=self._fsync,
+            already_stored=self._already_stored,
+            commit_pending_many=self.commit_pending_many,
+            max_size=max_size,
+        )
 
     def put_bytes(self, data: bytes, *, expected_digest: str | None = None) -> BlobRef:
         """Store ``data``; nothing is written when it is already stored or mismatches."""
         digest = blake3(data).hexdigest()
-        _check_expected(expected_digest, digest)
+        check_digest(expected_digest, digest)
         if self._already_stored(digest):
             return BlobRef(digest, len(data), created=False)
         with self.writer() as writer:
             writer.write(data)
             return writer.commit(digest)
-
-    def put_file(self, src: Path, *, max_size: int | None = None) -> BlobRef:
-        """Copy ``src`` into the store, reading, hashing and writing in a single pass."""
-        with open(src, "rb", buffering=0) as source:
-            if max_size is not None and os.fstat(source.fileno()).st_size > max_size:
-                raise BlobTooLarge(max_size)
-            with self.writer(max_size=max_size) as writer:
-                buffer = bytearray(_COPY_CHUNK)
-                view = memoryview(buffer)
-                while count := source.readinto(buffer):
-                    writer.write(view[:count])
-                return writer.commit()
 
     def commit_pending_many(self, pending: Sequence[PendingBlob]) -> list[BlobRef]:
         """Publish sealed blobs (see :meth:`BlobWriter.finish`), fsyncing each touched shard once.
@@ -431,7 +226,7 @@ class BlobStore:
 
     def relative_path(self, digest: str) -> str:
         """``<first 2 hex>/<digest>``: where the blob lives relative to ``root`` (POSIX separators)."""
-        return f"{_require_digest(digest)[:2]}/{digest}"
+        return f"{require_digest(digest)[:2]}/{digest}"
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -502,7 +297,7 @@ class BlobStore:
         """Re-hash the stored bytes; False when they no longer match ``digest``."""
         path = self.path_for(digest)
         try:
-            actual, _ = hash_file(path)
+            actual = _hash_blob(path)
         except FileNotFoundError as exc:
             raise BlobNotFound(digest) from exc
         return actual == digest
@@ -566,15 +361,6 @@ class BlobStore:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _create_temp(self) -> tuple[Path, io.FileIO]:
-        for _ in range(8):
-            path = self.temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
-            try:
-                return path, io.FileIO(path, "xb", opener=_private_opener)
-            except FileExistsError:
-                continue
-        raise BlobError("could not create a unique temporary file")
-
     def _already_stored(self, digest: str) -> bool:
         path = self.path_for(digest)
         if not path.exists():
@@ -582,18 +368,11 @@ class BlobStore:
         self._sync_dir(path.parent)  # its creator may not have synced the entry yet
         return True
 
-    def _seal(self, file: io.FileIO) -> None:
-        """Make a temp file read-only and durable, then close it."""
-        os.fchmod(file.fileno(), _BLOB_MODE)
-        if self._fsync:
-            os.fsync(file.fileno())
-        file.close()
-
     def _pending_temp(self, pending: PendingBlob) -> Path:
         """The temp file of ``pending``, looked up by validated name in this store's ``.tmp``."""
-        _require_digest(pending.digest)
+        require_digest(pending.digest)
         name = pending.temp_path.name
-        if not _TEMP_RE.match(name):
+        if not TEMP_NAME_RE.match(name):
             raise BlobError(f"not a temp file of a blob store: {name[:80]!r}")
         return self.temp_dir / name
 
