@@ -1,8 +1,9 @@
 """Read an audio file's tags and stream properties through mutagen.
 
 The format is identified from the file's bytes (never its name), the file is checked
-for truncation, and mutagen's per-container tags are normalised into AudioTags.
-Nothing is decoded; only headers, tags and the file's tail are read.
+for truncation and for oversized metadata, and mutagen's per-container tags are
+normalised into AudioTags whose values fit the database. Nothing is decoded; only
+headers, tags and the file's tail are read.
 """
 
 from __future__ import annotations
@@ -31,19 +32,29 @@ from mutagen.wave import WAVE
 from soundtime.library.integrity import (
     IncompleteAudio,
     adts_frame,
+    check_metadata,
     check_stream,
     find_frame_run,
-    id3v2_end,
+    leading_tags_end,
     mpeg_frame,
+    too_much_metadata,
 )
 
 __all__ = ["AudioRejected", "AudioTags", "CoverArt", "read_tags"]
 
 MAX_COVER_BYTES = 16 * 1024 * 1024
+#: Tags, pictures and other metadata mutagen may load from one file (its memory grows with them).
+MAX_METADATA_BYTES = 32 * 1024 * 1024
+#: What mutagen may read beyond the metadata: frame headers, atom and chunk headers, the last page.
+_READ_SLACK = 4 * 1024 * 1024
+MAX_DURATION_SECS = 7 * 24 * 3600
 _TEXT_LIMIT = 255
 _GENRE_LIMIT = 128
 _MAX_NUMBER = 32767
-_MAX_KBPS = 1_000_000
+# Stream properties outside these ranges are dropped (they would not fit the database anyway).
+_MAX_KBPS = 100_000
+_MAX_SAMPLE_RATE = 768_000
+_MAX_CHANNELS = 255
 _OPUS_RATE = 48000
 _FRONT_COVER = 3
 _SNIFF_WINDOW = 64 * 1024
@@ -93,7 +104,7 @@ class AudioRejected(Exception):
         return AudioRejected, (self.code, self.reason)
 
 
-_MUTAGEN_TYPES: dict[str, Callable[[BinaryIO], Any]] = {
+_MUTAGEN_TYPES: dict[str, Callable[[Any], Any]] = {
     "mp3": MP3,
     "flac": FLAC,
     "ogg": OggVorbis,
@@ -127,18 +138,57 @@ def read_tags(path: Path) -> AudioTags:
 
 def _read(fileobj: BinaryIO) -> AudioTags:
     size = os.fstat(fileobj.fileno()).st_size
-    fmt = _identify(fileobj, size)
     try:
+        fmt = _identify(fileobj, size)
         check_stream(fileobj, fmt)
+        check_metadata(fileobj, fmt, MAX_METADATA_BYTES)
     except IncompleteAudio as exc:
         raise AudioRejected(exc.code, exc.reason) from exc
     fileobj.seek(0)
-    audio = _MUTAGEN_TYPES[fmt](fileobj)
-    tags = _adts_id3(fileobj) if fmt == "aac" else audio.tags
+    # check_metadata mirrors what mutagen loads; should they ever disagree, this caps its reads.
+    reads = _BoundedReads(fileobj, size, MAX_METADATA_BYTES + _READ_SLACK)
+    try:
+        audio = _MUTAGEN_TYPES[fmt](reads)
+        tags = _adts_id3(reads) if fmt == "aac" else audio.tags
+    except Exception as exc:
+        if reads.exhausted:
+            rejection = too_much_metadata(MAX_METADATA_BYTES)
+            raise AudioRejected(rejection.code, rejection.reason) from exc
+        raise
     return _build(fmt, audio, tags, size)
 
 
-def _adts_id3(fileobj: BinaryIO) -> Any:
+class _ReadBudgetExhausted(Exception):
+    """mutagen asked for more bytes than the read budget allows."""
+
+
+class _BoundedReads:
+    """A read-only view of a file that hands out at most `budget` bytes in all."""
+
+    def __init__(self, fileobj: BinaryIO, size: int, budget: int) -> None:
+        self._file = fileobj
+        self._size = size
+        self._left = budget
+        self.exhausted = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        available = max(0, self._size - self._file.tell())
+        wanted = available if size is None or size < 0 else min(size, available)
+        if wanted > self._left:
+            self.exhausted = True
+            raise _ReadBudgetExhausted
+        data = self._file.read(wanted)
+        self._left -= len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+
+def _adts_id3(fileobj: Any) -> Any:
     """The ID3v2 tag in front of raw AAC, which mutagen's AAC class does not read."""
     fileobj.seek(0)
     try:
@@ -147,7 +197,7 @@ def _adts_id3(fileobj: BinaryIO) -> Any:
         return None
 
 
-_load_id3: Callable[[BinaryIO], Any] = ID3
+_load_id3: Callable[[Any], Any] = ID3
 
 
 # -- identification -----------------------------------------------------------------------------
@@ -204,9 +254,7 @@ def _identify(fileobj: BinaryIO, size: int) -> str:
     Raises AudioRejected for empty, unrecognised and unsupported files. (mutagen's own
     guessing weighs file extensions and cannot spot raw AAC without one, so it is not used.)
     """
-    start = 0
-    while (tag := id3v2_end(_read_at(fileobj, start, 10))) > 0:
-        start += tag
+    start = leading_tags_end(fileobj)
     if start > size:
         raise AudioRejected("truncated", "The file is truncated (its leading tag runs past the end).")
     body = _read_at(fileobj, start, _SNIFF_WINDOW)
@@ -293,7 +341,10 @@ def _build(fmt: str, audio: Any, tags: Any, size: int) -> AudioTags:
     raw = _raw_tags(fmt, audio, tags)
     info = audio.info
     duration = float(info.length or 0)
-    if not math.isfinite(duration) or duration <= 0:
+    if not math.isfinite(duration) or duration > MAX_DURATION_SECS:
+        days = MAX_DURATION_SECS // 86400
+        raise AudioRejected("corrupt", f"The file is corrupt (its duration is not a number or over {days} days).")
+    if duration <= 0:
         raise AudioRejected("no_audio", "The file contains no audio.")
     return AudioTags(
         format=fmt,
@@ -307,8 +358,8 @@ def _build(fmt: str, audio: Any, tags: Any, size: int) -> AudioTags:
         genre=_text(raw.genre, _GENRE_LIMIT, join=True),
         duration_secs=duration,
         bitrate_kbps=_bitrate(getattr(info, "bitrate", 0), size, duration),
-        sample_rate=_OPUS_RATE if fmt == "opus" else _positive(getattr(info, "sample_rate", 0)),
-        channels=_positive(getattr(info, "channels", 0)),
+        sample_rate=_OPUS_RATE if fmt == "opus" else _in_range(getattr(info, "sample_rate", 0), _MAX_SAMPLE_RATE),
+        channels=_in_range(getattr(info, "channels", 0), _MAX_CHANNELS),
         cover=_cover(raw.covers),
     )
 
@@ -417,10 +468,13 @@ _YEAR_IN_DATE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 
 
 def _clean(value: str) -> str:
-    """Drop NULs and unencodable surrogates, trim whitespace."""
+    """Drop NULs and lone surrogates (neither fits PostgreSQL text), trim whitespace.
+
+    Surrogate pairs, which some decoders leave split, are joined into their character.
+    """
     value = value.replace("\x00", "")
     if not value.isascii():
-        value = value.encode("utf-8", "replace").decode("utf-8")
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
     return value.strip()
 
 
@@ -449,18 +503,21 @@ def _year(values: list[str]) -> int | None:
     return year if 1 <= year <= 9999 else None
 
 
-def _positive(value: Any) -> int | None:
-    number = int(value or 0)
-    return number if number > 0 else None
+def _in_range(value: Any, high: int) -> int | None:
+    """`value` as an int when it is a finite number within 1..high, else None."""
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return int(number) if math.isfinite(number) and 1 <= number <= high else None
 
 
 def _bitrate(bps: Any, size: int, duration: float) -> int | None:
-    """kbps from mutagen's bits per second, else estimated from the file size."""
+    """kbps (1..100000) from mutagen's bits per second, else estimated from the file size."""
     bits_per_second = float(bps or 0)
-    if bits_per_second <= 0:
+    if not math.isfinite(bits_per_second) or bits_per_second <= 0:
         bits_per_second = size * 8 / duration
-    kbps = round(bits_per_second / 1000)
-    return kbps if 0 < kbps <= _MAX_KBPS else None
+    return _in_range(round(bits_per_second / 1000) if math.isfinite(bits_per_second) else 0, _MAX_KBPS)
 
 
 def _image_mime(data: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,16 @@ from mutagen.id3 import ID3
 from soundtime.library import integrity
 from soundtime.library.integrity import IncompleteAudio, check_complete, id3v2_end, mpeg_frame
 from soundtime.library.tags import AudioRejected, read_tags
-from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
+from tests.support.audio import (
+    EXTENSIONS,
+    FORMATS,
+    AudioFactory,
+    TrackSpec,
+    encode_noise,
+    flac_blocks,
+    flac_file,
+    make_cover_png,
+)
 
 ALL_FORMATS = (*FORMATS, "aac")
 REJECTED = {"truncated", "corrupt"}
@@ -358,3 +368,178 @@ def test_flac_crc16_matches_the_reference_vector() -> None:
     assert integrity._crc16_is_zero(b"123456789\xfe\xe8")
     assert not integrity._crc16_is_zero(b"123456789\xfe\xe9")
     assert integrity._crc16_is_zero(b"\x00123456789\xfe\xe8")
+
+
+def test_crc16_of_a_concatenation_follows_from_its_parts() -> None:
+    rng = random.Random(16)
+    for _ in range(50):
+        head, tail = rng.randbytes(rng.randrange(0, 300)), rng.randbytes(rng.randrange(0, 300))
+        combined = integrity._crc16_shift(integrity._crc16(head), len(tail)) ^ integrity._crc16(tail)
+        assert combined == integrity._crc16(head + tail)
+    assert integrity._crc16(b"123456789") == 0xFEE8
+
+
+# -- bounded work on crafted files --------------------------------------------------------------
+# Hostile uploads must be decided in bounded time. The guard below only catches hangs; the
+# work counts are what pin the bound down.
+
+
+def finishes(call: Callable[[], object], seconds: float = 10.0) -> None:
+    """Run `call` in a daemon thread and fail if it is still running after `seconds` (a hang guard)."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"still running after {seconds:g} s")
+    if errors:
+        raise errors[0]
+
+
+def crafted_flac(size: int) -> bytes:
+    """A worst case for the last-frame search, `size` bytes long.
+
+    STREAMINFO allows the largest frames (8 channels, 32-bit samples, 65535-sample blocks),
+    then one valid frame header repeats: every 8 bytes a plausible last frame.
+    """
+    packed = (44100 << 44) | (7 << 41) | (31 << 36)
+    info = struct.pack(">HH6x", 4096, 65535) + packed.to_bytes(8, "big") + bytes(16)
+    header = bytes([0xFF, 0xF8, 0x70, 0x70, 0x00, 0xFF, 0xFF])
+    header += bytes([integrity._crc8(header)])
+    return b"fLaC\x80" + len(info).to_bytes(3, "big") + info + header * (size // len(header))
+
+
+def test_flac_made_of_frame_headers_is_decided_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "headers.flac"
+    path.write_bytes(crafted_flac(2 * 1024 * 1024))
+    finishes(lambda: assert_rejected(path, "flac"))
+
+
+def test_flac_last_frame_search_hashes_each_byte_once(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[int] = []
+    crc16 = integrity._crc16
+
+    def counting(data: bytes) -> int:
+        hashed.append(len(data))
+        return crc16(data)
+
+    monkeypatch.setattr(integrity, "_crc16", counting)
+    valid = factory.make(tmp_path / "valid.flac", "flac", RICH)
+    check_complete(valid, "flac")
+    assert 0 < sum(hashed) <= valid.stat().st_size
+    hashed.clear()
+    crafted = tmp_path / "crafted.flac"
+    crafted.write_bytes(crafted_flac(200_000))
+    with pytest.raises(IncompleteAudio):
+        check_complete(crafted, "flac")
+    assert sum(hashed) <= 200_000
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_flac_of_white_noise_passes_and_its_cuts_fail(tmp_path: Path, channels: int) -> None:
+    # Noise makes the largest frames, with the most false frame-sync codes in them.
+    path = tmp_path / "noise.flac"
+    encode_noise(path, "flac", "flac", seconds=2.0, channels=channels, seed=channels)
+    check_complete(path, "flac")
+    assert read_tags(path).channels == channels
+    size = path.stat().st_size
+    for length in random.Random(channels).sample(range(size // 2, size), 15):
+        with pytest.raises(IncompleteAudio):
+            check_complete(write_cut(path, tmp_path / "cut.flac", length), "flac")
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Replace integrity.`name` (a frame parser) by a wrapper counting its calls; returns the counter."""
+    calls = [0]
+    parse: Callable[[bytes], integrity.MpegFrame | None] = getattr(integrity, name)
+
+    def wrapper(header: bytes) -> integrity.MpegFrame | None:
+        calls[0] += 1
+        return parse(header)
+
+    monkeypatch.setattr(integrity, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("fmt", "parser", "frame"),
+    [
+        ("aac", "adts_frame", bytes([0xFF, 0xF1, 0x50, 0x80, 0x00, 0xFF, 0xFC])),  # 7-byte ADTS frames
+        ("mp3", "mpeg_frame", bytes([0xFF, 0xF3, 0x14, 0xC4]) + bytes(20)),  # 24-byte MPEG-2 Layer III frames
+    ],
+)
+def test_tiny_frames_with_a_cut_last_one_take_linear_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, parser: str, frame: bytes
+) -> None:
+    path = tmp_path / f"tiny{EXTENSIONS[fmt]}"
+    path.write_bytes(frame * 10_000 + frame[:5])
+    calls = count_calls(monkeypatch, parser)
+    finishes(lambda: assert_rejected(path, fmt))
+    # Each sync byte in the 64 KiB head and the tail window is parsed a bounded number of times.
+    assert calls[0] <= 3 * path.stat().st_size // len(frame) + 64 * 1024
+
+
+def test_many_tags_in_a_row_are_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    audio = factory.make(tmp_path / "a.mp3", "mp3", RICH).read_bytes()
+    path = tmp_path / "stacked.mp3"
+    path.write_bytes(_id3_padding_tag(0) * 1000 + audio)
+    assert assert_rejected(path, "mp3") == "corrupt"
+    path.write_bytes(audio + b"000000LYRICS200" * 1000)  # empty Lyrics3v2 tags, 15 bytes each
+    assert assert_rejected(path, "mp3") == "corrupt"
+
+
+def test_a_few_stacked_id3_tags_pass(factory: AudioFactory, tmp_path: Path) -> None:
+    path = factory.make(tmp_path / "a.mp3", "mp3", RICH)
+    path.write_bytes(_id3_padding_tag(20) * 3 + path.read_bytes())
+    check_complete(path, "mp3")
+    assert read_tags(path).format == "mp3"
+
+
+def test_flac_with_too_many_metadata_blocks_is_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    blocks, audio = flac_blocks(factory.make(tmp_path / "a.flac", "flac", RICH).read_bytes())
+    path = tmp_path / "blocks.flac"
+    path.write_bytes(flac_file(blocks + [(1, b"")] * 2000, audio))  # empty padding blocks
+    assert assert_rejected(path, "flac") == "corrupt"
+    path.write_bytes(flac_file(blocks + [(1, b"")] * 20, audio))
+    check_complete(path, "flac")
+
+
+def ogg_pages(data: bytes) -> list[bytearray]:
+    pages, pos = [], 0
+    while pos < len(data):
+        end = integrity._ogg_page_end(data, pos)
+        assert end is not None
+        pages.append(bytearray(data[pos:end]))
+        pos = end
+    return pages
+
+
+@pytest.mark.parametrize("damage", ["other-serial", "no-granule", "false-signature"])
+@pytest.mark.parametrize("fmt", ["ogg", "opus"])
+def test_ogg_last_page_that_tag_readers_cannot_find_fast_is_corrupt(
+    factory: AudioFactory, tmp_path: Path, fmt: str, damage: str
+) -> None:
+    # Tag readers look for the last page by serial number from the last "OggS" near the end, and
+    # otherwise read every page of the file: far too slow for a file of millions of tiny pages.
+    pages = ogg_pages(factory.make(tmp_path / f"a{EXTENSIONS[fmt]}", fmt, RICH).read_bytes())
+    last = pages[-1]
+    if damage == "other-serial":
+        last[14:18] = bytes(byte ^ 0x55 for byte in last[14:18])
+    elif damage == "no-granule":
+        last[6:14] = b"\xff" * 8
+    else:
+        assert len(last) > 27 + last[26] + 8
+        body = 27 + last[26]
+        last[body : body + 4] = b"OggS"
+    path = tmp_path / f"damaged{EXTENSIONS[fmt]}"
+    path.write_bytes(b"".join(pages))
+    assert assert_rejected(path, fmt) == "corrupt"

@@ -7,15 +7,19 @@ import pickle
 import random
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutagen.flac import FLAC
-from mutagen.id3 import APIC, ID3
+from mutagen.id3 import APIC, ID3, TALB, TIT2, TPE1
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
 
 from soundtime.library import tags as tags_module
+from soundtime.library.integrity import id3v2_end
 from soundtime.library.tags import AudioRejected, AudioTags, CoverArt, read_tags
 from tests.support.audio import (
     EXTENSIONS,
@@ -23,6 +27,8 @@ from tests.support.audio import (
     AudioFactory,
     TrackSpec,
     encode_with,
+    flac_blocks,
+    flac_file,
     make_cover_jpeg,
     make_cover_png,
     write_tags,
@@ -433,3 +439,238 @@ def test_mutated_files_never_escape(
     path = tmp_path / f"mutated{EXTENSIONS[fmt]}"
     path.write_bytes(mutate(original, edits, random.Random(seed)))
     assert outcome(path) in _CODES
+
+
+# -- values that must fit the database ----------------------------------------------------------
+
+
+def wav_bytes(*, rate: int, channels: int, block_align: int, data: bytes) -> bytes:
+    """A PCM WAV declaring any rate and channel count (16 bits per sample)."""
+    byte_rate = min(rate * block_align, 0xFFFFFFFF)
+    fmt_chunk = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, channels, rate, byte_rate, block_align, 16)
+    body = b"WAVE" + fmt_chunk + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "expected_rate", "expected_channels"),
+    [
+        (3_000_000_000, 2, None, 2),
+        (44100, 300, 44100, None),
+        (44100, 40000, 44100, None),  # a signed 16-bit field: mutagen reads -25536
+        (768_000, 255, 768_000, 255),
+    ],
+)
+def test_stream_properties_outside_database_ranges_are_dropped(
+    tmp_path: Path, rate: int, channels: int, expected_rate: int | None, expected_channels: int | None
+) -> None:
+    path = tmp_path / "odd.wav"
+    path.write_bytes(wav_bytes(rate=rate, channels=channels, block_align=4, data=bytes(40_000)))
+    found = read_tags(path)
+    assert (found.sample_rate, found.channels) == (expected_rate, expected_channels)
+    # The declared rates make mutagen's bitrate absurd (hundreds of Gbit/s); it must not reach an INTEGER column.
+    assert found.bitrate_kbps is None or 1 <= found.bitrate_kbps <= 100_000
+
+
+def test_bitrate_above_100000_kbps_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "fast.wav"
+    path.write_bytes(wav_bytes(rate=48_000, channels=255, block_align=510, data=bytes(510 * 4_800)))
+    found = read_tags(path)
+    assert (found.channels, found.bitrate_kbps) == (255, None)  # 255 x 16 bit x 48 kHz = 195,840 kbit/s
+
+
+def test_duration_over_a_week_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    path.write_bytes(wav_bytes(rate=1, channels=1, block_align=1, data=bytes(7 * 24 * 3600 + 1)))
+    assert rejection(path) == "corrupt"
+    path.write_bytes(wav_bytes(rate=1, channels=1, block_align=1, data=bytes(7 * 24 * 3600)))
+    assert read_tags(path).duration_secs == 7 * 24 * 3600
+
+
+@pytest.mark.parametrize("length", [float("nan"), float("inf")])
+def test_non_finite_duration_is_corrupt(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, length: float
+) -> None:
+    path = make(factory, tmp_path, "wav")
+    wave = tags_module._MUTAGEN_TYPES["wav"]
+
+    def with_length(fileobj: object) -> object:
+        audio = wave(fileobj)
+        audio.info.length = length
+        return audio
+
+    monkeypatch.setitem(tags_module._MUTAGEN_TYPES, "wav", with_length)
+    assert rejection(path) == "corrupt"
+
+
+def test_text_drops_what_postgres_text_cannot_hold(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some decoders leave lone or split surrogates in strings; UTF-8 (and so PostgreSQL) cannot encode them.
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=["a\ud83d\ude00b\udc80c\x00"]))  # a split pair, a lone one, a NUL
+    tags.add(TPE1(encoding=3, text=["\ud800Artist"]))
+    tags.add(TALB(encoding=3, text=["\udfff"]))
+    monkeypatch.setattr(tags_module, "_load_id3", lambda fileobj: tags)
+    found = read_tags(make(factory, tmp_path, "aac", TrackSpec()))
+    assert (found.title, found.artist, found.album) == ("a\U0001f600bc", "Artist", None)
+    for text in (found.title, found.artist, found.album_artist, found.genre):
+        assert text is None or text.encode("utf-8")
+
+
+# -- metadata size ------------------------------------------------------------------------------
+
+BIG_COVER = b"\x89PNG\r\n\x1a\n" + random.Random(9).randbytes(300_000)
+
+
+def metadata_rejection(path: Path) -> str:
+    with pytest.raises(AudioRejected) as info:
+        read_tags(path)
+    assert info.value.code == "corrupt"
+    return info.value.reason
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_metadata_over_the_limit_is_rejected(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    path = make(factory, tmp_path, fmt, TrackSpec(cover=BIG_COVER))
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", 250_000)
+    assert metadata_rejection(path) == "The file's metadata is larger than 250,000 bytes."
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", 500_000)  # base64 in Ogg comments: x 4/3
+    assert read_tags(path).cover == CoverArt(BIG_COVER, "image/png")
+
+
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "opus"])
+def test_metadata_under_the_limit_is_counted_once(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    path = make(factory, tmp_path, fmt, TrackSpec(cover=BIG_COVER))
+    audio = FLAC(path) if fmt == "flac" else OggVorbis(path) if fmt == "ogg" else OggOpus(path)
+    audio.tags["COMMENT"] = ["after the picture"]  # more to walk past the picture
+    audio.save()
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", 500_000)  # under twice the picture's size
+    assert read_tags(path).cover == CoverArt(BIG_COVER, "image/png")
+
+
+def test_big_flac_padding_counts_as_metadata(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks, audio = flac_blocks(make(factory, tmp_path, "flac").read_bytes())
+    path = tmp_path / "padded.flac"
+    path.write_bytes(flac_file([*blocks, (1, bytes(300_000))], audio))
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", 250_000)
+    assert "metadata" in metadata_rejection(path)
+
+
+def test_flac_picture_is_measured_by_its_own_length_fields(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mutagen reads a picture block by the lengths inside it, not the block's length: one
+    # declaring a few bytes can make it read the rest of the file as image data.
+    blocks, audio = flac_blocks(make(factory, tmp_path, "flac", TrackSpec(duration=3.0)).read_bytes())
+    mime = b"image/png"
+    picture = struct.pack(">II", 3, len(mime)) + mime + struct.pack(">I4II", 0, 1, 1, 24, 0, len(audio) - 100)
+    path = tmp_path / "picture.flac"
+    path.write_bytes(flac_file([*blocks, (6, picture)], audio))
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", len(audio) // 2)
+    assert "metadata" in metadata_rejection(path)
+
+
+def test_bounded_reads_catch_what_the_metadata_check_misses(
+    factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make(factory, tmp_path, "flac", TrackSpec(cover=BIG_COVER))
+    monkeypatch.setattr(tags_module, "check_metadata", lambda fileobj, fmt, limit: None)
+    monkeypatch.setattr(tags_module, "MAX_METADATA_BYTES", 100_000)
+    monkeypatch.setattr(tags_module, "_READ_SLACK", 50_000)
+    assert "metadata" in metadata_rejection(path)
+
+
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "opus"])
+def test_too_many_vorbis_comments_are_corrupt(factory: AudioFactory, tmp_path: Path, fmt: str) -> None:
+    path = make(factory, tmp_path, fmt, TrackSpec())
+    audio = FLAC(path) if fmt == "flac" else OggVorbis(path) if fmt == "ogg" else OggOpus(path)
+    audio.tags["COMMENT"] = [str(index) for index in range(10_001)]
+    audio.save()
+    assert "10,000 comments" in metadata_rejection(path)
+    audio.tags["COMMENT"] = [str(index) for index in range(5_000)]
+    audio.save()
+    assert read_tags(path).title == "Test Tone"
+
+
+def syncsafe(value: int) -> bytes:
+    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
+
+
+def id3_frame(name: bytes, body: bytes, flags: int = 0) -> bytes:
+    """An ID3v2.4 frame."""
+    return name + syncsafe(len(body)) + flags.to_bytes(2, "big") + body
+
+
+def compressed_frame(name: bytes, content: bytes) -> bytes:
+    """An ID3v2.4 frame stored zlib-compressed, with its data-length field."""
+    return id3_frame(name, syncsafe(len(content)) + zlib.compress(content, 9), flags=0x0009)
+
+
+def chapter(element: bytes, frames: bytes) -> bytes:
+    return id3_frame(b"CHAP", element + b"\x00" + bytes(16) + frames)
+
+
+def mp3_with_tag(factory: AudioFactory, tmp_path: Path, frames: bytes) -> Path:
+    """An MP3 whose ID3v2.4 tag holds exactly `frames`."""
+    path = make(factory, tmp_path, "mp3", TrackSpec())
+    data = path.read_bytes()
+    path.write_bytes(b"ID3\x04\x00\x00" + syncsafe(len(frames)) + frames + data[id3v2_end(data[:10]) :])
+    return path
+
+
+def test_compressed_id3_frames_are_still_read(factory: AudioFactory, tmp_path: Path) -> None:
+    path = mp3_with_tag(factory, tmp_path, compressed_frame(b"TIT2", b"\x03Packed title"))
+    assert read_tags(path).title == "Packed title"
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["top-level", "in-chapter"])
+def test_id3_frames_inflating_past_the_limit_are_rejected(factory: AudioFactory, tmp_path: Path, nested: bool) -> None:
+    # 40 MiB of zeros compress to 40 KiB; mutagen would inflate all of it.
+    bomb = compressed_frame(b"PRIV", b"owner\x00" + bytes(40 << 20))
+    frames = chapter(b"ch0", id3_frame(b"TIT2", b"\x03One") + bomb) if nested else bomb
+    path = mp3_with_tag(factory, tmp_path, id3_frame(b"TIT2", b"\x03Bomb") + frames)
+    assert path.stat().st_size < 200_000
+    assert "metadata" in metadata_rejection(path)
+
+
+def test_chapters_nested_in_chapters_are_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    title = id3_frame(b"TIT2", b"\x03Part")
+    path = mp3_with_tag(factory, tmp_path, chapter(b"a", chapter(b"b", title)))
+    assert read_tags(path).format == "mp3"
+    path = mp3_with_tag(factory, tmp_path, chapter(b"a", chapter(b"b", chapter(b"c", title))))
+    assert "nested too deeply" in metadata_rejection(path)
+
+
+def test_too_many_id3_frames_are_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    frames = b"".join(id3_frame(b"TXXX", b"\x03%d\x00v" % index) for index in range(10_001))
+    assert "10,000 frames" in metadata_rejection(mp3_with_tag(factory, tmp_path, frames))
+
+
+def test_many_id3_frames_ahead_of_a_large_one_are_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    # mutagen re-slices the rest of the tag after every frame: 9000 frames ahead of 300 KB copy 2.7 GB.
+    small = b"".join(id3_frame(b"TXXX", b"\x03%d\x00v" % index) for index in range(9_000))
+    large = id3_frame(b"PRIV", b"owner\x00" + bytes(300_000))
+    path = mp3_with_tag(factory, tmp_path, small + large)
+    assert "frames ahead of large ones" in metadata_rejection(path)
+    path = mp3_with_tag(factory, tmp_path, large + small)
+    assert read_tags(path).format == "mp3"
+
+
+def test_too_many_mp4_atoms_are_corrupt(factory: AudioFactory, tmp_path: Path) -> None:
+    data = make(factory, tmp_path, "m4a").read_bytes()
+    pos = 0
+    while data[pos + 4 : pos + 8] != b"moov":
+        pos += int.from_bytes(data[pos : pos + 4], "big")
+    size = int.from_bytes(data[pos : pos + 4], "big")
+    frees = struct.pack(">I4s", 8, b"free") * 100_001  # each one an object in mutagen
+    moov = struct.pack(">I", size + len(frees)) + data[pos + 4 : pos + size] + frees
+    path = tmp_path / "atoms.m4a"
+    path.write_bytes(data[:pos] + moov + data[pos + size :])
+    assert "too many atoms" in metadata_rejection(path)

@@ -11,6 +11,7 @@ import array
 import base64
 import math
 import os
+import random
 import re
 import struct
 import sys
@@ -189,8 +190,33 @@ def encode_with(
 ) -> None:
     """Encode the spec's tone with any FFmpeg muxer/encoder pair (e.g. "mp2", "asf"/"wmav2")."""
     rate = rate or spec.sample_rate
-    layout = _LAYOUTS[spec.channels]
-    pcm, count = _sine_pcm(spec, rate)
+    pcm, _ = _sine_pcm(spec, rate)
+    _encode_pcm(path, muxer, encoder, pcm, rate=rate, channels=spec.channels, options=options)
+
+
+def encode_noise(
+    path: Path,
+    muxer: str,
+    encoder: str,
+    *,
+    seconds: float,
+    rate: int = 44100,
+    channels: int = 2,
+    seed: int = 0,
+    options: Mapping[str, str] | None = None,
+) -> None:
+    """Encode full-scale white noise, the least compressible signal: the largest frames, full of false sync codes."""
+    count = max(1, round(seconds * rate))
+    pcm = random.Random(seed).randbytes(2 * count * channels)  # s16 noise in either byte order
+    _encode_pcm(path, muxer, encoder, pcm, rate=rate, channels=channels, options=options)
+
+
+def _encode_pcm(
+    path: Path, muxer: str, encoder: str, pcm: bytes, *, rate: int, channels: int, options: Mapping[str, str] | None
+) -> None:
+    """Encode interleaved native-endian s16 samples."""
+    layout = _LAYOUTS[channels]
+    count = len(pcm) // (2 * channels)
     frame = av.AudioFrame(format="s16", layout=layout, samples=count)
     frame.planes[0].update(pcm if sys.byteorder == "little" else _byteswapped(pcm))
     frame.sample_rate = rate
@@ -300,6 +326,25 @@ def write_tags(
         _write_mp4(path, fields, cover)
     else:
         raise ValueError(f"unknown format {fmt!r}")
+
+
+def flac_blocks(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The (type, body) metadata blocks of a FLAC file and the audio frames after them."""
+    pos, blocks, last = 4, [], False
+    while not last:
+        last, kind, length = bool(data[pos] & 0x80), data[pos] & 0x7F, int.from_bytes(data[pos + 1 : pos + 4], "big")
+        blocks.append((kind, data[pos + 4 : pos + 4 + length]))
+        pos += 4 + length
+    return blocks, data[pos:]
+
+
+def flac_file(blocks: list[tuple[int, bytes]], audio: bytes) -> bytes:
+    """A FLAC file of these metadata blocks (the last one flagged) and audio frames."""
+    out = [b"fLaC"]
+    for index, (kind, body) in enumerate(blocks):
+        flag = 0x80 if index == len(blocks) - 1 else 0
+        out.append(bytes([flag | kind]) + len(body).to_bytes(3, "big") + body)
+    return b"".join([*out, audio])
 
 
 # -- factory ------------------------------------------------------------------------------------
