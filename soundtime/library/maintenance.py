@@ -4,6 +4,9 @@ Unreferenced blobs appear when a process dies between publishing a blob and comm
 transaction fails, or when two uploads race to give an album its cover. Each candidate is checked and removed
 under its digest lock (the lock ingest holds from publishing to committing), so a blob that an ingest is about
 to reference is never removed.
+
+The blob store in ``P2P_BLOBS_DIR`` holds only covers today: when audio cached from peers lands there, its
+``referenced`` query must also count the cache's rows, or the collector would remove the cache.
 """
 
 from __future__ import annotations
