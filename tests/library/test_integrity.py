@@ -14,7 +14,7 @@ from mutagen.apev2 import APEv2
 from mutagen.id3 import ID3
 
 from soundtime.library import integrity
-from soundtime.library.integrity import IncompleteAudio, check_complete, id3v2_end, mpeg_frame
+from soundtime.library.integrity import IncompleteAudio, check_complete, flac, id3v2_end, mpeg, mpeg_frame, ogg
 from soundtime.library.tags import AudioRejected, read_tags
 from tests.support.audio import (
     EXTENSIONS,
@@ -365,18 +365,18 @@ def test_unknown_format_is_a_programming_error(tmp_path: Path) -> None:
 
 def test_flac_crc16_matches_the_reference_vector() -> None:
     # CRC-16/UMTS (FLAC's CRC-16) of "123456789" is 0xFEE8; appending it zeroes the CRC.
-    assert integrity._crc16_is_zero(b"123456789\xfe\xe8")
-    assert not integrity._crc16_is_zero(b"123456789\xfe\xe9")
-    assert integrity._crc16_is_zero(b"\x00123456789\xfe\xe8")
+    assert flac._crc16_is_zero(b"123456789\xfe\xe8")
+    assert not flac._crc16_is_zero(b"123456789\xfe\xe9")
+    assert flac._crc16_is_zero(b"\x00123456789\xfe\xe8")
 
 
 def test_crc16_of_a_concatenation_follows_from_its_parts() -> None:
     rng = random.Random(16)
     for _ in range(50):
         head, tail = rng.randbytes(rng.randrange(0, 300)), rng.randbytes(rng.randrange(0, 300))
-        combined = integrity._crc16_shift(integrity._crc16(head), len(tail)) ^ integrity._crc16(tail)
-        assert combined == integrity._crc16(head + tail)
-    assert integrity._crc16(b"123456789") == 0xFEE8
+        combined = flac._crc16_shift(flac._crc16(head), len(tail)) ^ flac._crc16(tail)
+        assert combined == flac._crc16(head + tail)
+    assert flac._crc16(b"123456789") == 0xFEE8
 
 
 # -- bounded work on crafted files --------------------------------------------------------------
@@ -412,7 +412,7 @@ def crafted_flac(size: int) -> bytes:
     packed = (44100 << 44) | (7 << 41) | (31 << 36)
     info = struct.pack(">HH6x", 4096, 65535) + packed.to_bytes(8, "big") + bytes(16)
     header = bytes([0xFF, 0xF8, 0x70, 0x70, 0x00, 0xFF, 0xFF])
-    header += bytes([integrity._crc8(header)])
+    header += bytes([flac._crc8(header)])
     return b"fLaC\x80" + len(info).to_bytes(3, "big") + info + header * (size // len(header))
 
 
@@ -426,13 +426,13 @@ def test_flac_last_frame_search_hashes_each_byte_once(
     factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashed: list[int] = []
-    crc16 = integrity._crc16
+    crc16 = flac._crc16
 
     def counting(data: bytes) -> int:
         hashed.append(len(data))
         return crc16(data)
 
-    monkeypatch.setattr(integrity, "_crc16", counting)
+    monkeypatch.setattr(flac, "_crc16", counting)
     valid = factory.make(tmp_path / "valid.flac", "flac", RICH)
     check_complete(valid, "flac")
     assert 0 < sum(hashed) <= valid.stat().st_size
@@ -458,15 +458,15 @@ def test_flac_of_white_noise_passes_and_its_cuts_fail(tmp_path: Path, channels: 
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Replace integrity.`name` (a frame parser) by a wrapper counting its calls; returns the counter."""
+    """Replace mpeg.`name` (a frame parser) by a wrapper counting its calls; returns the counter."""
     calls = [0]
-    parse: Callable[[bytes], integrity.MpegFrame | None] = getattr(integrity, name)
+    parse: Callable[[bytes], integrity.MpegFrame | None] = getattr(mpeg, name)
 
     def wrapper(header: bytes) -> integrity.MpegFrame | None:
         calls[0] += 1
         return parse(header)
 
-    monkeypatch.setattr(integrity, name, wrapper)
+    monkeypatch.setattr(mpeg, name, wrapper)
     return calls
 
 
@@ -516,7 +516,7 @@ def test_flac_with_too_many_metadata_blocks_is_corrupt(factory: AudioFactory, tm
 def ogg_pages(data: bytes) -> list[bytearray]:
     pages, pos = [], 0
     while pos < len(data):
-        end = integrity._ogg_page_end(data, pos)
+        end = ogg._ogg_page_end(data, pos)
         assert end is not None
         pages.append(bytearray(data[pos:end]))
         pos = end

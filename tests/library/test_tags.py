@@ -20,7 +20,7 @@ from mutagen.oggvorbis import OggVorbis
 
 from soundtime.library import tags as tags_module
 from soundtime.library.integrity import id3v2_end
-from soundtime.library.tags import AudioRejected, AudioTags, CoverArt, read_tags
+from soundtime.library.tags import AudioRejected, AudioTags, CoverArt, normalise, read_tags
 from tests.support.audio import (
     EXTENSIONS,
     FORMATS,
@@ -270,7 +270,7 @@ def test_unrecognised_cover_is_ignored(factory: AudioFactory, tmp_path: Path, fm
 def test_oversized_cover_is_ignored(factory: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = make(factory, tmp_path, "flac", TrackSpec(cover=make_cover_png(1, size=32)))
     assert read_tags(path).cover is not None
-    monkeypatch.setattr(tags_module, "MAX_COVER_BYTES", 100)
+    monkeypatch.setattr(normalise, "MAX_COVER_BYTES", 100)
     assert read_tags(path).cover is None
 
 
