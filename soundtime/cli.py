@@ -25,6 +25,10 @@ app = typer.Typer(help="soundtime: a self-hosted music server that federates ove
 user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 console = Console(stderr=True, soft_wrap=True)
+#: Largest request line + headers accepted (uvicorn/h11 answers 400 beyond it).
+MAX_REQUEST_HEAD = 16 * 1024
+#: Connections and in-flight requests served at once; beyond it new requests get 503.
+MAX_CONNECTIONS = 1000
 
 if TYPE_CHECKING:
     from soundtime.library.importer import ImportReport
@@ -45,16 +49,22 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _database(settings: Settings, *, migrate: bool) -> Iterator[str]:
-    """The database URL with its schema checked (or migrated); errors become one readable line."""
-    try:
-        with runtime.database(settings) as url:
-            runtime.ensure_schema(url, migrate=migrate)
-            yield url
-    except (EmbeddedDatabaseError, runtime.SchemaOutOfDate) as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot reach the database: {exc}") from None
+def _database(settings: Settings, *, migrate: bool, on_signal: str | None = "interrupted") -> Iterator[str]:
+    """The database URL with its schema checked (or migrated); errors become one readable line.
+
+    SIGINT/SIGTERM unwind normally, so the embedded database is released whenever the command ends (even during
+    start-up or a migration). ``on_signal`` is printed, with exit code 130, when a signal interrupted the work;
+    without it a signal is a normal stop (exit 0, as for ``serve``).
+    """
+    with _stop_on_signals(on_signal):
+        try:
+            with runtime.database(settings) as url:
+                runtime.ensure_schema(url, migrate=migrate)
+                yield url
+        except (EmbeddedDatabaseError, runtime.SchemaOutOfDate) as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"cannot reach the database: {exc}") from None
 
 
 @app.command()
@@ -69,7 +79,7 @@ def serve(
     from soundtime.app import create_app
 
     settings = _settings()
-    with _database(settings, migrate=migrate) as url, _stop_on_signals():
+    with _database(settings, migrate=migrate, on_signal=None) as url:
         bind_host, bind_port = host or settings.host, port or settings.port
         console.print(
             f"soundtime {soundtime.__version__} on [bold]http://{bind_host}:{bind_port}[/] "
@@ -84,19 +94,23 @@ def serve(
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             loop="uvloop",
-            http="httptools",
+            # h11 bounds a request's head (16 KiB); httptools buffers headers of any size.
+            http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+            limit_concurrency=MAX_CONNECTIONS,
+            timeout_keep_alive=5,
             timeout_graceful_shutdown=10,
             server_header=False,
         )
 
 
 class _Stopped(Exception):
-    """SIGINT/SIGTERM after uvicorn's graceful shutdown: unwind so the embedded database stops too."""
+    """SIGINT/SIGTERM (also the one uvicorn re-raises after its graceful shutdown): unwind with cleanup."""
 
 
 @contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Turn the signal uvicorn re-raises after shutting down into a clean exit (code 0) with cleanup."""
+def _stop_on_signals(interrupted_message: str | None) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into an exception that unwinds every context (the embedded database stops)."""
 
     def stop(signum: int, _frame: object) -> None:
         raise _Stopped(signum)
@@ -105,7 +119,8 @@ def _stop_on_signals() -> Iterator[None]:
     try:
         yield
     except _Stopped:
-        pass
+        if interrupted_message is not None:
+            raise _fail(interrupted_message, 130) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -131,7 +146,8 @@ def import_command(
     from sqlalchemy.exc import SQLAlchemyError
 
     settings = _settings()
-    with _database(settings, migrate=settings.database_url is None) as url:
+    interrupted = "import interrupted; files saved so far are kept (run it again to continue)"
+    with _database(settings, migrate=settings.database_url is None, on_signal=interrupted) as url:
         try:
             report = asyncio.run(_import(settings, url, folder, workers, owner))
         except (SQLAlchemyError, OSError) as exc:

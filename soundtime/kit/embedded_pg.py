@@ -46,6 +46,7 @@ class EmbeddedPostgres:
         """Start the cluster if needed and return the asyncpg URL of the application database."""
         pgserver = _pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_processes(pgserver)
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="delete" if self._delete_on_stop else "stop")
         except Exception as exc:
@@ -80,6 +81,26 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def _forget_dead_processes(self, pgserver: Any) -> None:
+        """Drop processes that died without letting go of the cluster (kill -9, OOM) from its user list.
+
+        The cluster is stopped when its last user exits; a dead user that stays listed would keep it running
+        forever after.
+        """
+        import json
+
+        import psutil
+
+        users_file = self.pgdata / ".handle_pids.json"
+        with pgserver.PostgresServer._lock:
+            try:
+                users = json.loads(users_file.read_text() or "[]")
+            except (OSError, ValueError):
+                return
+            alive = [pid for pid in users if isinstance(pid, int) and psutil.pid_exists(pid)]
+            if alive != users:
+                users_file.write_text(json.dumps(alive))
 
     def _require(self) -> Any:
         if self._server is None:
