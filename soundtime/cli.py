@@ -145,12 +145,14 @@ def import_command(
         raise _fail(f"{folder} is not a folder", 2)
     from sqlalchemy.exc import SQLAlchemyError
 
+    from soundtime.blobs.store import BlobError
+
     settings = _settings()
     interrupted = "import interrupted; files saved so far are kept (run it again to continue)"
     with _database(settings, migrate=settings.database_url is None, on_signal=interrupted) as url:
         try:
             report = asyncio.run(_import(settings, url, folder, workers, owner))
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, BlobError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise _fail(
                 f"the import stopped: {reason}. Files saved so far are kept; run the command again to continue."
@@ -209,6 +211,8 @@ def _print_report(report: ImportReport) -> None:
     table.add_row("rejected", str(len(report.rejected)))
     table.add_row("other files ignored", str(report.ignored))
     console.print(table)
+    for folder in report.unreadable_folders:
+        console.print(f"[yellow]could not read the folder[/] {folder}", highlight=False)
     if report.rejected:
         console.print("[bold]rejected files:[/]")
         for line in iter_rejections(report, 100):

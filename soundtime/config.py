@@ -185,6 +185,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _separate_stores(self) -> Self:
+        audio, blobs = self.audio_dir.resolve(), self.blobs_dir.resolve()
+        if audio == blobs or audio in blobs.parents or blobs in audio.parents:
+            raise ValueError(
+                "AUDIO_STORAGE_PATH and P2P_BLOBS_DIR must be separate folders (neither inside the other): "
+                "each store removes files that its own table does not list"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_secrets(self) -> Self:
         if self.environment is Environment.PRODUCTION:
             secret = self.jwt_secret or ""

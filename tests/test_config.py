@@ -97,6 +97,14 @@ def test_bad_values_fail_with_the_variable_named(name: str, value: str, message:
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("audio", "blobs"), [("/srv/store", "/srv/store"), ("/srv/store", "/srv/store/covers"), ("/srv/a/b", "/srv/a")]
+)
+def test_audio_and_blob_stores_must_not_overlap(audio: str, blobs: str) -> None:
+    with pytest.raises(SettingsError, match="separate folders"):
+        load_settings(_env_file=None, AUDIO_STORAGE_PATH=audio, P2P_BLOBS_DIR=blobs)
+
+
 def test_seed_peers_accept_ids_addresses_and_tickets() -> None:
     node = "AB" * 32
     settings = load_settings(_env_file=None, P2P_SEED_PEERS=f"{node}, {node}@10.0.0.2:11204 ,endpointaaaa")

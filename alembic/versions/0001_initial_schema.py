@@ -86,7 +86,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "imported_files",
-        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("path", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),

@@ -70,6 +70,7 @@ class ImportReport:
     """What an import did."""
 
     found: int = 0
+    unreadable_folders: list[str] = field(default_factory=list)
     imported: int = 0
     duplicates: int = 0
     unchanged: int = 0
@@ -82,16 +83,24 @@ class ImportReport:
 ProgressCallback = Callable[[int, int], None]
 
 
-def scan(folder: Path) -> tuple[list[FoundFile], int]:
-    """Audio files under ``folder`` (hidden files and folders skipped) and the count of other files."""
+def scan(folder: Path) -> tuple[list[FoundFile], int, list[Path]]:
+    """Audio files under ``folder`` (hidden files and folders skipped), the count of other files, and the
+    folders that could not be read (listed, not fatal: e.g. ``lost+found`` at the root of a drive)."""
     found: list[FoundFile] = []
     ignored = 0
+    unreadable: list[Path] = []
     stack = [folder]
     while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            unreadable.append(directory)
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 elif entry.is_file() and Path(entry.name).suffix.lower() in AUDIO_EXTENSIONS:
@@ -99,8 +108,10 @@ def scan(folder: Path) -> tuple[list[FoundFile], int]:
                     found.append(FoundFile(Path(entry.path), st.st_size, st.st_mtime_ns))
                 else:
                     ignored += 1
+            except OSError:
+                ignored += 1
     found.sort(key=lambda f: f.path)
-    return found, ignored
+    return found, ignored, unreadable
 
 
 # --- worker process ------------------------------------------------------------------------------------------
@@ -146,17 +157,18 @@ class FolderImport:
         self.max_size = max_size
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.uploaded_by = uploaded_by
-        self._previous: dict[str, repo.ImportedState] = {}
+        self._previous: dict[bytes, repo.ImportedState] = {}
 
     async def run(self, folder: Path, progress: ProgressCallback | None = None) -> ImportReport:
         """Import every audio file under ``folder``; ``progress(done, total)`` is called as files finish."""
         started = time.perf_counter()
         root = await asyncio.to_thread(folder.resolve)
         report = ImportReport()
-        files, report.ignored = await asyncio.to_thread(scan, root)
+        files, report.ignored, unreadable = await asyncio.to_thread(scan, root)
+        report.unreadable_folders = [display_path(p) for p in unreadable]
         report.found = len(files)
         async with self.db.transaction() as session:
-            self._previous = await repo.imported_files_under(session, str(root) + os.sep)
+            self._previous = await repo.imported_files_under(session, os.fsencode(root) + os.sep.encode())
         todo = [f for f in files if not self._unchanged(f)]
         report.unchanged = len(files) - len(todo)
         if progress:
@@ -169,7 +181,7 @@ class FolderImport:
         return report
 
     def _unchanged(self, found: FoundFile) -> bool:
-        state = self._previous.get(str(found.path))
+        state = self._previous.get(os.fsencode(found.path))
         return state is not None and state.in_library and (state.size, state.mtime_ns) == (found.size, found.mtime_ns)
 
     def _executor(self) -> Executor:
@@ -203,7 +215,7 @@ class FolderImport:
                         submit_next()
                         result = future.result()
                         if isinstance(result, AudioRejected):
-                            report.rejected.append((str(found.path), result.reason))
+                            report.rejected.append((display_path(found.path), result.reason))
                         else:
                             batch.append((found, result))
                         done += 1
@@ -236,7 +248,7 @@ class FolderImport:
                     if not _refused_values(single):
                         raise
                     reason = str(single.orig).splitlines()[0] if single.orig else "invalid values"
-                    report.rejected.append((str(found.path), f"the database refused its values: {reason}"))
+                    report.rejected.append((display_path(found.path), f"the database refused its values: {reason}"))
                     discard_prepared(item, self.audio, self.blobs)
 
     async def _save_together(self, batch: list[tuple[FoundFile, PreparedTrack]], report: ImportReport) -> None:
@@ -244,7 +256,7 @@ class FolderImport:
         async with self.db.transaction() as session:
             outcomes = await save_prepared(session, items, self.audio, self.blobs, uploaded_by=self.uploaded_by)
             await repo.record_imported_files(
-                session, [(str(f.path), f.size, f.mtime_ns, item.audio.digest) for f, item in batch]
+                session, [(os.fsencode(f.path), f.size, f.mtime_ns, item.audio.digest) for f, item in batch]
             )
         report.replaced += await self._remove_replaced(batch)
         report.imported += sum(o.status == "imported" for o in outcomes)
@@ -258,7 +270,7 @@ class FolderImport:
         old = {
             state.content_hash
             for found, item in batch
-            if (state := self._previous.get(str(found.path))) and state.content_hash != item.audio.digest
+            if (state := self._previous.get(os.fsencode(found.path))) and state.content_hash != item.audio.digest
         }
         if not old:
             return 0
@@ -269,6 +281,11 @@ class FolderImport:
             async with self.db.transaction() as session:
                 removed += await remove_track(session, self.audio, self.blobs, track)
         return removed
+
+
+def display_path(path: Path) -> str:
+    """A path for messages: undecodable bytes of a file name shown as U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _refused_values(exc: DBAPIError) -> bool:

@@ -14,6 +14,7 @@ removes at start-up.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.blobs.store import BlobStore, BlobTooLarge, BlobWriter, PendingBlob
+from soundtime.kit.db import on_commit
 from soundtime.library import repository as repo
 from soundtime.library.tags import AudioRejected, AudioTags, read_tags
 
@@ -151,7 +153,9 @@ async def save_prepared(
             album_key = (key[0], artist_ids[key[1]])
             album_values.setdefault(album_key, repo.AlbumValues(*album_key, item.tags.year, item.tags.genre, None))
     covers = await _choose_covers(session, items, artist_ids, album_values)
-    await asyncio.to_thread(_publish_covers, blobs, staged_covers, covers)
+    unused = await asyncio.to_thread(_publish_covers, blobs, staged_covers, covers)
+    if unused:  # dropped only once committed: a retry after a rollback may still choose one of them
+        on_commit(session, functools.partial(_discard_all, blobs, unused))
     await repo.upsert_covers(session, [(c.blob.digest, c.mime, c.blob.size) for c in covers.values()])
     album_ids = await repo.upsert_albums(
         session,
@@ -202,13 +206,16 @@ async def _choose_covers(
 
 def _publish_covers(
     blobs: BlobStore, staged: Sequence[PendingCover], chosen: dict[tuple[str, uuid.UUID], PendingCover]
-) -> None:
-    """Publish the covers albums will show; drop the others (no unreferenced cover is ever stored)."""
+) -> list[PendingBlob]:
+    """Publish the covers albums will show; return the other staged covers."""
     used = list(chosen.values())
     blobs.commit_pending_many([cover.blob for cover in used])
-    for cover in staged:
-        if cover not in used:
-            blobs.discard_pending(cover.blob)
+    return [cover.blob for cover in staged if cover not in used]
+
+
+def _discard_all(store: BlobStore, pending: list[PendingBlob]) -> None:
+    for blob in pending:
+        store.discard_pending(blob)
 
 
 def _track_row(

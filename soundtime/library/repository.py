@@ -170,8 +170,8 @@ async def track_ids_by_hash(session: AsyncSession, digests: Iterable[str]) -> di
     return dict(rows.all())
 
 
-async def record_imported_files(session: AsyncSession, files: Sequence[tuple[str, int, int, str]]) -> None:
-    """Remember (path, size, mtime_ns, content_hash) of files read by a folder import."""
+async def record_imported_files(session: AsyncSession, files: Sequence[tuple[bytes, int, int, str]]) -> None:
+    """Remember (path bytes, size, mtime_ns, content_hash) of files read by a folder import."""
     if not files:
         return
     stmt = insert(ImportedFile)
@@ -198,13 +198,12 @@ class ImportedState:
     in_library: bool
 
 
-async def imported_files_under(session: AsyncSession, prefix: str) -> dict[str, ImportedState]:
-    """{path: state} of the files a previous import read under ``prefix``."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+async def imported_files_under(session: AsyncSession, prefix: bytes) -> dict[bytes, ImportedState]:
+    """{path: state} of the files a previous import read under ``prefix`` (file-system bytes)."""
     in_library = select(Track.id).where(Track.content_hash == ImportedFile.content_hash).exists()
     stmt = select(
         ImportedFile.path, ImportedFile.size, ImportedFile.mtime_ns, ImportedFile.content_hash, in_library
-    ).where(ImportedFile.path.like(escaped + "%", escape="\\"))
+    ).where(func.substring(ImportedFile.path, 1, len(prefix)) == prefix)
     rows = await session.execute(stmt)
     return {path: ImportedState(size, mtime, digest, present) for path, size, mtime, digest, present in rows}
 

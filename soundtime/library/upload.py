@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import anyio.to_thread
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -161,7 +161,10 @@ async def receive_files(
     file over the size limit ends the request at once (413) instead of being reported when its part ends.
     """
     receiver = _Receiver(store, max_file_size, max_files)
-    parser = MultipartParser(_boundary(request), receiver.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(_boundary(request), receiver.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:
+        raise BadRequest(f"unusable multipart boundary: {exc}") from exc
     try:
         async for chunk in request.stream():
             parser.write(chunk)

@@ -13,9 +13,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
-    Text,
     UniqueConstraint,
     func,
     text,
@@ -121,11 +121,14 @@ class Track(Base):
 
 
 class ImportedFile(Base):
-    """A file imported from disk by ``soundtime import``: what it was when read, to skip it when unchanged."""
+    """A file imported from disk by ``soundtime import``: what it was when read, to skip it when unchanged.
+
+    ``path`` holds the file system's bytes (``os.fsencode``): file names need not be valid UTF-8.
+    """
 
     __tablename__ = "imported_files"
 
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    path: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[Hex64] = mapped_column(index=True)

@@ -18,7 +18,9 @@ router = APIRouter(tags=["search"])
 async def search(
     _: CurrentUser,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="words to find (prefixes match)")],
+    q: Annotated[
+        str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="words to find (prefixes match)")
+    ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchResults:
     """Tracks ranked by relevance (title > artist > album), and albums and artists whose names match."""

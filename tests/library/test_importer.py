@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from soundtime.blobs.store import BlobStore
@@ -142,3 +144,36 @@ async def test_a_file_the_database_refuses_is_rejected_alone(db: Database, audio
     assert "refused" in report.rejected[0][1]
     assert await track_count(db) == 2
     assert list((job.audio.root / ".tmp").iterdir()) == []
+
+
+async def test_undecodable_file_names_and_covers_that_lose(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
+    """Latin-1 file names (not UTF-8) import like any other; two covers for one album do not trip the retry."""
+    folder = tmp_path / "Music"
+    folder.mkdir()
+    latin1 = Path(os.fsdecode(os.fsencode(folder) + b"/01 caf\xe9.mp3"))
+    audio.make(latin1, "mp3", TrackSpec(title="Caf", album="Same", cover=make_cover_png(1)))
+    audio.make(folder / "02 next.mp3", "mp3", TrackSpec(title="Next", album="Same", cover=make_cover_png(2)))
+    job = make_job(db, tmp_path)
+    report = await job.run(folder)
+    assert (report.imported, report.rejected) == (2, [])
+    assert (await job.run(folder)).unchanged == 2
+    assert list((job.blobs.root / ".tmp").iterdir()) == []
+
+
+async def test_unreadable_folders_are_listed_not_fatal(
+    db: Database, audio: AudioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "Music"
+    audio.make(folder / "ok.mp3", "mp3", TrackSpec())
+    (folder / "lost+found").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        if str(path).endswith("lost+found"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = await make_job(db, tmp_path).run(folder)
+    assert report.imported == 1
+    assert report.unreadable_folders == [str((folder / "lost+found").resolve())]

@@ -239,6 +239,12 @@ async def test_upload_needs_authentication_and_multipart(client: httpx.AsyncClie
         headers={**bearer(token), "Content-Type": "multipart/form-data; boundary=xyz"},
     )
     assert broken.status_code == 400
+    long_boundary = await client.post(
+        "/api/upload",
+        content=b"--",
+        headers={**bearer(token), "Content-Type": "multipart/form-data; boundary=" + "b" * 300},
+    )
+    assert long_boundary.status_code == 400
 
 
 async def test_batch_upload_reports_each_file(

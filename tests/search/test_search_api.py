@@ -83,5 +83,6 @@ async def test_tsquery_syntax_in_input_is_harmless(client: httpx.AsyncClient, li
 async def test_query_validation(client: httpx.AsyncClient, library: str) -> None:
     assert (await client.get("/api/search", params={"q": ""}, headers=bearer(library))).status_code == 422
     assert (await client.get("/api/search", params={"q": "x" * 201}, headers=bearer(library))).status_code == 422
+    assert (await client.get("/api/search", params={"q": "\x00abc"}, headers=bearer(library))).status_code == 422
     limited = await client.get("/api/search", params={"q": "o", "limit": 1}, headers=bearer(library))
     assert len(limited.json()["tracks"]) == 1
