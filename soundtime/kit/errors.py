@@ -68,6 +68,13 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class RequestTimeout(AppError):
+    """The client stopped sending its request."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class Conflict(AppError):
     """The request conflicts with the current state."""
 

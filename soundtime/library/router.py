@@ -55,10 +55,10 @@ async def upload(request: Request, claims: UploaderClaims, context: ContextDep) 
     _check_length(request, limit)
     received: ReceivedFile | None = None
     try:
-        async for item in receive_files(request, context.audio, max_file_size=limit, max_files=1, fail_fast=True):
+        async for item in receive_files(request, context.audio, max_file_size=limit, max_files=1):
             received = item
     except BaseException:
-        if received is not None and received.writer is not None:
+        if received is not None:
             received.writer.abort()
         raise
     if received is None:

@@ -69,9 +69,6 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
     The uploader is checked inside the saving transaction: no database connection is held while the
     (possibly slow) body arrives.
     """
-    if received.writer is None:
-        error = received.error or PayloadTooLarge("the file was refused")
-        return _rejected(received.filename, error.code, error.message)
     try:
         async with context.prepare_slots:
             prepared = await asyncio.to_thread(

@@ -1,13 +1,17 @@
 """Streaming multipart/form-data receiver: file parts go straight into the blob store's staging area.
 
 Starlette's form parser spools whole files to a temporary directory before the endpoint sees them; this
-receiver instead hashes and writes each part as it arrives, enforces the size limit while reading (an
-oversized file is refused without being stored) and hands each completed file to the caller while the
-rest of the request is still arriving.
+receiver instead hashes and writes each part as it arrives, enforces the limits while reading, and hands each
+completed file to the caller while the rest of the request is still arriving.
+
+Limits: each file at most ``max_file_size`` bytes, at most ``max_files`` files, at most 64 form fields of
+64 KiB in all, and at most 60 s without receiving anything. Any limit ends the request with a 4xx at once
+(files handed over before stay with the caller).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,20 +21,21 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from soundtime.blobs.store import BlobStore, BlobTooLarge, BlobWriter
-from soundtime.kit.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from soundtime.kit.errors import AppError, BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 _FLUSH_AT = 1 << 20
+_MAX_FIELDS = 64
 _MAX_FIELD_BYTES = 64 * 1024
 _MAX_FILENAME = 255
+IDLE_TIMEOUT = 60.0
 
 
 @dataclass
 class ReceivedFile:
-    """A file part: staged in ``writer`` when accepted, or carrying the reason it was refused."""
+    """A complete file part, staged in ``writer`` (the caller finishes or aborts it)."""
 
     filename: str
-    writer: BlobWriter | None
-    error: PayloadTooLarge | None = None
+    writer: BlobWriter
 
 
 @dataclass
@@ -39,22 +44,25 @@ class _Part:
     filename: str | None = None
     writer: BlobWriter | None = None
     buffer: bytearray = field(default_factory=bytearray)
-    error: PayloadTooLarge | None = None
-    #: Set on a file past the per-request limit: the request stops there (earlier files are kept).
-    fatal: PayloadTooLarge | None = None
-    field_bytes: int = 0
 
 
 class _Receiver:
-    """Parser callbacks collecting parts; file bytes are buffered and written in large blocks off the loop."""
+    """Parser callbacks collecting parts; file bytes are buffered and written in large blocks off the loop.
+
+    A limit broken inside a callback is recorded in ``refusal`` (raising there would lose files completed
+    earlier in the same chunk); the stream loop raises it after handing those over.
+    """
 
     def __init__(self, store: BlobStore, max_file_size: int, max_files: int) -> None:
         self.store = store
         self.max_file_size = max_file_size
         self.max_files = max_files
         self.files_seen = 0
+        self.fields_seen = 0
+        self.field_bytes = 0
         self.part: _Part | None = None
         self.completed: list[_Part] = []
+        self.refusal: AppError | None = None
         self._header_name = bytearray()
         self._header_value = bytearray()
 
@@ -68,6 +76,10 @@ class _Receiver:
             "on_part_data": self._part_data,
             "on_part_end": self._part_end,
         }
+
+    def _refuse(self, error: AppError) -> None:
+        if self.refusal is None:
+            self.refusal = error
 
     def _part_begin(self) -> None:
         self.part = _Part()
@@ -85,6 +97,9 @@ class _Receiver:
         _, options = parse_options_header(part.headers.get("content-disposition", ""))
         raw = options.get(b"filename")
         if raw is None:
+            self.fields_seen += 1
+            if self.fields_seen > _MAX_FIELDS:
+                self._refuse(BadRequest(f"at most {_MAX_FIELDS} form fields per request"))
             return
         part.filename = _clean_filename(raw.decode("utf-8", "replace"))
         self.files_seen += 1
@@ -94,31 +109,29 @@ class _Receiver:
                 if self.max_files == 1
                 else f"at most {self.max_files} files per request"
             )
-            part.fatal = PayloadTooLarge(message, code="too_many_files")
-        else:
+            self._refuse(PayloadTooLarge(message, code="too_many_files"))
+        elif self.refusal is None:
             part.writer = self.store.writer(max_size=self.max_file_size)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.part
         assert part is not None
         if part.filename is None:
-            part.field_bytes += end - start
-            if part.field_bytes > _MAX_FIELD_BYTES:
-                raise BadRequest("a form field is too large")
+            self.field_bytes += end - start
+            if self.field_bytes > _MAX_FIELD_BYTES:
+                self._refuse(BadRequest("the form fields are too large"))
         elif part.writer is not None:
             part.buffer.extend(data[start:end])
 
     def _part_end(self) -> None:
-        if self.part is not None and self.part.filename is not None:
+        if self.part is not None and self.part.writer is not None:
             self.completed.append(self.part)
         self.part = None
 
-    def pending(self) -> list[_Part]:
-        """Parts that have buffered data to write (including the one being received)."""
-        parts = list(self.completed)
-        if self.part is not None and self.part.writer is not None:
-            parts.append(self.part)
-        return parts
+    def in_flight(self) -> list[_Part]:
+        """Parts holding a writer: completed but not handed over, and the one being received."""
+        current = [self.part] if self.part is not None and self.part.writer is not None else []
+        return [*self.completed, *current]
 
 
 def _clean_filename(name: str) -> str:
@@ -127,18 +140,21 @@ def _clean_filename(name: str) -> str:
     return cleaned[:_MAX_FILENAME] or "upload"
 
 
-def _boundary(request: Request) -> bytes:
+def _parser(request: Request, receiver: _Receiver) -> MultipartParser:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
         raise UnsupportedMediaType("send the file as multipart/form-data", code="expected_multipart")
     boundary = params.get(b"boundary")
     if not boundary:
         raise BadRequest("multipart/form-data without a boundary")
-    return boundary
+    try:
+        return MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:
+        raise BadRequest(f"unusable multipart boundary: {exc}") from exc
 
 
 async def _flush(part: _Part, final: bool) -> None:
-    """Write ``part``'s buffered bytes once there are enough (or at its end); refuse an over-limit file."""
+    """Write ``part``'s buffered bytes once there are enough (or at its end); 413 once it is over the limit."""
     if part.writer is None or not (final or len(part.buffer) >= _FLUSH_AT):
         return
     data = bytes(part.buffer)
@@ -146,48 +162,53 @@ async def _flush(part: _Part, final: bool) -> None:
     try:
         await anyio.to_thread.run_sync(part.writer.write, data)
     except BlobTooLarge as exc:
-        part.writer.abort()
-        part.writer = None
-        part.error = PayloadTooLarge(f"the file is larger than the limit of {exc.limit:,} bytes")
+        raise PayloadTooLarge(f"{part.filename}: larger than the limit of {exc.limit:,} bytes") from exc
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body; 408 if nothing arrives for :data:`IDLE_TIMEOUT` seconds, 400 if the client leaves."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(IDLE_TIMEOUT):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as exc:
+            raise RequestTimeout("the upload stalled: nothing arrived for a minute") from exc
+        except ClientDisconnect as exc:
+            raise BadRequest("the client disconnected before the upload finished") from exc
+        yield chunk
 
 
 async def receive_files(
-    request: Request, store: BlobStore, *, max_file_size: int, max_files: int, fail_fast: bool = False
+    request: Request, store: BlobStore, *, max_file_size: int, max_files: int
 ) -> AsyncIterator[ReceivedFile]:
-    """Yield each file part of a multipart request as soon as it is complete.
+    """Yield each file part of a multipart request as soon as it is complete (see the module's limits).
 
-    Writers of files not yet handed over are aborted if the request fails midway (client gone, malformed
-    body, too many files); the caller owns (finishes or aborts) the writers it receives. With ``fail_fast`` a
-    file over the size limit ends the request at once (413) instead of being reported when its part ends.
+    Writers of files not yet handed over are aborted when the request fails midway; the caller owns (finishes
+    or aborts) the writers it receives.
     """
     receiver = _Receiver(store, max_file_size, max_files)
+    parser = _parser(request, receiver)
     try:
-        parser = MultipartParser(_boundary(request), receiver.callbacks())  # type: ignore[arg-type]
-    except FormParserError as exc:
-        raise BadRequest(f"unusable multipart boundary: {exc}") from exc
-    try:
-        async for chunk in request.stream():
+        async for chunk in _chunks(request):
             parser.write(chunk)
-            for part in receiver.pending():
+            for part in receiver.in_flight():
                 await _flush(part, final=part in receiver.completed)
-                if fail_fast and part.error is not None:
-                    raise part.error
             while receiver.completed:
                 part = receiver.completed.pop(0)
-                if part.fatal is not None:
-                    raise part.fatal
-                yield ReceivedFile(part.filename or "upload", part.writer, part.error)
+                assert part.writer is not None
+                yield ReceivedFile(part.filename or "upload", part.writer)
                 part.writer = None
-            if receiver.part is not None and receiver.part.fatal is not None:
-                raise receiver.part.fatal
+            if receiver.refusal is not None:
+                raise receiver.refusal
         parser.finalize()
     except MultipartParseError as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from exc
-    except ClientDisconnect as exc:
-        raise BadRequest("the client disconnected before the upload finished") from exc
     finally:
-        for part in [*receiver.completed, *([receiver.part] if receiver.part else [])]:
+        for part in receiver.in_flight():
             if part.writer is not None:
                 part.writer.abort()
-    if receiver.part is not None and receiver.part.filename is not None:
-        raise BadRequest("the upload ended in the middle of a file")
+    if receiver.part is not None:
+        raise BadRequest("the upload ended in the middle of a part")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from soundtime.context import AppContext
+from soundtime.library import upload as upload_module
 from soundtime.models import Album, Artist, Cover, Track
 from tests.conftest import asgi_client, make_settings, running_app
 from tests.support.api import bearer, error_code, register, upload
@@ -280,3 +282,53 @@ async def test_batch_over_the_file_limit_is_413_and_says_what_was_saved(
         assert [p["status"] for p in processed] == ["imported"] * 3
         assert await count(app, Track) == 3
         assert len(stored_files(context_of(app).audio.root)) == 3
+
+
+async def test_form_field_floods_are_refused_and_save_nothing(
+    client: httpx.AsyncClient, app: FastAPI, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token = await register(client)
+    path = audio.make(tmp_path / "a.mp3", "mp3", TrackSpec())
+    many = [("file", (path.name, path.read_bytes()))] + [(f"f{i}", (None, "x")) for i in range(100)]
+    assert (await client.post("/api/upload", files=many, headers=bearer(token))).status_code == 400
+    big = [("file", (path.name, path.read_bytes())), ("notes", (None, "x" * 100_000))]
+    response = await client.post("/api/upload", files=big, headers=bearer(token))
+    assert response.status_code == 400
+    assert "too large" in response.json()["error"]["message"]
+    assert await count(app, Track) == 0
+    assert stored_files(context_of(app).audio.root) == []
+
+
+async def test_an_oversize_file_ends_a_batch_and_earlier_files_are_kept(
+    tmp_path: Path, database_url: str, audio: AudioFactory
+) -> None:
+    settings = make_settings(tmp_path / "data", database_url, MAX_UPLOAD_SIZE="1MB")
+    small = audio.make(tmp_path / "small.mp3", "mp3", TrackSpec())
+    big = audio.make(tmp_path / "big.wav", "wav", TrackSpec(duration=8.0))
+    async with running_app(settings) as app, asgi_client(app) as client:
+        token = await register(client)
+        files = [("f", (p.name, p.read_bytes())) for p in (small, big, small)]
+        response = await client.post("/api/upload/batch", files=files, headers=bearer(token))
+        assert response.status_code == 413
+        assert "big.wav" in response.json()["error"]["message"]
+        assert [r["status"] for r in response.json()["error"]["details"]["processed"]] == ["imported"]
+        assert await count(app, Track) == 1
+        assert len(stored_files(context_of(app).audio.root)) == 1
+
+
+async def test_a_stalled_upload_times_out(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_module, "IDLE_TIMEOUT", 0.2)
+    token = await register(client)
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"--b\r\nContent-Disposition: form-data; name=file; filename=a.mp3\r\n\r\nID3"
+        await asyncio.sleep(2)
+        yield b"more"
+
+    response = await client.post(
+        "/api/upload", content=stalls(), headers={**bearer(token), "Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 408
+    assert stored_files(context_of(app).audio.root) == []
