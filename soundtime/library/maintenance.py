@@ -75,7 +75,12 @@ async def collect_garbage(
     """Remove cover rows no album shows, then blobs no track or cover row refers to (older than ``grace``)."""
     cutoff = time.time() - grace
     async with db.transaction() as session:
-        cover_rows = await repo.delete_unused_covers(session, grace)
+        candidates = await repo.unused_covers(session, grace)
+    cover_rows = 0
+    for chunk in _chunks(candidates, SWEEP_CHUNK):
+        async with db.transaction() as session:
+            await repo.lock_digests(session, chunk)  # an upload reusing one of these covers holds this lock
+            cover_rows += await repo.delete_covers_if_unused(session, chunk)
     audio_blobs = await _sweep(db, audio, repo.referenced_track_hashes, cutoff)
     cover_blobs = await _sweep(db, blobs, repo.referenced_cover_hashes, cutoff)
     report = GarbageReport(audio_blobs, cover_rows, cover_blobs)

@@ -19,6 +19,7 @@ from soundtime.models import Album, Artist, Cover, ImportedFile, Track
 AlbumArtist = aliased(Artist, name="album_artist")
 _LOCK_CLASS = 0x5354  # advisory-lock namespace of blob digests ("ST")
 _FOREIGN_KEY_VIOLATIONS = {"23503", "23001"}  # foreign_key_violation, restrict_violation
+_UPSERT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +86,21 @@ async def upsert_covers(session: AsyncSession, covers: Sequence[tuple[str, str, 
 
 
 async def upsert_artists(session: AsyncSession, names: Iterable[str]) -> dict[str, uuid.UUID]:
-    """Ids of the artists with these exact names, creating the missing ones."""
+    """Ids of the artists with these exact names, creating the missing ones; the rows are locked FOR KEY SHARE."""
     unique = sorted(set(names))
     if not unique:
         return {}
-    await session.execute(insert(Artist).on_conflict_do_nothing(index_elements=["name"]), [{"name": n} for n in unique])
-    rows = await session.execute(select(Artist.name, Artist.id).where(Artist.name.in_(unique)))
-    return dict(rows.all())
+    for _ in range(_UPSERT_ATTEMPTS):
+        await session.execute(
+            insert(Artist).on_conflict_do_nothing(index_elements=["name"]), [{"name": n} for n in unique]
+        )
+        # FOR KEY SHARE: a concurrent clean-up cannot delete these rows before our tracks refer to them (and
+        # if one committed just before, the rows are missing here and are created again).
+        lock = select(Artist.name, Artist.id).where(Artist.name.in_(unique)).with_for_update(read=True, key_share=True)
+        found: dict[str, uuid.UUID] = dict((await session.execute(lock)).all())
+        if len(found) == len(unique):
+            return found
+    raise RuntimeError("artists kept disappearing while being created")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,38 +115,41 @@ class AlbumValues:
 
 
 async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
-    """Ids of albums by (title, album artist id), creating missing ones; an album without cover gets one."""
+    """Ids of albums by (title, album artist id), creating missing ones; an album without cover gets one.
+
+    The rows are locked FOR KEY SHARE (see :func:`upsert_artists`).
+    """
     by_key: dict[tuple[str, uuid.UUID], AlbumValues] = {}
     for album in albums:
         known = by_key.get((album.title, album.artist_id))
         if known is None or (known.cover_hash is None and album.cover_hash is not None):
             by_key[(album.title, album.artist_id)] = album
-    if not by_key:
-        return {}
-    stmt = insert(Album)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["title", "artist_id"],
-        set_={"cover_hash": stmt.excluded.cover_hash},
-        where=and_(Album.cover_hash.is_(None), stmt.excluded.cover_hash.is_not(None)),
-    )
-    await session.execute(
-        stmt,
-        [
-            {
-                "title": a.title,
-                "artist_id": a.artist_id,
-                "year": a.year,
-                "genre": a.genre,
-                "cover_hash": a.cover_hash,
-            }
-            for a in by_key.values()
-        ],
-    )
-    keys = list(by_key)
-    rows = await session.execute(
-        select(Album.title, Album.artist_id, Album.id).where(tuple_(Album.title, Album.artist_id).in_(keys))
-    )
-    return {(title, artist_id): album_id for title, artist_id, album_id in rows}
+    found: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
+    for _ in range(_UPSERT_ATTEMPTS):
+        # sorted: concurrent upserts of the same albums lock their rows in one order (no deadlock)
+        missing = [by_key[key] for key in sorted(by_key, key=lambda k: (k[0], str(k[1]))) if key not in found]
+        if not missing:
+            return found
+        upsert = insert(Album)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["title", "artist_id"],
+            set_={"cover_hash": upsert.excluded.cover_hash},
+            where=and_(Album.cover_hash.is_(None), upsert.excluded.cover_hash.is_not(None)),
+        )
+        rows = [
+            {"title": a.title, "artist_id": a.artist_id, "year": a.year, "genre": a.genre, "cover_hash": a.cover_hash}
+            for a in missing
+        ]
+        await session.execute(upsert, rows)
+        lock = (
+            select(Album.title, Album.artist_id, Album.id)
+            .where(tuple_(Album.title, Album.artist_id).in_([(a.title, a.artist_id) for a in missing]))
+            .with_for_update(read=True, key_share=True)
+        )
+        found.update({(title, artist_id): album_id for title, artist_id, album_id in await session.execute(lock)})
+    if len(found) == len(by_key):
+        return found
+    raise RuntimeError("albums kept disappearing while being created")
 
 
 async def album_covers(
@@ -236,11 +248,19 @@ async def referenced_cover_hashes(session: AsyncSession, digests: list[str]) -> 
     return set((await session.execute(select(Cover.hash).where(Cover.hash.in_(digests)))).scalars())
 
 
-async def delete_unused_covers(session: AsyncSession, older_than_seconds: float) -> int:
-    """Delete cover rows no album shows, created more than ``older_than_seconds`` ago; returns how many."""
-    stmt = delete(Cover).where(
+async def unused_covers(session: AsyncSession, older_than_seconds: float) -> list[str]:
+    """Hashes of cover rows no album shows, created more than ``older_than_seconds`` ago."""
+    stmt = select(Cover.hash).where(
         ~select(Album.id).where(Album.cover_hash == Cover.hash).exists(),
         Cover.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def delete_covers_if_unused(session: AsyncSession, digests: list[str]) -> int:
+    """Delete those of these cover rows that no album shows (call with their digest locks held)."""
+    stmt = delete(Cover).where(
+        Cover.hash.in_(digests), ~select(Album.id).where(Album.cover_hash == Cover.hash).exists()
     )
     return len((await session.execute(stmt.returning(Cover.hash))).all())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -11,8 +12,10 @@ from sqlalchemy import select
 
 from soundtime.blobs.store import BlobStore
 from soundtime.context import AppContext
+from soundtime.kit.db import Database
+from soundtime.library import repository as repo
 from soundtime.library.maintenance import collect_garbage
-from soundtime.models import Cover
+from soundtime.models import Album, Cover
 from tests.support.api import register, upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
 
@@ -54,3 +57,27 @@ async def test_unreferenced_blobs_and_covers_are_removed_referenced_kept(
     assert context.blobs.exists(blake3(make_cover_png(1)).hexdigest())
     async with context.db.transaction() as session:
         assert list((await session.execute(select(Cover.hash))).scalars()) == [blake3(make_cover_png(1)).hexdigest()]
+
+
+async def test_collector_waits_for_an_upload_that_reuses_an_unshown_cover(db: Database, tmp_path: Path) -> None:
+    audio, blobs = BlobStore(tmp_path / "audio"), BlobStore(tmp_path / "blobs")
+    cover = publish(blobs, make_cover_png(4))
+    async with db.transaction() as session:
+        session.add(Cover(hash=cover, mime="image/png", size=len(make_cover_png(4))))  # shown by no album
+
+    async with db.sessionmaker() as uploader:  # an upload choosing that cover for a new album, not committed
+        await repo.lock_digests(uploader, [cover])
+        await repo.upsert_covers(uploader, [(cover, "image/png", len(make_cover_png(4)))])
+        artists = await repo.upsert_artists(uploader, ["Artist"])
+        await repo.upsert_albums(uploader, [repo.AlbumValues("Album", artists["Artist"], None, None, cover)])
+
+        collector = asyncio.create_task(collect_garbage(db, audio, blobs, grace=-1))
+        await asyncio.sleep(0.3)
+        assert not collector.done(), "the collector waits for the upload's digest lock"
+        await uploader.commit()
+        report = await collector
+
+    assert (report.cover_rows, report.cover_blobs) == (0, 0)
+    assert blobs.exists(cover)
+    async with db.transaction() as session:
+        assert (await session.execute(select(Album.cover_hash))).scalars().all() == [cover]

@@ -63,3 +63,26 @@ async def test_cleanup_of_an_unused_album_and_artist(db: Database) -> None:
         await repo.delete_artists_if_unused(session, [artist_id])
     async with db.transaction() as session:
         assert (await session.execute(select(Artist.id))).all() == []
+
+
+async def test_an_upload_keeps_the_artist_a_concurrent_clean_up_wanted_to_delete(db: Database) -> None:
+    artist_id, album_id = await _album(db)
+    async with db.transaction() as session:
+        await repo.delete_album_if_empty(session, album_id)  # the artist is now unused
+    async with db.sessionmaker() as uploader:
+        ids = await repo.upsert_artists(uploader, ["Someone"])  # the uploader will refer to it
+
+        async def clean_up() -> None:
+            async with db.transaction() as session:
+                await repo.delete_artists_if_unused(session, [artist_id])
+
+        cleaner = asyncio.create_task(clean_up())
+        await asyncio.sleep(0.3)
+        assert not cleaner.done(), "the clean-up waits for the uploader's key-share lock"
+        albums = await repo.upsert_albums(uploader, [repo.AlbumValues("New", ids["Someone"], None, None, None)])
+        row = _track_row(ids["Someone"], albums[("New", ids["Someone"])])
+        await repo.insert_tracks(uploader, [row])
+        await uploader.commit()
+        await cleaner
+    async with db.transaction() as session:
+        assert (await session.execute(select(Artist.id))).scalars().all() == [artist_id]
