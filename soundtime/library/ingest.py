@@ -91,24 +91,22 @@ def prepare_written(writer: BlobWriter, name: str, audio_store: BlobStore, blobs
 
 
 def prepare_path(path: Path, audio_store: BlobStore, blobs: BlobStore, max_size: int) -> PreparedTrack:
-    """Validate a file on disk, then copy it into the audio store's staging area (hashing as it copies).
+    """Copy a file on disk into the audio store's staging area (hashing as it copies), then validate the copy.
 
-    Runs in a worker process during a folder import; everything it returns is picklable.
+    The checks read the staged copy, so the bytes stored are the bytes checked even if the source changes
+    meanwhile. Runs in a worker process during a folder import; everything it returns is picklable.
     """
-    tags = read_tags(path)
+    writer = audio_store.writer(max_size=max_size)
     try:
-        with audio_store.writer(max_size=max_size) as writer, path.open("rb") as source:
+        with path.open("rb") as source:
             while chunk := source.read(_COPY_CHUNK):
                 writer.write(chunk)
-            audio = writer.finish()
     except BlobTooLarge as exc:
         raise too_large(max_size) from exc
-    try:
-        cover = _stage_cover(tags, blobs)
     except BaseException:
-        audio_store.discard_pending(audio)
+        writer.abort()
         raise
-    return PreparedTrack(path.name, audio, replace(tags, cover=None), cover)
+    return prepare_written(writer, path.name, audio_store, blobs)
 
 
 def discard_prepared(item: PreparedTrack, audio_store: BlobStore, blobs: BlobStore) -> None:
