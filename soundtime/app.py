@@ -18,6 +18,7 @@ import soundtime
 from soundtime.admin.router import router as admin_router
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.router import router as auth_router
+from soundtime.auth.throttle import LoginThrottle
 from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings, resolve_jwt_secret
@@ -34,8 +35,8 @@ from soundtime.web.router import router as web_router
 
 log = logging.getLogger(__name__)
 
-#: Login attempts allowed per account per minute, as a multiple of the per-address limit (several people may
-#: share an address; an attacker rotating addresses still meets this limit).
+#: Failed logins allowed per account per minute (from unfamiliar addresses), as a multiple of the per-address
+#: limit: an attacker rotating addresses meets it; the owner's usual addresses are not affected.
 ACCOUNT_LIMIT_FACTOR = 3
 
 
@@ -49,7 +50,7 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         tokens=TokenService(resolve_jwt_secret(settings)),
         passwords=passwords or Passwords(),
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
-        account_limiter=RateLimiter(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR, 60.0),
+        login_throttle=LoginThrottle(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR),
         prepare_slots=asyncio.Semaphore(os.cpu_count() or 1),
     )
 

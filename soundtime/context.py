@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.auth.passwords import Passwords
+from soundtime.auth.throttle import LoginThrottle
 from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
@@ -29,7 +30,7 @@ class AppContext:
     tokens: TokenService
     passwords: Passwords
     auth_limiter: RateLimiter
-    account_limiter: RateLimiter
+    login_throttle: LoginThrottle
     #: Bounds how many uploaded files are validated (tag parsing, integrity checks) at once.
     prepare_slots: asyncio.Semaphore
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from soundtime.auth import repository as repo
 from soundtime.auth.tokens import Claims
-from soundtime.context import AppContext, ContextDep, SessionDep
+from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Forbidden, TooManyRequests, Unauthorized
 from soundtime.models import User
 
@@ -76,13 +76,6 @@ def auth_rate_limit(request: Request, context: ContextDep) -> None:
     retry_after = context.auth_limiter.hit(client_key(request))
     if retry_after > 0:
         raise TooManyRequests(retry_after, "too many attempts from this address, try again later")
-
-
-def account_rate_limit(context: AppContext, username: str) -> None:
-    """Limit login attempts per account, whatever addresses they come from."""
-    retry_after = context.account_limiter.hit(username.lower())
-    if retry_after > 0:
-        raise TooManyRequests(retry_after, "too many attempts for this account, try again later")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

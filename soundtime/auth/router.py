@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
 from soundtime.auth import service
-from soundtime.auth.dependencies import CurrentUser, account_rate_limit, auth_rate_limit
+from soundtime.auth.dependencies import CurrentUser, auth_rate_limit, client_key
 from soundtime.auth.schemas import Credentials, RefreshRequest, TokenPair, UserOut
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import error_body
@@ -27,10 +27,9 @@ async def register(body: Credentials, session: SessionDep, context: ContextDep) 
 
 
 @router.post("/login", dependencies=[Depends(auth_rate_limit)], summary="Sign in")
-async def login(body: Credentials, context: ContextDep) -> TokenPair:
+async def login(body: Credentials, request: Request, context: ContextDep) -> TokenPair:
     """Exchange a username and password for tokens."""
-    account_rate_limit(context, body.username)
-    return await service.login(context.db, context.passwords, context.tokens, body.username, body.password)
+    return await service.login(context, body.username, body.password, client=client_key(request))
 
 
 @router.post("/refresh", summary="Rotate a refresh token", response_model=TokenPair)

@@ -17,9 +17,9 @@ from soundtime.auth import repository as repo
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.schemas import TokenPair, UserOut
 from soundtime.auth.tokens import ACCESS_TOKEN_TTL, TokenService
-from soundtime.kit.db import Database
-from soundtime.kit.errors import Conflict, Forbidden, Unauthorized
-from soundtime.models import User
+from soundtime.context import AppContext
+from soundtime.kit.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
+from soundtime.models import RefreshToken, User
 
 #: A refresh token presented again this soon after its rotation is a concurrent refresh (two tabs), not theft.
 ROTATION_GRACE = timedelta(seconds=30)
@@ -43,20 +43,30 @@ async def create_user(session: AsyncSession, username: str, password_hash: str, 
     return await repo.add_user(session, username, password_hash, "admin" if admin else "user")
 
 
-async def login(db: Database, passwords: Passwords, tokens: TokenService, username: str, password: str) -> TokenPair:
-    """Check credentials and issue tokens; the same error (and the same work) for a wrong user or password."""
-    async with db.transaction() as session:
+async def login(context: AppContext, username: str, password: str, *, client: str) -> TokenPair:
+    """Check credentials and issue tokens; the same error (and the same work) for a wrong user or password.
+
+    Failures count against the account (see :class:`LoginThrottle`); a success makes ``client`` familiar.
+    """
+    retry_after = context.login_throttle.retry_after(username, client)
+    if retry_after > 0:
+        raise TooManyRequests(retry_after, "too many failed sign-ins for this account; try again later")
+    async with context.db.transaction() as session:
         user = await repo.find_user(session, username)
         user_id, stored = (user.id, user.password_hash) if user else (None, None)
+    passwords = context.passwords
     if not await passwords.verify_async(stored, password) or user_id is None or stored is None:
+        context.login_throttle.failed(username)
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     new_hash = await passwords.hash_async(password) if passwords.needs_rehash(stored) else None
-    async with db.transaction() as session:
+    async with context.db.transaction() as session:
         user = await repo.get_user(session, user_id)
         if user is None:
             raise Unauthorized("wrong username or password", code="invalid_credentials")
         await repo.touch_login(session, user, new_hash)
-        return await issue_tokens(session, tokens, user)
+        pair = await issue_tokens(session, context.tokens, user)
+    context.login_throttle.succeeded(username, client)
+    return pair
 
 
 async def issue_tokens(session: AsyncSession, tokens: TokenService, user: User) -> TokenPair:
@@ -82,15 +92,15 @@ async def rotate(session: AsyncSession, tokens: TokenService, refresh_token: str
     """Exchange a refresh token for a new pair.
 
     A token presented again after it was rotated means it was copied: every session of the user is revoked and
-    None is returned (the caller answers 401 and lets the revocation commit). The exception is a concurrent
-    refresh (two tabs): within :data:`ROTATION_GRACE` of the rotation, while its successor is still live.
+    None is returned (the caller answers 401 and lets the revocation commit). The one exception is a concurrent
+    refresh (two tabs): once, within :data:`ROTATION_GRACE` of the rotation, while its successor is still live.
     """
     claims = tokens.verify(refresh_token, "refresh")
     row = await repo.get_refresh_token(session, claims.token_id)
     now = datetime.now(UTC)
     if row is None or row.user_id != claims.user_id or row.expires_at <= now:
         raise Unauthorized("invalid refresh token", code="invalid_token")
-    if row.revoked_at is not None and not await _concurrent_rotation(session, row.revoked_at, row.replaced_by, now):
+    if row.revoked_at is not None and not await _concurrent_rotation(session, row, now):
         await repo.revoke_all_refresh_tokens(session, row.user_id)
         return None
     user = await repo.get_user(session, row.user_id)
@@ -99,15 +109,17 @@ async def rotate(session: AsyncSession, tokens: TokenService, refresh_token: str
     pair, new_id = await _issue(session, tokens, user)
     if row.revoked_at is None:
         await repo.revoke_refresh_token(session, row.id, replaced_by=new_id)
+    else:
+        row.reissued_at = now
     return pair
 
 
-async def _concurrent_rotation(
-    session: AsyncSession, revoked_at: datetime, replaced_by: uuid.UUID | None, now: datetime
-) -> bool:
-    if replaced_by is None or now - revoked_at > ROTATION_GRACE:
+async def _concurrent_rotation(session: AsyncSession, row: RefreshToken, now: datetime) -> bool:
+    if row.replaced_by is None or row.reissued_at is not None or row.revoked_at is None:
         return False
-    successor = await repo.get_refresh_token(session, replaced_by)
+    if now - row.revoked_at > ROTATION_GRACE:
+        return False
+    successor = await repo.get_refresh_token(session, row.replaced_by)
     return successor is not None and successor.revoked_at is None
 
 

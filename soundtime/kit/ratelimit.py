@@ -31,7 +31,25 @@ class RateLimiter:
 
     def hit(self, key: str) -> float:
         """Record an event for ``key``; return 0 if allowed, else the seconds until one would be allowed."""
-        now = self._clock()
+        retry_after = self.blocked(key)
+        if retry_after == 0:
+            self.record(key)
+        return retry_after
+
+    def blocked(self, key: str) -> float:
+        """0 if an event for ``key`` would be allowed now, else the seconds until it would (records nothing)."""
+        events = self._events.get(key)
+        if events is None:
+            return 0.0
+        horizon = self._clock() - self.window
+        while events and events[0] <= horizon:
+            events.popleft()
+        if len(events) >= self.limit:
+            return events[0] + self.window - self._clock()
+        return 0.0
+
+    def record(self, key: str) -> None:
+        """Count an event for ``key`` (whether or not it was allowed)."""
         events = self._events.get(key)
         if events is None:
             events = deque()
@@ -40,10 +58,4 @@ class RateLimiter:
                 self._events.popitem(last=False)
         else:
             self._events.move_to_end(key)
-        horizon = now - self.window
-        while events and events[0] <= horizon:
-            events.popleft()
-        if len(events) >= self.limit:
-            return events[0] + self.window - now
-        events.append(now)
-        return 0.0
+        events.append(self._clock())

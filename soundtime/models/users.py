@@ -43,6 +43,8 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: The token this one was rotated into (NULL when revoked by logout or by a reuse alarm).
     replaced_by: Mapped[uuid.UUID | None] = mapped_column()
+    #: Set when a concurrent refresh got a second token from this one (allowed once).
+    reissued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
 
 

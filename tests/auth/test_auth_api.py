@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from soundtime.auth.dependencies import client_key
 from soundtime.auth.passwords import Passwords
+from soundtime.auth.throttle import LoginThrottle
 from soundtime.context import AppContext
 from soundtime.kit.errors import ServiceUnavailable
 from soundtime.models import RefreshToken, User
@@ -194,17 +195,43 @@ async def test_tokens_are_signed_with_the_configured_secret(client: httpx.AsyncC
     assert claims["exp"] - claims["iat"] == 900
 
 
-async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, app: FastAPI) -> None:
-    await register(client, "alice")
-    context_of(app).account_limiter.limit = 2
-    attempts = [
-        await client.post("/api/auth/login", json={"username": name, "password": "wrong password"})
-        for name in ("alice", "ALICE", "Alice")
-    ]
-    assert [a.status_code for a in attempts] == [401, 401, 429]
-    assert "account" in attempts[-1].json()["error"]["message"]
-    other = await client.post("/api/auth/login", json={"username": "bob", "password": "wrong password"})
-    assert other.status_code == 401
+GOOD = {"username": "alice", "password": DEFAULT_PASSWORD}
+
+
+def client_at(app: FastAPI, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_failed_logins_brake_an_account_but_not_from_the_owners_address(app: FastAPI) -> None:
+    async with client_at(app, "198.51.100.1") as owner:
+        await register(owner, "alice")
+        assert (
+            await owner.post("/api/auth/login", json={"username": "alice", "password": DEFAULT_PASSWORD})
+        ).status_code == 200
+    context_of(app).login_throttle._failures.limit = 2
+    for address in ("203.0.113.1", "203.0.113.2"):  # an attacker spreading guesses over addresses
+        async with client_at(app, address) as attacker:
+            wrong = {"username": "ALICE", "password": "wrong password"}
+            assert (await attacker.post("/api/auth/login", json=wrong)).status_code == 401
+    async with client_at(app, "203.0.113.3") as attacker:
+        braked = await attacker.post("/api/auth/login", json=GOOD)
+        assert braked.status_code == 429
+        assert "account" in braked.json()["error"]["message"]
+    async with client_at(app, "198.51.100.1") as owner:  # the owner's familiar address still gets in
+        assert (
+            await owner.post("/api/auth/login", json={"username": "alice", "password": DEFAULT_PASSWORD})
+        ).status_code == 200
+
+
+def test_login_throttle_forgets_old_failures() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(2, clock=lambda: now[0])
+    throttle.failed("Bob")
+    throttle.failed("bob")
+    assert throttle.retry_after("BOB", "203.0.113.9") == 60.0
+    now[0] = 61.0
+    assert throttle.retry_after("bob", "203.0.113.9") == 0.0
 
 
 @pytest.mark.parametrize(
