@@ -177,6 +177,16 @@ def _flac_frame_header(header: bytes, info: _StreamInfo) -> tuple[int, int] | No
     return first, block
 
 
+def _block_header(reader: _Reader, pos: int, count: int) -> tuple[bool, int, int]:
+    """(is last, type, declared length) of the ``count``-th metadata block header, at ``pos``."""
+    if count > _FLAC_MAX_BLOCKS:
+        raise _corrupt("the FLAC metadata has too many blocks")
+    head = reader.read_at(pos, 4)
+    if len(head) < 4:
+        raise _truncated("the FLAC metadata is cut short")
+    return bool(head[0] & 0x80), head[0] & 0x7F, int.from_bytes(head[1:4], "big")
+
+
 def _flac_blocks(reader: _Reader) -> Iterator[tuple[int, int, int]]:
     """(offset, type, declared length) of each FLAC metadata block, in order."""
     pos = _skip_id3v2(reader)
@@ -186,12 +196,7 @@ def _flac_blocks(reader: _Reader) -> Iterator[tuple[int, int, int]]:
     last, count = False, 0
     while not last:
         count += 1
-        if count > _FLAC_MAX_BLOCKS:
-            raise _corrupt("the FLAC metadata has too many blocks")
-        head = reader.read_at(pos, 4)
-        if len(head) < 4:
-            raise _truncated("the FLAC metadata is cut short")
-        last, kind, length = bool(head[0] & 0x80), head[0] & 0x7F, int.from_bytes(head[1:4], "big")
+        last, kind, length = _block_header(reader, pos, count)
         if kind == 127:
             raise _corrupt("the FLAC metadata is malformed")
         yield pos, kind, length
@@ -288,12 +293,7 @@ def _measure_flac(reader: _Reader, budget: _Budget) -> None:
     count, last = 0, False
     while not last:
         count += 1
-        if count > _FLAC_MAX_BLOCKS:
-            raise _corrupt("the FLAC metadata has too many blocks")
-        head = reader.read_at(pos, 4)
-        if len(head) < 4:
-            raise _truncated("the FLAC metadata is cut short")
-        last, kind, length = bool(head[0] & 0x80), head[0] & 0x7F, int.from_bytes(head[1:4], "big")
+        last, kind, length = _block_header(reader, pos, count)
         body = pos + 4
         if kind == 4:
             length = _vorbis_comment_length(_Stream(reader, [(body, reader.size - body)]), budget.room)
