@@ -25,10 +25,6 @@ app = typer.Typer(help="soundtime: a self-hosted music server that federates ove
 user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 console = Console(stderr=True, soft_wrap=True)
-#: Largest request line + headers accepted (uvicorn/h11 answers 400 beyond it).
-MAX_REQUEST_HEAD = 16 * 1024
-#: Connections and in-flight requests served at once; beyond it new requests get 503.
-MAX_CONNECTIONS = 1000
 
 if TYPE_CHECKING:
     from soundtime.library.importer import ImportReport
@@ -86,22 +82,7 @@ def serve(
             f"(data in {settings.data_dir.resolve()}); the first account registered becomes admin",
             highlight=False,
         )
-        uvicorn.run(
-            create_app(settings, url),
-            host=bind_host,
-            port=bind_port,
-            log_config=None,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-            loop="uvloop",
-            # h11 bounds a request's head (16 KiB); httptools buffers headers of any size.
-            http="h11",
-            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-            limit_concurrency=MAX_CONNECTIONS,
-            timeout_keep_alive=5,
-            timeout_graceful_shutdown=10,
-            server_header=False,
-        )
+        uvicorn.Server(runtime.server_config(create_app(settings, url), settings, host=bind_host, port=bind_port)).run()
 
 
 class _Stopped(Exception):

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from soundtime.config import Settings
 from soundtime.kit import migrations
 from soundtime.kit.embedded_pg import EmbeddedPostgres
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+#: Largest request line + headers accepted across reads (h11 answers 400 beyond it; a head arriving in one
+#: socket read, up to 64 KiB, is parsed whole).
+MAX_REQUEST_HEAD = 16 * 1024
+#: Connections and in-flight requests served at once; beyond it new requests get 503.
+MAX_CONNECTIONS = 1000
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -37,3 +48,25 @@ def ensure_schema(url: str, *, migrate: bool) -> None:
             f"the database schema is at revision {current or '(empty)'} but this soundtime needs {head}: "
             "run `soundtime migrate`"
         )
+
+
+def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves the app: h11 (bounded request heads; httptools buffers any size), capped
+    concurrency, proxy headers only from ``FORWARDED_ALLOW_IPS``, our logging."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        loop="uvloop",
+        http="h11",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )

@@ -22,6 +22,7 @@ from soundtime.kit import migrations
 from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.models import Base
+from soundtime.runtime import server_config
 from tests.support.audio import AudioFactory
 
 #: Argon2id with small parameters so registering users does not dominate the suite (the real parameters
@@ -131,9 +132,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def live_server(app: FastAPI) -> AsyncIterator[str]:
-    """The app served by uvicorn on a loopback port (real HTTP); returns its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", log_config=None)
+async def live_server(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
+    """The app served by uvicorn on a loopback port (real HTTP, configured as `soundtime serve` does)."""
+    config = server_config(app, settings, host="127.0.0.1", port=0)
+    config.lifespan = "off"  # the app fixture runs it
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,22 @@ async def test_track_without_cover_is_404(http: httpx.AsyncClient, audio: AudioF
     response = await http.get(f"/api/tracks/{track['id']}/cover", headers=bearer(token))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "no_cover"
+
+
+async def test_oversized_request_heads_are_refused(live_server: str) -> None:
+    host, port = live_server.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    try:
+        async with asyncio.timeout(10):  # a server that keeps buffering never answers
+            for _ in range(64):  # 1 MiB of header, sent in pieces as a slow attacker would
+                writer.write(b"X-Big: " + b"a" * 16_000 + b"\r\n")
+                await writer.drain()
+            status = await reader.readline()
+    except ConnectionError:  # refused mid-way (connection reset) is fine
+        return
+    except TimeoutError:
+        pytest.fail("the server kept buffering a 1 MiB request head")
+    finally:
+        writer.close()
+    assert status.split()[1] == b"400"
