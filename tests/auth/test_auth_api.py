@@ -17,16 +17,10 @@ from starlette.requests import Request
 from soundtime.auth.dependencies import client_key
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.throttle import LoginThrottle
-from soundtime.context import AppContext
 from soundtime.kit.errors import ServiceUnavailable
 from soundtime.models import RefreshToken, User
 from tests.conftest import TEST_JWT_SECRET
-from tests.support.api import DEFAULT_PASSWORD, bearer, error_code, open_registration, register
-
-
-def context_of(app: FastAPI) -> AppContext:
-    context: AppContext = app.state.context
-    return context
+from tests.support.api import DEFAULT_PASSWORD, bearer, context_of, error_code, open_registration, register
 
 
 async def test_first_account_is_admin_then_registration_is_closed(client: httpx.AsyncClient) -> None:

@@ -10,15 +10,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from soundtime.context import AppContext
 from soundtime.models import Album, Artist, Cover, Track
-from tests.support.api import bearer, error_code, open_registration, register, upload
+from tests.support.api import bearer, context_of, error_code, open_registration, register, upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
-
-
-def context_of(app: FastAPI) -> AppContext:
-    context: AppContext = app.state.context
-    return context
 
 
 async def upload_many(

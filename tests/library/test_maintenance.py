@@ -11,18 +11,12 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from soundtime.blobs.store import BlobStore
-from soundtime.context import AppContext
 from soundtime.kit.db import Database
 from soundtime.library import repository as repo
 from soundtime.library.maintenance import collect_garbage
 from soundtime.models import Album, Cover
-from tests.support.api import register, upload
+from tests.support.api import context_of, register, upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
-
-
-def context_of(app: FastAPI) -> AppContext:
-    context: AppContext = app.state.context
-    return context
 
 
 def publish(store: BlobStore, data: bytes) -> str:

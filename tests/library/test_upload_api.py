@@ -12,17 +12,11 @@ from blake3 import blake3
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from soundtime.context import AppContext
 from soundtime.library import upload as upload_module
 from soundtime.models import Album, Artist, Cover, Track
 from tests.conftest import asgi_client, make_settings, running_app
-from tests.support.api import bearer, error_code, register, upload
+from tests.support.api import bearer, context_of, error_code, register, upload
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
-
-
-def context_of(app: FastAPI) -> AppContext:
-    context: AppContext = app.state.context
-    return context
 
 
 def stored_files(root: Path) -> list[Path]:

@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+
+from soundtime.context import AppContext
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -39,3 +42,9 @@ async def open_registration(client: httpx.AsyncClient, admin_token: str) -> None
 def error_code(response: httpx.Response) -> Any:
     """The machine-readable code of an error response."""
     return response.json()["error"]["code"]
+
+
+def context_of(app: FastAPI) -> AppContext:
+    """The running app's context (database, stores, limiters)."""
+    context: AppContext = app.state.context
+    return context

@@ -93,11 +93,6 @@ def _crc16(data: bytes) -> int:
     return crc
 
 
-def _crc16_is_zero(data: bytes) -> bool:
-    """Whether FLAC's CRC-16 over `data` (a frame including its own trailing CRC) is zero."""
-    return _crc16(data) == 0
-
-
 def _gf2_mulmod(left: int, right: int) -> int:
     """Product of two polynomials over GF(2) modulo the CRC-16 polynomial (both below 2**16)."""
     product = 0
