@@ -1,0 +1,1 @@
+"""Peer-to-peer federation over iroh."""
