@@ -29,6 +29,8 @@ from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
+from soundtime.p2p.node import P2PNode
+from soundtime.p2p.router import router as p2p_router
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
 from soundtime.web.router import router as web_router
@@ -67,10 +69,15 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         await context.db.ping()
         app.state.context = context
         upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
-        log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
         try:
+            if settings.p2p_enabled:
+                context.p2p = P2PNode(settings, context.db, context.audio, context.blobs)
+                await context.p2p.start()
+            log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
             yield
         finally:
+            if context.p2p is not None:
+                await context.p2p.stop()
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
@@ -92,7 +99,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
             expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
         )
-    for router in (auth_router, library_router, streaming_router, search_router, admin_router, web_router):
+    for router in (auth_router, library_router, streaming_router, search_router, admin_router, p2p_router, web_router):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"], summary="Liveness and database check")
     return app

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     p2p_local_discovery: bool = Field(True, alias="P2P_LOCAL_DISCOVERY")
     p2p_relay: bool = Field(True, alias="P2P_RELAY")
     p2p_cache_max_size: int = Field(2 << 30, alias="P2P_CACHE_MAX_SIZE")
+    p2p_max_tracks_per_peer: int = Field(500_000, ge=0, le=100_000_000, alias="P2P_MAX_TRACKS_PER_PEER")
+    p2p_max_connections: int = Field(256, ge=1, le=10_000, alias="P2P_MAX_CONNECTIONS")
 
     @field_validator("audio_storage_path", "p2p_blobs_dir", "p2p_secret_key_path", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,9 @@ from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from soundtime.p2p.node import P2PNode
 
 
 @dataclass
@@ -33,6 +36,8 @@ class AppContext:
     login_throttle: LoginThrottle
     #: Bounds how many uploaded files are validated (tag parsing, integrity checks) at once.
     prepare_slots: asyncio.Semaphore
+    #: The federation node, None when P2P_ENABLED is false (set once the lifespan has started it).
+    p2p: P2PNode | None = None
 
 
 def get_context(request: Request) -> AppContext:

@@ -80,11 +80,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
-    """Settings for a test instance: its own data folder, no relays, no LAN discovery, generous rate limits."""
+    """Settings for a test instance: own data folder, no p2p node (federation tests turn it on), generous limits."""
     values: dict[str, object] = {
         "SOUNDTIME_DATA_DIR": data_dir,
         "DATABASE_URL": database_url,
         "JWT_SECRET": TEST_JWT_SECRET,
+        "P2P_ENABLED": False,
+        "P2P_BIND_PORT": 0,
         "P2P_RELAY": False,
         "P2P_LOCAL_DISCOVERY": False,
         "AUTH_RATE_LIMIT_PER_MINUTE": 1000,

@@ -94,6 +94,8 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
     else:
         message = "imported"
         log.info("imported %s as track %s (%s)", received.filename, outcome.track_id, outcome.content_hash)
+        if context.p2p is not None:
+            context.p2p.spawn(context.p2p.announce([outcome.content_hash]), "announce upload")
     return UploadResult(filename=received.filename, status=outcome.status, message=message, track=views.track_out(row))
 
 

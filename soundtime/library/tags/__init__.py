@@ -30,6 +30,7 @@ from soundtime.library.tags.model import AudioRejected, AudioTags, CoverArt
 from soundtime.library.tags.normalise import MAX_COVER_BYTES as MAX_COVER_BYTES
 from soundtime.library.tags.normalise import MAX_DURATION_SECS as MAX_DURATION_SECS
 from soundtime.library.tags.normalise import _build
+from soundtime.library.tags.normalise import image_mime as image_mime
 
 __all__ = ["AudioRejected", "AudioTags", "CoverArt", "read_tags"]
 

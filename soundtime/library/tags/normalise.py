@@ -107,7 +107,7 @@ def _bitrate(bps: Any, size: int, duration: float) -> int | None:
     return _in_range(round(bits_per_second / 1000) if math.isfinite(bits_per_second) else 0, _MAX_KBPS)
 
 
-def _image_mime(data: bytes) -> str | None:
+def image_mime(data: bytes) -> str | None:
     """MIME type of a JPEG, PNG, GIF or WebP image from its magic bytes, else None."""
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
@@ -124,7 +124,7 @@ def _cover(candidates: list[tuple[int, bytes]]) -> CoverArt | None:
     """The front cover if usable, else the first usable image of any type."""
     ordered = sorted(candidates, key=lambda candidate: candidate[0] != _FRONT_COVER)
     for _, data in ordered:
-        mime = _image_mime(data) if len(data) <= MAX_COVER_BYTES else None
+        mime = image_mime(data) if len(data) <= MAX_COVER_BYTES else None
         if mime is not None:
             return CoverArt(bytes(data), mime)
     return None

@@ -1,0 +1,119 @@
+"""Requests we send to peers, always on our own outgoing connections (spec §2, §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+
+from soundtime.blobs.errors import BlobTooLarge, HashMismatch
+from soundtime.blobs.refs import BlobRef
+from soundtime.blobs.store import BlobStore
+from soundtime.p2p import wire
+from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
+from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, StreamCode, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+REPLY_TIMEOUT = 10.0
+#: A fire-and-forget send waits this long for the peer's acknowledgement.
+ACK_TIMEOUT = 30.0
+SEND_ATTEMPTS = 3
+#: A blob transfer fails when no byte arrives for this long (never because it is merely long).
+STALL_TIMEOUT = 15.0
+CHUNK = 256 * 1024
+
+AddressOf = Callable[[str], Awaitable[PeerAddress | None]]
+
+
+class PeerCalls:
+    """Send requests to peers by node id; ``address_of`` says how to reach one, None when it must not be dialled."""
+
+    def __init__(self, transport: Transport, address_of: AddressOf) -> None:
+        self._transport = transport
+        self._address_of = address_of
+
+    async def connection(self, node_id: str) -> PeerConnection:
+        """Our outgoing connection to the peer (pooled by the transport)."""
+        address = await self._address_of(node_id)
+        if address is None:
+            raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
+        try:
+            return await self._transport.connect(address, timeout=CONNECT_TIMEOUT)
+        except TransportError as exc:
+            raise PeerUnavailable(f"cannot reach peer {node_id[:16]}: {exc}") from exc
+
+    async def _open(self, node_id: str) -> Stream:
+        connection = await self.connection(node_id)
+        try:
+            return await connection.open_stream(timeout=CONNECT_TIMEOUT)
+        except TransportError as exc:
+            raise PeerUnavailable(f"cannot open a stream to peer {node_id[:16]}: {exc}") from exc
+
+    async def request(self, node_id: str, message: wire.Message, *, within: float = REPLY_TIMEOUT) -> wire.Message:
+        """Send ``message`` and return the peer's one-frame reply."""
+        stream = await self._open(node_id)
+        try:
+            await stream.write(wire.encode_frame(message), timeout=within)
+            await stream.finish(ack_timeout=None)  # the reply proves delivery; an ack wait costs ~20 ms
+            body = await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=within)
+        except TransportError as exc:
+            raise PeerUnavailable(f"peer {node_id[:16]} did not answer: {exc}") from exc
+        try:
+            return wire.decode(body)
+        except wire.ProtocolError as exc:
+            raise PeerMisbehaved(f"peer {node_id[:16]} sent an invalid reply: {exc}") from exc
+
+    async def send(self, node_id: str, message: wire.Message) -> None:
+        """Fire and forget: write, FIN, wait for the peer's acknowledgement; retried on stream/connection errors."""
+        frame = wire.encode_frame(message)
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                stream = await self._open(node_id)
+                await stream.write(frame, timeout=ACK_TIMEOUT)
+                await stream.finish(ack_timeout=ACK_TIMEOUT)
+            except (PeerUnavailable, TransportError) as exc:
+                if attempt == SEND_ATTEMPTS:
+                    raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {exc}") from exc
+                await asyncio.sleep(0.2 * attempt)
+            else:
+                return
+
+    async def fetch_blob(self, node_id: str, digest: str, store: BlobStore, *, max_size: int) -> BlobRef:
+        """Fetch a blob by hash and store it only if its BLAKE3 hash matches ``digest``."""
+        stream = await self._open(node_id)
+        try:
+            await stream.write(wire.encode_frame(wire.FetchTrack(hash=digest)), timeout=REPLY_TIMEOUT)
+            await stream.finish(ack_timeout=None)
+            (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=REPLY_TIMEOUT))
+            if size == 0:
+                raise BlobUnavailable(f"peer {node_id[:16]} does not offer {digest[:16]}")
+            if size > max_size:
+                await stream.stop(StreamCode.TOO_LARGE)
+                raise PeerMisbehaved(f"peer {node_id[:16]} announced {size} bytes for {digest[:16]} (max {max_size})")
+            return await _receive_blob(stream, size, digest, store)
+        except TransportError as exc:
+            raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
+        except HashMismatch as exc:
+            raise PeerMisbehaved(f"peer {node_id[:16]} sent bytes that do not match {digest[:16]}") from exc
+
+
+async def _receive_blob(stream: Stream, size: int, digest: str, store: BlobStore) -> BlobRef:
+    writer = store.writer(max_size=size)
+    try:
+        received = 0
+        while received < size:
+            chunk = await stream.read_chunk(min(CHUNK, size - received), stall_timeout=STALL_TIMEOUT)
+            if not chunk:
+                raise PeerMisbehaved(f"the transfer of {digest[:16]} ended after {received} of {size} bytes")
+            await asyncio.to_thread(writer.write, chunk)
+            received += len(chunk)
+        if await stream.read_chunk(1, stall_timeout=STALL_TIMEOUT):
+            raise PeerMisbehaved(f"the transfer of {digest[:16]} carried more than {size} bytes")
+        return await asyncio.to_thread(writer.commit, digest)
+    except BlobTooLarge as exc:
+        raise PeerMisbehaved(f"the transfer of {digest[:16]} exceeded {size} bytes") from exc
+    finally:
+        writer.abort()

@@ -1,0 +1,165 @@
+"""Our catalog as announcements (stable keyset pages), and replication of what peers announce into rows."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soundtime.kit.db import Database
+from soundtime.library import repository as library_repo
+from soundtime.library.ingest import UNKNOWN_ARTIST
+from soundtime.p2p import repository as repo
+from soundtime.p2p.validation import announcement_problem
+from soundtime.p2p.wire import TrackAnnouncement
+
+log = logging.getLogger(__name__)
+
+#: Tracks per CatalogSync / CatalogDelta message (spec §4).
+PAGE_SIZE = 500
+
+
+def announcement_of(row: repo.CatalogRow, origin: str) -> TrackAnnouncement:
+    """The announcement of one of our own tracks."""
+    track = row.track
+    return TrackAnnouncement(
+        hash=track.content_hash,
+        title=track.title,
+        artist_name=row.artist_name,
+        album_artist_name=row.album_artist_name,
+        album_title=row.album_title,
+        duration_secs=track.duration_secs,
+        format=track.format,
+        file_size=track.file_size,
+        genre=track.genre,
+        year=track.year,
+        track_number=track.track_number,
+        disc_number=track.disc_number,
+        bitrate=track.bitrate_kbps,
+        sample_rate=track.sample_rate,
+        origin_node=origin,
+        cover_hash=row.cover_hash,
+    )
+
+
+async def catalog_pages(db: Database, origin: str, since: datetime | None) -> AsyncIterator[list[TrackAnnouncement]]:
+    """Our own tracks in pages of :data:`PAGE_SIZE`: all of them, or those changed after ``since``.
+
+    Each page is read in its own short transaction; keyset order makes the walk stable while rows change.
+    """
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with db.transaction() as session:
+            if since is None:
+                rows = await repo.own_catalog_page(session, PAGE_SIZE, after)
+            else:
+                rows = await repo.own_changes_page(session, since, PAGE_SIZE, after)
+        if not rows:
+            return
+        yield [announcement_of(row, origin) for row in rows]
+        last = rows[-1].track
+        after = (last.created_at if since is None else last.updated_at, last.id)
+        if len(rows) < PAGE_SIZE:
+            return
+
+
+@dataclass
+class Replicated:
+    """The outcome of ingesting one message's announcements."""
+
+    accepted: int = 0
+    skipped: int = 0
+    #: Covers to fetch from the sender: {cover hash: ids of albums that should show it}.
+    missing_covers: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+
+
+def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
+    """Valid announcements, one per hash (the first wins); problems are logged and counted."""
+    chosen: dict[str, TrackAnnouncement] = {}
+    for track in tracks:
+        problem = announcement_problem(track, sender)
+        if problem is not None:
+            result.skipped += 1
+            log.info("peer %s: skipped an announced track: %s", sender[:16], problem)
+            continue
+        chosen.setdefault(track.hash, track)
+    return list(chosen.values())
+
+
+def _album_key(track: TrackAnnouncement) -> tuple[str, str] | None:
+    if not track.album_title:
+        return None
+    return track.album_title, track.album_artist_name or track.artist_name or UNKNOWN_ARTIST
+
+
+async def replicate(
+    session: AsyncSession, sender: str, tracks: Sequence[TrackAnnouncement], *, quota: int
+) -> Replicated:
+    """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each.
+
+    Never creates a second track for a hash (existing rows keep their metadata, local or replicated);
+    a peer offering more than ``quota`` tracks gets nothing more recorded.
+    """
+    result = Replicated()
+    valid = _acceptable(tracks, sender, result)
+    if not valid:
+        return result
+    room = quota - await repo.source_count(session, sender)
+    if room < len(valid):
+        result.skipped += len(valid) - max(room, 0)
+        log.warning("peer %s: catalog quota of %d tracks reached", sender[:16], quota)
+        valid = valid[: max(room, 0)]
+        if not valid:
+            return result
+
+    names = {t.artist_name for t in valid} | {key[1] for t in valid if (key := _album_key(t))}
+    artist_ids = await library_repo.upsert_artists(session, names)
+    stored_covers = await repo.existing_covers(session, [t.cover_hash for t in valid if t.cover_hash])
+    albums: dict[tuple[str, uuid.UUID], library_repo.AlbumValues] = {}
+    for track in valid:
+        if (key := _album_key(track)) is not None:
+            album_key = (key[0], artist_ids[key[1]])
+            cover = track.cover_hash if track.cover_hash in stored_covers else None
+            known = albums.get(album_key)
+            if known is None or (known.cover_hash is None and cover is not None):
+                albums[album_key] = library_repo.AlbumValues(*album_key, track.year, track.genre, cover)
+    album_ids = await library_repo.upsert_albums(session, list(albums.values()))
+
+    columns: dict[str, list[Any]] = {name: [] for name in repo.REMOTE_TRACK_COLUMNS}
+    wanted: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
+    for track in valid:
+        key = _album_key(track)
+        album_id = album_ids[(key[0], artist_ids[key[1]])] if key else None
+        if album_id is not None and track.cover_hash and track.cover_hash not in stored_covers:
+            wanted[track.cover_hash].append(album_id)
+        for name, value in _track_values(track, artist_ids[track.artist_name], album_id).items():
+            columns[name].append(value)
+    await repo.insert_remote_tracks(session, sender, columns)
+    await repo.upsert_sources(session, sender, columns["content_hash"])
+    result.accepted = len(valid)
+    result.missing_covers = dict(wanted)
+    return result
+
+
+def _track_values(track: TrackAnnouncement, artist_id: uuid.UUID, album_id: uuid.UUID | None) -> dict[str, Any]:
+    return {
+        "title": track.title,
+        "artist_id": artist_id,
+        "album_id": album_id,
+        "track_number": track.track_number,
+        "disc_number": track.disc_number,
+        "year": track.year,
+        "genre": track.genre,
+        "duration_secs": track.duration_secs,
+        "format": track.format,
+        "bitrate_kbps": track.bitrate,
+        "sample_rate": track.sample_rate,
+        "content_hash": track.hash,
+        "file_size": track.file_size,
+    }

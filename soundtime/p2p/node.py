@@ -1,0 +1,487 @@
+"""The federation node: identity, transport, peer registry, contact schedule, catalog push and replication."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import soundtime
+from soundtime.blobs.store import BlobStore
+from soundtime.config import Settings
+from soundtime.kit.db import Database
+from soundtime.kit.ratelimit import RateLimiter
+from soundtime.library.tags import MAX_COVER_BYTES, image_mime
+from soundtime.p2p import catalog, wire
+from soundtime.p2p import repository as repo
+from soundtime.p2p.calls import PeerCalls
+from soundtime.p2p.discovery import LocalDiscovery
+from soundtime.p2p.errors import PeerError, PeerMisbehaved
+from soundtime.p2p.identity import load_or_create_secret_key
+from soundtime.p2p.inbound import Inbound
+from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, parse_peer_address
+from soundtime.p2p.validation import direct_address, is_node_id
+
+log = logging.getLogger(__name__)
+
+#: What we tell peers our version is (SoundTime shows it in its peer list).
+VERSION = f"{soundtime.__version__}-soundtime-py"
+#: Peer exchange: ids per list, both ways (spec §6), and addresses per id in our hint extension.
+MAX_EXCHANGE_IDS = 1000
+MAX_HINTS_PER_ID = 4
+#: The registry stops growing from peer exchange at this many peers (seeds, admins and LAN still add).
+MAX_LEARNED_PEERS = 5000
+#: Peer lists learned from one peer per minute (beyond, its lists are ignored).
+LEARNS_PER_MINUTE = 6
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How often the node does things; tests shorten them."""
+
+    round_interval: float = 300.0
+    exchange_fanout: int = 3
+    push_min_interval: float = 300.0
+    request_catalog_min_interval: float = 60.0
+    backoff_base: float = 30.0
+    backoff_max: float = 3600.0
+    redials_per_round: int = 32
+    dial_concurrency: int = 8
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 5.0
+    #: A delta push re-sends this much history, so rows committed late by long transactions are not missed.
+    watermark_margin: float = 60.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class P2PNode:
+    """One federation node per process: owns the transport and every background job of federation."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        audio: BlobStore,
+        blobs: BlobStore,
+        *,
+        timings: Timings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.audio = audio
+        self.blobs = blobs
+        self.timings = timings or Timings()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.node_id = ""
+        self.own_track_count = 0
+        self._transport: Transport | None = None
+        self.calls: PeerCalls | None = None
+        self._inbound = Inbound(self)
+        self._discovery: LocalDiscovery | None = None
+        self._blocked: set[str] = set()
+        self._addresses: dict[str, PeerAddress] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pushes: dict[str, asyncio.Task[None]] = {}
+        self._contacts: dict[str, asyncio.Task[wire.Pong | None]] = {}
+        self._dial_slots = asyncio.Semaphore(self.timings.dial_concurrency)
+        self._cover_slots = asyncio.Semaphore(2)
+        self._covers_in_flight: set[str] = set()
+        self._exchange_cursor = 0
+        self._wake = asyncio.Event()
+        self._learn_limiter = RateLimiter(LEARNS_PER_MINUTE, 60.0)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The running transport (only valid between start and stop)."""
+        if self._transport is None:
+            raise RuntimeError("the p2p node is not running")
+        return self._transport
+
+    async def start(self) -> None:
+        """Load identity and state, bind the endpoint, register seed peers and start the schedule."""
+        secret = await asyncio.to_thread(load_or_create_secret_key, self.settings.secret_key_path)
+        async with self.db.transaction() as session:
+            self._blocked = await repo.blocked_set(session)
+            await repo.mark_all_offline(session)
+            self.own_track_count = await repo.own_track_count(session)
+        self._transport = await Transport.start(
+            secret_key=secret,
+            port=self.settings.p2p_bind_port,
+            relay=self.settings.p2p_relay,
+            on_stream=self._inbound.dispatch,
+            admit=self._admit,
+            heartbeat_frame=self._heartbeat_frame,
+            heartbeat_interval=self.timings.heartbeat_interval,
+            heartbeat_timeout=self.timings.heartbeat_timeout,
+            on_connection_lost=self._connection_lost,
+        )
+        self.node_id = self._transport.node_id
+        self.calls = PeerCalls(self._transport, self.address_of)
+        await self._register_seeds()
+        self.spawn(self._run_rounds(), "p2p rounds")
+        if self.settings.p2p_local_discovery:
+            self._discovery = LocalDiscovery(self.node_id, self._transport.bound_ports(), self._found_on_lan)
+            await self._discovery.start()
+        log.info("p2p node %s listening on %s", self.node_id, ", ".join(self._transport.address().direct_addresses))
+
+    async def stop(self) -> None:
+        """Stop the schedule, close every connection and the endpoint."""
+        if self._discovery is not None:
+            await self._discovery.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a background job owned by the node (cancelled at stop; failures are logged)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._job_done)
+        return task
+
+    def _job_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            if isinstance(exc, PeerError):
+                log.info("%s: %s", task.get_name(), exc)
+            else:
+                log.error("%s failed", task.get_name(), exc_info=exc)
+
+    # --- registry --------------------------------------------------------------------------------------------
+
+    def is_blocked(self, node_id: str) -> bool:
+        """Whether the node is blocked (by id)."""
+        return node_id in self._blocked
+
+    async def address_of(self, node_id: str) -> PeerAddress | None:
+        """How to dial a peer; None when it is blocked, ourselves, or unknown without any address."""
+        if node_id in self._blocked or node_id == self.node_id:
+            return None
+        known = self._addresses.get(node_id)
+        if known is not None:
+            return known
+        async with self.db.transaction() as session:
+            peer = await repo.get_peer(session, node_id)
+        if peer is None:
+            return None
+        address = PeerAddress(node_id, tuple(str(a) for a in peer.addresses), peer.relay_url)
+        if not address.direct_addresses and not (address.relay_url or self.settings.p2p_relay):
+            return None
+        self._addresses[node_id] = address
+        return address
+
+    def _remember_address(self, node_id: str, addresses: Sequence[str]) -> None:
+        if addresses:
+            self._addresses[node_id] = PeerAddress(node_id, tuple(addresses))
+
+    async def add_peer(self, address: PeerAddress, *, source: str = "manual") -> None:
+        """Register a peer we were told about (seed, admin, LAN) so it can be dialled."""
+        if address.node_id == self.node_id or address.node_id in self._blocked:
+            return
+        async with self.db.transaction() as session:
+            await repo.remember_peer(session, address.node_id, source=source, addresses=list(address.direct_addresses))
+        self._addresses.pop(address.node_id, None)
+        self._remember_address(address.node_id, address.direct_addresses)
+
+    async def _register_seeds(self) -> None:
+        for entry in self.settings.p2p_seed_peers:
+            try:
+                address = parse_peer_address(entry)
+            except ValueError as exc:
+                log.warning("ignoring seed peer %r: %s", entry, exc)
+                continue
+            await self.add_peer(address, source="seed")
+
+    async def _admit(self, node_id: str) -> bool:
+        """Whether an incoming connection from ``node_id`` is accepted; accepted peers are registered online."""
+        if node_id in self._blocked or node_id == self.node_id:
+            return False
+        async with self.db.transaction() as session:
+            await repo.touch_peer(session, node_id, source="inbound")
+        return True
+
+    async def seen_on(self, node_id: str, addresses: Sequence[str]) -> None:
+        """A peer talked to us from these addresses (kept so it can be dialled later)."""
+        valid = [a for a in (direct_address(x) for x in addresses) if a is not None]
+        async with self.db.transaction() as session:
+            await repo.touch_peer(session, node_id, source="inbound", addresses=valid)
+        self._remember_address(node_id, valid)
+
+    async def _connection_lost(self, node_id: str) -> None:
+        async with self.db.transaction() as session:
+            await repo.mark_offline(session, node_id)
+
+    def _heartbeat_frame(self) -> bytes:
+        # An unsolicited Pong: SoundTime reads and ignores it, and its acknowledgement proves the peer alive.
+        return wire.encode_frame(wire.Pong(node_id=self.node_id, track_count=self.own_track_count, version=VERSION))
+
+    def pong(self) -> wire.Pong:
+        """Our answer to a Ping."""
+        return wire.Pong(node_id=self.node_id, track_count=self.own_track_count, version=VERSION)
+
+    async def block(self, node_id: str) -> None:
+        """Enforce a new block at once: forget how to dial it, stop pushes, close its open connections."""
+        self._blocked.add(node_id)
+        self._addresses.pop(node_id, None)
+        if (push := self._pushes.pop(node_id, None)) is not None:
+            push.cancel()
+        if self._transport is not None:
+            self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
+        async with self.db.transaction() as session:
+            await repo.mark_offline(session, node_id)
+
+    def unblock(self, node_id: str) -> None:
+        """Lift a block (the peer may be contacted again)."""
+        self._blocked.discard(node_id)
+
+    async def forget(self, node_id: str) -> None:
+        """A peer was deleted: close its connections and drop what we cached about it."""
+        self._addresses.pop(node_id, None)
+        if self._transport is not None:
+            self._transport.close_peer(node_id, CloseCode.NORMAL, b"forgotten")
+
+    # --- contact ---------------------------------------------------------------------------------------------
+
+    async def contact(self, node_id: str) -> wire.Pong | None:
+        """Ping a peer (one attempt at a time per peer); on Pong exchange peers and push our catalog."""
+        running = self._contacts.get(node_id)
+        if running is None or running.done():
+            running = self.spawn(self._contact(node_id), f"contact {node_id[:16]}")
+            self._contacts[node_id] = running
+        return await asyncio.shield(running)
+
+    async def _contact(self, node_id: str) -> wire.Pong | None:
+        try:
+            async with self._dial_slots:
+                pong = await self.ping(node_id)
+        except PeerError as exc:
+            await self._record_failure(node_id)
+            log.info("peer %s unreachable: %s", node_id[:16], exc)
+            return None
+        finally:
+            self._contacts.pop(node_id, None)
+        self.spawn(self.exchange_with(node_id), f"exchange {node_id[:16]}")
+        self.push_catalog(node_id)
+        return pong
+
+    async def ping(self, node_id: str) -> wire.Pong:
+        """Ping a peer and record its Pong (track count, version, online)."""
+        assert self.calls is not None
+        reply = await self.calls.request(node_id, wire.Ping())
+        if not isinstance(reply, wire.Pong):
+            raise PeerMisbehaved(f"peer {node_id[:16]} answered Ping with {type(reply).__name__}")
+        if reply.node_id != node_id:
+            raise PeerMisbehaved(f"peer {node_id[:16]} claims to be {reply.node_id[:16]}")
+        await self.record_pong(node_id, reply)
+        return reply
+
+    async def record_pong(self, node_id: str, pong: wire.Pong) -> None:
+        """A peer answered (or sent a heartbeat): it is online, with this track count and version."""
+        async with self.db.transaction() as session:
+            await repo.touch_peer(session, node_id, source="manual")
+            await repo.record_pong(session, node_id, pong.track_count, pong.version)
+
+    async def _record_failure(self, node_id: str) -> None:
+        async with self.db.transaction() as session:
+            peer = await repo.get_peer(session, node_id)
+            if peer is None:
+                return
+            delay = min(self.timings.backoff_base * 2 ** min(peer.failure_count, 16), self.timings.backoff_max)
+            delay *= 0.75 + self._rng.random() / 2  # jitter: peers that failed together do not retry together
+            await repo.record_failure(session, node_id, _utcnow() + timedelta(seconds=delay))
+
+    async def _found_on_lan(self, node_id: str, addresses: list[str]) -> None:
+        if node_id in self._blocked or node_id == self.node_id:
+            return
+        await self.add_peer(PeerAddress(node_id, tuple(addresses)), source="local")
+        self.spawn(self.contact(node_id), f"contact {node_id[:16]} (LAN)")
+
+    # --- schedule --------------------------------------------------------------------------------------------
+
+    async def _run_rounds(self) -> None:
+        while True:
+            try:
+                await self.run_round()
+            except Exception:
+                log.exception("p2p round failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timings.round_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Run the next round now (tests, admin actions)."""
+        self._wake.set()
+
+    async def run_round(self) -> None:
+        """One round: re-contact due offline peers, exchange with a few online ones, push pending changes."""
+        async with self.db.transaction() as session:
+            due = await repo.peers_due(session, _utcnow(), self.timings.redials_per_round)
+            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
+            self.own_track_count = await repo.own_track_count(session)
+        contacts = [self.contact(p.node_id) for p in due if p.node_id not in self._blocked]
+        await asyncio.gather(*contacts)
+        online = [n for n in online if n not in self._blocked]
+        if online:
+            start = self._exchange_cursor % len(online)
+            chosen = (online[start:] + online[:start])[: self.timings.exchange_fanout]
+            self._exchange_cursor += self.timings.exchange_fanout
+            results = await asyncio.gather(*(self.exchange_with(n) for n in chosen), return_exceptions=True)
+            for node_id, result in zip(chosen, results, strict=True):
+                if isinstance(result, PeerError):
+                    log.info("peer exchange with %s failed: %s", node_id[:16], result)
+        for node_id in online:
+            self.push_catalog(node_id)
+
+    # --- peer exchange ---------------------------------------------------------------------------------------
+
+    async def exchange_message(self) -> wire.PeerExchange:
+        """Our PeerExchange: known, unblocked ids plus our own, with the direct addresses we know for them."""
+        async with self.db.transaction() as session:
+            peers = await repo.list_peers(session)
+        ids = [p.node_id for p in peers if p.node_id not in self._blocked][: MAX_EXCHANGE_IDS - 1]
+        hints = {
+            p.node_id: [str(a) for a in p.addresses][:MAX_HINTS_PER_ID]
+            for p in peers
+            if p.node_id in ids and p.addresses
+        }
+        own = self.transport.address().direct_addresses
+        if own:
+            hints[self.node_id] = list(own[:MAX_HINTS_PER_ID])
+        return wire.PeerExchange(peers=[*ids, self.node_id], addresses=hints or None)
+
+    async def exchange_with(self, node_id: str) -> None:
+        """Exchange peer lists with a peer and learn from its answer."""
+        assert self.calls is not None
+        reply = await self.calls.request(node_id, await self.exchange_message())
+        if not isinstance(reply, wire.PeerExchange):
+            raise PeerMisbehaved(f"peer {node_id[:16]} answered PeerExchange with {type(reply).__name__}")
+        await self.learn(node_id, reply)
+
+    async def learn(self, sender: str, message: wire.PeerExchange) -> None:
+        """Record a peer's list (graph links) and register the new, unblocked ids; then contact the new ones."""
+        if self._learn_limiter.hit(sender) > 0:
+            log.info("ignoring a peer list from %s: too many lists in a minute", sender[:16])
+            return
+        ids: list[str] = []
+        for raw in message.peers[:MAX_EXCHANGE_IDS]:
+            node_id = raw.lower()
+            if is_node_id(node_id) and node_id not in (self.node_id, sender) and node_id not in self._blocked:
+                ids.append(node_id)
+        ids = list(dict.fromkeys(ids))
+        hints: dict[str, list[str]] = {node_id: [] for node_id in ids}
+        for raw_id, raw_addresses in (message.addresses or {}).items():
+            node_id = raw_id.lower()
+            if node_id in hints:
+                valid = (direct_address(a) for a in raw_addresses[:MAX_HINTS_PER_ID])
+                hints[node_id] = [a for a in valid if a is not None]
+        async with self.db.transaction() as session:
+            known = await repo.existing_peer_ids(session, ids)
+            room = MAX_LEARNED_PEERS - await repo.peer_count(session)
+            new = [node_id for node_id in ids if node_id not in known][: max(room, 0)]
+            await repo.add_learned_peers(session, {node_id: hints[node_id] for node_id in [*known, *new]})
+            await repo.replace_links(session, sender, ids)
+        for node_id in [*known, *new]:
+            if hints[node_id]:
+                self._addresses.setdefault(node_id, PeerAddress(node_id, tuple(hints[node_id])))
+        for node_id in new[: self.timings.redials_per_round]:
+            self.spawn(self.contact(node_id), f"contact {node_id[:16]} (learned)")
+
+    # --- catalog push ----------------------------------------------------------------------------------------
+
+    def push_catalog(self, node_id: str, *, full: bool = False, min_interval: float | None = None) -> None:
+        """Push our catalog to a peer in the background, unless a push to it is running or ran recently."""
+        if node_id in self._blocked:
+            return
+        running = self._pushes.get(node_id)
+        if running is not None and not running.done():
+            return
+        interval = self.timings.push_min_interval if min_interval is None else min_interval
+        task = self.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
+        self._pushes[node_id] = task
+        task.add_done_callback(lambda t: self._pushes.pop(node_id, None) if self._pushes.get(node_id) is t else None)
+
+    async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
+        assert self.calls is not None
+        async with self.db.transaction() as session:
+            peer = await repo.claim_push(session, node_id, min_interval)
+            started = await repo.database_now(session)
+        if peer is None:
+            return
+        since = None if full else peer.sync_watermark
+        sent = 0
+        async for page in catalog.catalog_pages(self.db, self.node_id, since):
+            message: wire.Message = (
+                wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
+            )
+            await self.calls.send(node_id, message)
+            sent += len(page)
+        async with self.db.transaction() as session:
+            await repo.mark_pushed(session, node_id, started - timedelta(seconds=self.timings.watermark_margin))
+        if sent:
+            log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
+
+    async def announce(self, digests: Sequence[str]) -> None:
+        """Tell every online peer about new tracks of ours (AnnounceTrack each)."""
+        async with self.db.transaction() as session:
+            rows = await repo.own_rows_by_hash(session, list(digests))
+            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
+            self.own_track_count = await repo.own_track_count(session)
+        messages = [wire.AnnounceTrack(track=catalog.announcement_of(row, self.node_id)) for row in rows]
+        for node_id in online:
+            if node_id not in self._blocked:
+                self.spawn(self._send_all(node_id, messages), f"announce to {node_id[:16]}")
+
+    async def _send_all(self, node_id: str, messages: Sequence[wire.Message]) -> None:
+        assert self.calls is not None
+        for message in messages:
+            await self.calls.send(node_id, message)
+
+    # --- replication -----------------------------------------------------------------------------------------
+
+    async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
+        """Ingest announcements from ``sender`` (one transaction), then fetch the covers we lack."""
+        async with self.db.transaction() as session:
+            result = await catalog.replicate(session, sender, tracks, quota=self.settings.p2p_max_tracks_per_peer)
+        covers = {h: albums for h, albums in result.missing_covers.items() if h not in self._covers_in_flight}
+        if covers:
+            self._covers_in_flight.update(covers)
+            self.spawn(self._fetch_covers(sender, covers), f"covers from {sender[:16]}")
+        return result
+
+    async def _fetch_covers(self, sender: str, covers: dict[str, list[Any]]) -> None:
+        assert self.calls is not None
+        try:
+            async with self._cover_slots:
+                for digest, album_ids in covers.items():
+                    if sender in self._blocked:
+                        return
+                    try:
+                        ref = await self.calls.fetch_blob(sender, digest, self.blobs, max_size=MAX_COVER_BYTES)
+                    except PeerError as exc:
+                        log.info("cover %s from %s: %s", digest[:16], sender[:16], exc)
+                        continue
+                    head = await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=MAX_COVER_BYTES)
+                    mime = image_mime(head[:16])
+                    if mime is None:
+                        log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
+                        continue
+                    async with self.db.transaction() as session:
+                        await repo.attach_cover(session, digest, mime, ref.size, album_ids)
+        finally:
+            self._covers_in_flight.difference_update(covers)

@@ -1,0 +1,363 @@
+"""All SQL of federation: the peer registry, graph links, blocked nodes, our catalog pages, replicated rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from soundtime.models import Album, Artist, BlockedDomain, Cover, Peer, PeerLink, RemoteTrackSource, Track
+
+AlbumArtist = aliased(Artist, name="album_artist")
+
+
+# --- peers ---------------------------------------------------------------------------------------------------
+
+
+async def touch_peer(
+    session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = (), relay_url: str | None = None
+) -> None:
+    """A peer is in contact with us: register or refresh it as online, with its addresses when new ones are known.
+
+    ``track_count`` and ``version`` are left alone (only a Pong sets them); ``source`` is kept from the first contact.
+    """
+    values: dict[str, Any] = {"node_id": node_id, "source": source, "is_online": True, "last_seen_at": func.now()}
+    changes: dict[str, Any] = {
+        "is_online": True,
+        "last_seen_at": func.now(),
+        "failure_count": 0,
+        "next_attempt_at": None,
+    }
+    if addresses:
+        values["addresses"] = changes["addresses"] = list(addresses)
+    if relay_url:
+        values["relay_url"] = changes["relay_url"] = relay_url
+    stmt = insert(Peer).values(**values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["node_id"], set_=changes))
+
+
+async def remember_peer(session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = ()) -> bool:
+    """Register a peer we may dial later (seed, manual, LAN); a known one only gets these addresses. True if new."""
+    stmt = insert(Peer).values(node_id=node_id, source=source, addresses=list(addresses))
+    if addresses:
+        stmt = stmt.on_conflict_do_update(index_elements=["node_id"], set_={"addresses": list(addresses)})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["node_id"])
+    result = await session.execute(stmt.returning(Peer.created_at, Peer.last_seen_at))
+    row = result.first()
+    return row is not None and row.last_seen_at is None
+
+
+async def record_pong(session: AsyncSession, node_id: str, track_count: int, version: str | None) -> None:
+    """What a Pong told us about a peer."""
+    await session.execute(
+        update(Peer)
+        .where(Peer.node_id == node_id)
+        .values(track_count=track_count, version=version[:64] if version else None, last_seen_at=func.now())
+    )
+
+
+async def record_failure(session: AsyncSession, node_id: str, retry_at: datetime) -> None:
+    """A contact attempt failed: offline, one more failure, next attempt not before ``retry_at``."""
+    await session.execute(
+        update(Peer)
+        .where(Peer.node_id == node_id)
+        .values(is_online=False, failure_count=Peer.failure_count + 1, next_attempt_at=retry_at)
+    )
+
+
+async def mark_offline(session: AsyncSession, node_id: str) -> None:
+    """The peer's connection went away."""
+    await session.execute(update(Peer).where(Peer.node_id == node_id).values(is_online=False))
+
+
+async def mark_all_offline(session: AsyncSession) -> None:
+    """At start-up nothing is connected yet."""
+    await session.execute(update(Peer).where(Peer.is_online).values(is_online=False))
+
+
+async def get_peer(session: AsyncSession, node_id: str) -> Peer | None:
+    """One peer."""
+    return await session.get(Peer, node_id)
+
+
+async def list_peers(session: AsyncSession) -> list[Peer]:
+    """Every known peer, online first, then by node id."""
+    return list((await session.scalars(select(Peer).order_by(Peer.is_online.desc(), Peer.node_id))).all())
+
+
+async def peers_due(session: AsyncSession, now: datetime, limit: int) -> list[Peer]:
+    """Offline peers whose back-off has elapsed and that we know how to dial, longest waiting first."""
+    stmt = (
+        select(Peer)
+        .where(~Peer.is_online, or_(Peer.next_attempt_at.is_(None), Peer.next_attempt_at <= now))
+        .order_by(Peer.next_attempt_at.asc().nulls_first(), Peer.node_id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def known_peer_ids(session: AsyncSession, limit: int) -> list[str]:
+    """Ids we advertise in peer exchange: online peers first, most recently seen first."""
+    stmt = (
+        select(Peer.node_id)
+        .order_by(Peer.is_online.desc(), Peer.last_seen_at.desc().nulls_last(), Peer.node_id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def peer_count(session: AsyncSession) -> int:
+    """How many peers are registered."""
+    return int((await session.execute(select(func.count()).select_from(Peer))).scalar_one())
+
+
+async def existing_peer_ids(session: AsyncSession, node_ids: Sequence[str]) -> set[str]:
+    """The ids among ``node_ids`` that are registered."""
+    if not node_ids:
+        return set()
+    return set((await session.scalars(select(Peer.node_id).where(Peer.node_id.in_(node_ids)))).all())
+
+
+async def add_learned_peers(session: AsyncSession, addresses: dict[str, list[str]]) -> None:
+    """Register ids learned by exchange (offline until contacted); known peers only gain missing addresses."""
+    if not addresses:
+        return
+    stmt = insert(Peer).values(
+        [{"node_id": node_id, "source": "exchange", "addresses": addrs} for node_id, addrs in sorted(addresses.items())]
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["node_id"],
+        set_={"addresses": stmt.excluded.addresses},
+        where=and_(func.jsonb_array_length(Peer.addresses) == 0, func.jsonb_array_length(stmt.excluded.addresses) > 0),
+    )
+    await session.execute(stmt)
+
+
+async def replace_links(session: AsyncSession, node_id: str, neighbours: Iterable[str]) -> None:
+    """What ``node_id`` told us it knows, replacing its previous list."""
+    await session.execute(delete(PeerLink).where(PeerLink.node_id == node_id))
+    rows = [{"node_id": node_id, "neighbour_id": n} for n in sorted(set(neighbours)) if n != node_id]
+    if rows:
+        await session.execute(insert(PeerLink).on_conflict_do_nothing(), rows)
+
+
+async def list_links(session: AsyncSession) -> list[tuple[str, str]]:
+    """Every (peer, neighbour) edge learned by exchange."""
+    return [(a, b) for a, b in await session.execute(select(PeerLink.node_id, PeerLink.neighbour_id))]
+
+
+async def delete_peer(session: AsyncSession, node_id: str) -> bool:
+    """Forget a peer (its links and track sources go with it)."""
+    result = await session.execute(delete(Peer).where(Peer.node_id == node_id).returning(Peer.node_id))
+    return result.first() is not None
+
+
+async def mark_pushed(session: AsyncSession, node_id: str, watermark: datetime | None) -> None:
+    """A catalog push to the peer completed; the next one may be a delta from ``watermark``."""
+    values: dict[str, Any] = {"last_catalog_push_at": func.now()}
+    if watermark is not None:
+        values["sync_watermark"] = watermark
+    await session.execute(update(Peer).where(Peer.node_id == node_id).values(**values))
+
+
+async def claim_push(session: AsyncSession, node_id: str, min_interval: float) -> Peer | None:
+    """Reserve a catalog push to the peer unless one started less than ``min_interval`` seconds ago.
+
+    Returns the peer (with its previous sync watermark) when reserved.
+    """
+    recent = func.now() - timedelta(seconds=min_interval)
+    stmt = (
+        update(Peer)
+        .where(Peer.node_id == node_id, or_(Peer.last_catalog_push_at.is_(None), Peer.last_catalog_push_at <= recent))
+        .values(last_catalog_push_at=func.now())
+        .returning(Peer)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+# --- blocking ------------------------------------------------------------------------------------------------
+
+
+async def blocked_domains(session: AsyncSession) -> list[BlockedDomain]:
+    """Every block, newest first."""
+    stmt = select(BlockedDomain).order_by(BlockedDomain.created_at.desc(), BlockedDomain.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def add_blocks(
+    session: AsyncSession, entries: Sequence[tuple[str, str | None]], created_by: uuid.UUID | None
+) -> list[BlockedDomain]:
+    """Block (domain, reason) entries; already blocked domains are left as they are. Returns the new rows."""
+    if not entries:
+        return []
+    rows = [{"domain": d, "reason": r, "created_by": created_by} for d, r in dict(entries).items()]
+    stmt = insert(BlockedDomain).on_conflict_do_nothing(index_elements=["domain"]).returning(BlockedDomain)
+    return list((await session.scalars(stmt, rows)).all())
+
+
+async def remove_block(session: AsyncSession, block_id: uuid.UUID) -> str | None:
+    """Lift a block; returns its domain, None when there was no such block."""
+    stmt = delete(BlockedDomain).where(BlockedDomain.id == block_id).returning(BlockedDomain.domain)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def blocked_set(session: AsyncSession) -> set[str]:
+    """Every blocked domain (node ids among them)."""
+    return set((await session.scalars(select(BlockedDomain.domain))).all())
+
+
+# --- our catalog -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """One of our own tracks, as a catalog announcement needs it."""
+
+    track: Track
+    artist_name: str
+    album_title: str | None
+    album_artist_name: str | None
+    cover_hash: str | None
+
+
+def _catalog_select() -> Any:
+    return (
+        select(Track, Artist.name, Album.title, AlbumArtist.name, Album.cover_hash)
+        .join(Artist, Artist.id == Track.artist_id)
+        .outerjoin(Album, Album.id == Track.album_id)
+        .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
+        .where(Track.origin_node.is_(None))
+    )
+
+
+async def own_catalog_page(
+    session: AsyncSession, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[CatalogRow]:
+    """Our own tracks in (created_at, id) order, after the keyset position ``after``."""
+    stmt = _catalog_select().order_by(Track.created_at, Track.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(Track.created_at, Track.id) > tuple_(*after))
+    return [CatalogRow(*row) for row in await session.execute(stmt)]
+
+
+async def own_changes_page(
+    session: AsyncSession, since: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[CatalogRow]:
+    """Our own tracks created or changed after ``since``, in (updated_at, id) order after ``after``."""
+    stmt = _catalog_select().where(Track.updated_at > since).order_by(Track.updated_at, Track.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(Track.updated_at, Track.id) > tuple_(*after))
+    return [CatalogRow(*row) for row in await session.execute(stmt)]
+
+
+async def own_rows_by_hash(session: AsyncSession, digests: Sequence[str]) -> list[CatalogRow]:
+    """Our own tracks with these hashes."""
+    return [CatalogRow(*row) for row in await session.execute(_catalog_select().where(Track.content_hash.in_(digests)))]
+
+
+async def own_track_count(session: AsyncSession) -> int:
+    """How many tracks we hold ourselves (what our Pong reports)."""
+    stmt = select(func.count()).select_from(Track).where(Track.origin_node.is_(None))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock (row timestamps come from it)."""
+    value: datetime = (await session.execute(select(func.now()))).scalar_one()
+    return value
+
+
+async def servable_digest(session: AsyncSession, digest: str) -> str | None:
+    """Where a blob we serve to peers lives: "audio" for our own tracks, "cover" for covers, else None."""
+    own = select(Track.id).where(
+        Track.content_hash == digest, Track.origin_node.is_(None), Track.file_path.is_not(None)
+    )
+    if (await session.execute(own.limit(1))).first() is not None:
+        return "audio"
+    if await session.get(Cover, digest) is not None:
+        return "cover"
+    return None
+
+
+# --- replicated rows -------------------------------------------------------------------------------------------
+
+
+#: Columns of a replicated track as passed to :func:`insert_remote_tracks`, with their SQL array types.
+REMOTE_TRACK_COLUMNS = {
+    "title": "text[]",
+    "artist_id": "uuid[]",
+    "album_id": "uuid[]",
+    "track_number": "smallint[]",
+    "disc_number": "smallint[]",
+    "year": "smallint[]",
+    "genre": "text[]",
+    "duration_secs": "float8[]",
+    "format": "text[]",
+    "bitrate_kbps": "int[]",
+    "sample_rate": "int[]",
+    "content_hash": "text[]",
+    "file_size": "bigint[]",
+}
+_COLUMN_LIST = ", ".join(REMOTE_TRACK_COLUMNS)
+_INSERT_REMOTE_TRACKS = text(
+    f"INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}) "  # noqa: S608 - fixed column names, values bound
+    "SELECT gen_random_uuid(), CAST(:origin AS varchar), u.* FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in REMOTE_TRACK_COLUMNS.items())
+    + f") AS u({_COLUMN_LIST}) ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING"
+)
+_UPSERT_SOURCES = text(
+    "INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
+    "SELECT id, CAST(:node AS varchar), origin_node IS NOT DISTINCT FROM CAST(:node AS varchar) FROM tracks "
+    "WHERE content_hash = ANY(CAST(:hashes AS text[])) ORDER BY id "
+    "ON CONFLICT (track_id, node_id) DO UPDATE SET last_seen_at = now(), is_origin = excluded.is_origin"
+)
+
+
+async def insert_remote_tracks(session: AsyncSession, origin: str, columns: dict[str, list[Any]]) -> None:
+    """Insert replicated tracks from column arrays (one statement); hashes already present keep their row.
+
+    Rows are inserted in hash order, so concurrent batches take their unique-index locks in one order.
+    """
+    if columns["content_hash"]:
+        await session.execute(_INSERT_REMOTE_TRACKS, {"origin": origin, **columns})
+
+
+async def upsert_sources(session: AsyncSession, node_id: str, digests: Sequence[str]) -> None:
+    """Record that ``node_id`` offers the tracks with these hashes (whoever their origin is)."""
+    if digests:
+        await session.execute(_UPSERT_SOURCES, {"node": node_id, "hashes": list(digests)})
+
+
+async def source_count(session: AsyncSession, node_id: str) -> int:
+    """How many tracks a peer offers us (its catalog quota is counted in these)."""
+    stmt = select(func.count()).select_from(RemoteTrackSource).where(RemoteTrackSource.node_id == node_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def existing_covers(session: AsyncSession, digests: Iterable[str]) -> set[str]:
+    """The cover hashes among ``digests`` that are stored."""
+    unique = list(set(digests))
+    if not unique:
+        return set()
+    return set((await session.scalars(select(Cover.hash).where(Cover.hash.in_(unique)))).all())
+
+
+async def attach_cover(
+    session: AsyncSession, digest: str, mime: str, size: int, album_ids: Sequence[uuid.UUID]
+) -> None:
+    """Store a fetched cover's row and show it on the albums that have none yet."""
+    await session.execute(
+        insert(Cover).values(hash=digest, mime=mime, size=size).on_conflict_do_nothing(index_elements=["hash"])
+    )
+    if album_ids:
+        await session.execute(
+            update(Album).where(Album.id.in_(list(album_ids)), Album.cover_hash.is_(None)).values(cover_hash=digest)
+        )

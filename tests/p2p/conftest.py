@@ -1,0 +1,136 @@
+"""Federation fixtures: several complete instances in one process, each with its own database and data folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from soundtime.config import Settings
+from soundtime.context import AppContext
+from soundtime.kit import migrations
+from soundtime.p2p.node import P2PNode
+from tests.conftest import asgi_client, make_settings, running_app
+from tests.support.api import bearer, register
+
+INSTANCE_NAMES = ("a", "b", "c", "d")
+
+
+@dataclass
+class Instance:
+    """A running instance: app, HTTP client, admin token and its federation node."""
+
+    name: str
+    settings: Settings
+    app: FastAPI
+    client: httpx.AsyncClient
+    token: str
+
+    @property
+    def context(self) -> AppContext:
+        context: AppContext = self.app.state.context
+        return context
+
+    @property
+    def node(self) -> P2PNode:
+        assert self.context.p2p is not None
+        return self.context.p2p
+
+    @property
+    def node_id(self) -> str:
+        return self.node.node_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+    def dial_address(self) -> str:
+        """``id@127.0.0.1:port`` of this node (what another test instance is given as a seed)."""
+        port = self.node.transport.bound_ports()[0]
+        return f"{self.node_id}@127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def instance_databases(make_database: Callable[[str], str]) -> dict[str, str]:
+    """One migrated database per instance name, shared by the session (emptied after each use)."""
+    urls = {}
+    for name in INSTANCE_NAMES:
+        urls[name] = make_database(f"soundtime_p2p_{name}")
+        migrations.upgrade(urls[name])
+    return urls
+
+
+StartInstance = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """``await start_instance("a", **settings)`` starts an instance; all are stopped (and emptied) at the end.
+
+    The data folder is per name, so starting a name again after :func:`stop` is a restart with the same identity.
+    """
+    stack = AsyncExitStack()
+    running: dict[str, AsyncExitStack] = {}
+
+    async def start(name: str, *, keep_data: bool = False, **overrides: Any) -> Instance:
+        settings = make_settings(tmp_path / name, instance_databases[name], P2P_ENABLED=True, **overrides)
+        inner = AsyncExitStack()
+        app = await inner.enter_async_context(_app(settings, keep_data=keep_data))
+        client = await inner.enter_async_context(asgi_client(app))
+        running[name] = inner
+        token = await _admin_token(client)
+        return Instance(name, settings, app, client, token)
+
+    start.stop = lambda name: _stop(running, name)  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for inner in reversed(list(running.values())):
+            await inner.aclose()
+        await stack.aclose()
+
+
+async def _stop(running: dict[str, AsyncExitStack], name: str) -> None:
+    await running.pop(name).aclose()
+
+
+@asynccontextmanager
+async def _app(settings: Settings, *, keep_data: bool) -> AsyncIterator[FastAPI]:
+    if keep_data:
+        from soundtime.app import create_app
+        from tests.conftest import FAST_PASSWORDS
+
+        assert settings.database_url is not None
+        application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS)
+        async with application.router.lifespan_context(application):
+            yield application
+    else:
+        async with running_app(settings) as application:
+            yield application
+
+
+async def _admin_token(client: httpx.AsyncClient) -> str:
+    response = await client.post("/api/auth/login", json={"username": "admin", "password": "correct horse battery"})
+    if response.status_code == 200:
+        token: str = response.json()["access_token"]
+        return token
+    return await register(client, "admin")
+
+
+async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll an async ``check`` until it returns a truthy value (or fail after ``within`` seconds)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s (last value {value!r})")
+        await asyncio.sleep(interval)

@@ -1,0 +1,130 @@
+"""A test peer that behaves like a SoundTime Rust node on the wire.
+
+It reads requests only on connections it accepted, answers Ping with a Pong and then pushes its catalog as
+CatalogSync pages on its own outgoing connection, answers PeerExchange and FetchTrack, and records every
+request it receives (raw frame bytes included) so tests can check what our node sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+from dataclasses import dataclass, field
+
+from blake3 import blake3
+
+from soundtime.p2p import wire
+from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, Transport, TransportError
+
+SOUNDTIME_VERSION = "0.1.57"
+
+
+def announcement(origin: str, index: int, **overrides: object) -> wire.TrackAnnouncement:
+    """A golden-shaped announcement of a made-up track ``index``."""
+    values: dict[str, object] = {
+        "hash": blake3(f"track {index}".encode()).hexdigest(),
+        "title": f"Song {index}",
+        "artist_name": f"Artist {index % 7}",
+        "album_artist_name": None,
+        "album_title": f"Album {index % 11}",
+        "duration_secs": 180.5,
+        "format": "flac",
+        "file_size": 1000 + index,
+        "genre": "Rock",
+        "year": 1975,
+        "track_number": index % 20 + 1,
+        "disc_number": 1,
+        "bitrate": 1411,
+        "sample_rate": 44100,
+        "origin_node": origin,
+        "cover_hash": None,
+    }
+    values.update(overrides)
+    return wire.TrackAnnouncement(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Received:
+    """A request the fake peer received: who sent it, the raw frame and the decoded message."""
+
+    sender: str
+    frame: bytes
+    message: wire.Message
+
+
+@dataclass
+class FakeSoundTime:
+    """A SoundTime-like node on a real iroh endpoint."""
+
+    transport: Transport
+    catalog: list[wire.TrackAnnouncement] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    page_size: int = 500
+    #: When set, the push stops after this many pages and the endpoint dies in the middle of the next frame.
+    die_after_pages: int | None = None
+    pushes: int = 0
+
+    @classmethod
+    async def start(cls) -> FakeSoundTime:
+        peer = cls.__new__(cls)
+
+        async def admit(_: str) -> bool:
+            return True
+
+        transport = await Transport.start(
+            secret_key=os.urandom(32), port=0, relay=False, on_stream=peer._serve, admit=admit
+        )
+        cls.__init__(peer, transport)
+        return peer
+
+    @property
+    def node_id(self) -> str:
+        return self.transport.node_id
+
+    def dial_address(self) -> str:
+        return f"{self.node_id}@127.0.0.1:{self.transport.bound_ports()[0]}"
+
+    def of_type(self, kind: type[object]) -> list[Received]:
+        return [r for r in self.received if isinstance(r.message, kind)]
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def _serve(self, conn: PeerConnection, stream: Stream) -> None:
+        prefix = await stream.read_exact(4, timeout=10)
+        body = await stream.read_to_end(wire.MAX_FRAME_SIZE, timeout=10)
+        assert struct.unpack(">I", prefix)[0] == len(body)
+        message = wire.decode(body)
+        self.received.append(Received(conn.node_id, prefix + body, message))
+        if isinstance(message, wire.Ping):
+            pong = wire.Pong(node_id=self.node_id, track_count=len(self.catalog), version=SOUNDTIME_VERSION)
+            await stream.write(wire.encode_frame(pong), timeout=10)
+            await stream.finish(ack_timeout=10)
+            asyncio.get_running_loop().create_task(self._push(conn))
+        elif isinstance(message, wire.PeerExchange):
+            reply = wire.PeerExchange(peers=[self.node_id])
+            await stream.write(wire.encode_frame(reply), timeout=10)
+        elif isinstance(message, wire.FetchTrack):
+            data = self.blobs.get(message.hash, b"")
+            await stream.write(struct.pack(">I", len(data)) + data, timeout=10)
+
+    async def _push(self, conn: PeerConnection) -> None:
+        """Push the catalog to the pinger on our own outgoing connection, as SoundTime does."""
+        self.pushes += 1
+        address = PeerAddress(conn.node_id, tuple(conn.remote_addresses()))
+        try:
+            out = await self.transport.connect(address, timeout=10)
+            pages = [self.catalog[i : i + self.page_size] for i in range(0, len(self.catalog), self.page_size)]
+            for number, page in enumerate(pages):
+                frame = wire.encode_frame(wire.CatalogSync(tracks=page))
+                stream = await out.open_stream(timeout=10)
+                if self.die_after_pages is not None and number == self.die_after_pages:
+                    await stream.write(frame[: len(frame) // 2], timeout=10)
+                    await self.transport.close()
+                    return
+                await stream.write(frame, timeout=10)
+                await stream.finish(ack_timeout=30)
+        except TransportError:
+            return
