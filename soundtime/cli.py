@@ -75,6 +75,8 @@ def serve(
     from soundtime.app import create_app
 
     settings = _settings()
+    if settings.p2p_enabled:
+        _check_identity(settings)
     with _database(settings, migrate=migrate, on_signal=None) as url:
         bind_host, bind_port = host or settings.host, port or settings.port
         console.print(
@@ -83,6 +85,16 @@ def serve(
             highlight=False,
         )
         uvicorn.Server(runtime.server_config(create_app(settings, url), settings, host=bind_host, port=bind_port)).run()
+
+
+def _check_identity(settings: Settings) -> None:
+    """Refuse to start with an unusable node key file, before anything else starts (exit 2, no traceback)."""
+    from soundtime.p2p.identity import IdentityError, load_or_create_secret_key
+
+    try:
+        load_or_create_secret_key(settings.secret_key_path)
+    except IdentityError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 class _Stopped(Exception):

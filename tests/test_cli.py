@@ -46,6 +46,17 @@ def test_bad_settings_stop_the_server_with_a_message(tmp_path: Path, setting: st
     assert "Traceback" not in result.stderr
 
 
+def test_a_damaged_node_key_stops_the_server_without_replacing_it(tmp_path: Path) -> None:
+    key = tmp_path / "p2p" / "secret_key"
+    key.parent.mkdir()
+    key.write_text("not a key")
+    result = soundtime("serve", env={"SOUNDTIME_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert str(key) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert key.read_text() == "not a key"
+
+
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     result = soundtime("migrate", env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.returncode == 1

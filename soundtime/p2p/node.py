@@ -121,6 +121,7 @@ class P2PNode:
             relay=self.settings.p2p_relay,
             on_stream=self._inbound.dispatch,
             admit=self._admit,
+            max_connections=self.settings.p2p_max_connections,
             heartbeat_frame=self._heartbeat_frame,
             heartbeat_interval=self.timings.heartbeat_interval,
             heartbeat_timeout=self.timings.heartbeat_timeout,
@@ -224,7 +225,7 @@ class P2PNode:
 
     async def _connection_lost(self, node_id: str) -> None:
         async with self.db.transaction() as session:
-            await repo.mark_offline(session, node_id)
+            await repo.mark_offline(session, [node_id])
 
     def _heartbeat_frame(self) -> bytes:
         # An unsolicited Pong: SoundTime reads and ignores it, and its acknowledgement proves the peer alive.
@@ -234,16 +235,17 @@ class P2PNode:
         """Our answer to a Ping."""
         return wire.Pong(node_id=self.node_id, track_count=self.own_track_count, version=VERSION)
 
-    async def block(self, node_id: str) -> None:
-        """Enforce a new block at once: forget how to dial it, stop pushes, close its open connections."""
-        self._blocked.add(node_id)
-        self._addresses.pop(node_id, None)
-        if (push := self._pushes.pop(node_id, None)) is not None:
-            push.cancel()
-        if self._transport is not None:
-            self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
+    async def block(self, node_ids: Sequence[str]) -> None:
+        """Enforce new blocks at once: forget how to dial them, stop pushes, close their open connections."""
+        self._blocked.update(node_ids)
+        for node_id in node_ids:
+            self._addresses.pop(node_id, None)
+            if (push := self._pushes.pop(node_id, None)) is not None:
+                push.cancel()
+            if self._transport is not None:
+                self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
         async with self.db.transaction() as session:
-            await repo.mark_offline(session, node_id)
+            await repo.mark_offline(session, node_ids)
 
     def unblock(self, node_id: str) -> None:
         """Lift a block (the peer may be contacted again)."""
@@ -270,7 +272,7 @@ class P2PNode:
             async with self._dial_slots:
                 pong = await self.ping(node_id)
         except PeerError as exc:
-            await self._record_failure(node_id)
+            await self.record_failure(node_id)
             log.info("peer %s unreachable: %s", node_id[:16], exc)
             return None
         finally:
@@ -296,7 +298,8 @@ class P2PNode:
             await repo.touch_peer(session, node_id, source="manual")
             await repo.record_pong(session, node_id, pong.track_count, pong.version)
 
-    async def _record_failure(self, node_id: str) -> None:
+    async def record_failure(self, node_id: str) -> None:
+        """A contact attempt failed: offline, and the next attempt waits (exponential back-off with jitter)."""
         async with self.db.transaction() as session:
             peer = await repo.get_peer(session, node_id)
             if peer is None:
@@ -476,8 +479,7 @@ class P2PNode:
                     except PeerError as exc:
                         log.info("cover %s from %s: %s", digest[:16], sender[:16], exc)
                         continue
-                    head = await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=MAX_COVER_BYTES)
-                    mime = image_mime(head[:16])
+                    mime = image_mime(await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=ref.size))
                     if mime is None:
                         log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
                         continue

@@ -73,9 +73,9 @@ async def record_failure(session: AsyncSession, node_id: str, retry_at: datetime
     )
 
 
-async def mark_offline(session: AsyncSession, node_id: str) -> None:
-    """The peer's connection went away."""
-    await session.execute(update(Peer).where(Peer.node_id == node_id).values(is_online=False))
+async def mark_offline(session: AsyncSession, node_ids: Sequence[str]) -> None:
+    """These peers are not connected (connection lost, blocked)."""
+    await session.execute(update(Peer).where(Peer.node_id.in_(list(node_ids))).values(is_online=False))
 
 
 async def mark_all_offline(session: AsyncSession) -> None:

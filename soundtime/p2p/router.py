@@ -90,7 +90,7 @@ async def export_blocks(_: AdminUser, session: SessionDep) -> list[BlockExport]:
 async def import_blocks(
     body: list[BlockExport], admin: AdminUser, context: ContextDep, session: SessionDep
 ) -> BlockImportOut:
-    """Add every entry not blocked yet (at most 10,000)."""
+    """Add every entry not blocked yet (at most 1,000)."""
     return await service.import_blocks(context, session, body, admin.id)
 
 

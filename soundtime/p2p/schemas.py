@@ -98,7 +98,7 @@ class BlockIn(BaseModel):
     """A node id (P2P peer) or domain to block."""
 
     domain: str = Field(min_length=1, max_length=255)
-    reason: str | None = Field(None, max_length=1000)
+    reason: str | None = Field(None, max_length=500)
 
 
 class BlockOut(BaseModel):
@@ -114,7 +114,7 @@ class BlockExport(BaseModel):
     """A block as exported and imported."""
 
     domain: str = Field(min_length=1, max_length=255)
-    reason: str | None = Field(None, max_length=1000)
+    reason: str | None = Field(None, max_length=500)
 
 
 class BlockImportOut(BaseModel):

@@ -32,8 +32,9 @@ from soundtime.p2p.transport import parse_peer_address
 from soundtime.p2p.validation import is_node_id
 
 PING_TIMEOUT = 10.0
-MAX_IMPORTED_BLOCKS = 10_000
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
+#: Entries per import: the largest list (ids with 500-character reasons) stays under the 1 MiB body limit.
+MAX_IMPORTED_BLOCKS = 1000
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _node(context: AppContext) -> P2PNode:
@@ -169,6 +170,7 @@ async def ping_peer(context: AppContext, node_id: str) -> PingOut:
         async with asyncio.timeout(PING_TIMEOUT):
             pong = await node.ping(node_id)
     except (PeerError, TimeoutError) as exc:
+        await node.record_failure(node_id)
         return PingOut(node_id=node_id, reachable=False, error=str(exc) or "no answer in time")
     rtt = round((time.perf_counter() - started) * 1000, 2)
     return PingOut(node_id=node_id, reachable=True, rtt_ms=rtt, track_count=pong.track_count, version=pong.version)
@@ -192,9 +194,7 @@ async def block(
     rows = await repo.add_blocks(session, normalised, created_by)
     await session.flush()
     if context.p2p is not None:
-        for row in rows:
-            if is_node_id(row.domain):
-                await context.p2p.block(row.domain)
+        await context.p2p.block([row.domain for row in rows if is_node_id(row.domain)])
     return [BlockOut(id=r.id, domain=r.domain, reason=r.reason, created_at=r.created_at) for r in rows]
 
 

@@ -77,24 +77,28 @@ def direct_address(value: str) -> str | None:
     if not sep or not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
         return None
     port = int(port_text)
-    if not 0 < port < 65536:
+    ip = _dialable_ip(host)
+    if ip is None or not 0 < port < 65536:
         return None
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _dialable_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP of ``host`` (IPv6 in brackets, IPv4 without, as Rust's SocketAddr has them), if it can be dialled."""
     bracketed = host.startswith("[") and host.endswith("]")
-    if bracketed:
-        host = host[1:-1]
     try:
-        ip = ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
     except ValueError:
         return None
-    # IPv6 only in brackets ("::1:80" is ambiguous), IPv4 never (Rust's SocketAddr rejects both).
-    if bracketed != (ip.version == 6):
+    if bracketed != (ip.version == 6):  # "::1:80" is ambiguous, "[1.2.3.4]:80" is not an address
         return None
     if isinstance(ip, ipaddress.IPv6Address):
         # A zone is only meaningful as the numeric interface index Rust's SocketAddrV6 parses.
         if ip.scope_id is not None and not (ip.scope_id.isascii() and ip.scope_id.isdigit()):
             return None
-        if ip.ipv4_mapped is not None and (ip.ipv4_mapped.is_multicast or ip.ipv4_mapped.is_unspecified):
+        mapped = ip.ipv4_mapped
+        if mapped is not None and (mapped.is_multicast or mapped.is_unspecified):
             return None
     if ip.is_multicast or ip.is_unspecified:
         return None
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return ip

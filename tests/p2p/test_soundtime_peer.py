@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from sqlalchemy import func, select
 
 from soundtime.models import Album, Artist, Peer, RemoteTrackSource, Track
 from soundtime.p2p import wire
+from soundtime.p2p.transport import PeerAddress, TransportError
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import upload
-from tests.support.audio import AudioFactory, TrackSpec
+from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
 from tests.support.soundtime_peer import FakeSoundTime, announcement
 
 
@@ -114,3 +118,110 @@ async def _offline(instance: Instance, node_id: str) -> bool:
     async with instance.context.db.transaction() as session:
         peer = await session.get(Peer, node_id)
         return peer is not None and not peer.is_online
+
+
+def _address_of(instance: Instance) -> PeerAddress:
+    return PeerAddress(instance.node_id, (f"127.0.0.1:{instance.node.transport.bound_ports()[0]}",))
+
+
+async def _upload_one(instance: Instance, audio: AudioFactory, tmp_path: Path, title: str) -> dict[str, Any]:
+    path = audio.make(tmp_path / f"{title}.mp3", "mp3", TrackSpec(title=title, frequency=300.0 + len(title) * 40))
+    response = await upload(instance.client, instance.token, path)
+    assert response.status_code == 201, response.text
+    track: dict[str, Any] = response.json()["track"]
+    return track
+
+
+async def test_ping_pushes_a_delta_since_the_last_sync_and_request_catalog_a_full_push(
+    start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path
+) -> None:
+    b = await start_instance("b")
+    b.node.timings = replace(b.node.timings, push_min_interval=0, request_catalog_min_interval=0, watermark_margin=0)
+    await _upload_one(b, audio, tmp_path, "One")
+    await _upload_one(b, audio, tmp_path, "Two")
+    target = _address_of(b)
+
+    reply = await soundtime_peer.call(target, wire.encode_frame(wire.Ping()))
+    pong = wire.decode_frame(reply)
+    assert pong == wire.Pong(node_id=b.node_id, track_count=2, version=b.node.pong().version)
+    (first,) = await eventually(lambda: _of_type(soundtime_peer, wire.CatalogSync))
+    assert sorted(t.title for t in first.message.tracks) == ["One", "Two"]
+
+    await _upload_one(b, audio, tmp_path, "Three")
+    await soundtime_peer.call(target, wire.encode_frame(wire.Ping()))
+    deltas = await eventually(lambda: _of_type(soundtime_peer, wire.CatalogDelta))
+    assert [t.title for d in deltas for t in d.message.tracks] == ["Three"]
+
+    # RequestCatalog: a full push again (FIN only as the reply).
+    assert await soundtime_peer.call(target, wire.encode_frame(wire.RequestCatalog())) == b""
+    syncs = await eventually(lambda: _at_least(soundtime_peer, wire.CatalogSync, 2))
+    assert sorted(t.title for t in syncs[-1].message.tracks) == ["One", "Three", "Two"]
+
+
+async def _at_least(peer: FakeSoundTime, kind: type[object], count: int) -> list[Any] | None:
+    found = peer.of_type(kind)
+    return found if len(found) >= count else None
+
+
+async def test_fetch_track_serves_our_own_blobs_only(
+    start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path
+) -> None:
+    b = await start_instance("b")
+    track = await _upload_one(b, audio, tmp_path, "Served")
+    target = _address_of(b)
+    expected = (tmp_path / "Served.mp3").read_bytes()
+
+    reply = await soundtime_peer.call(target, wire.encode_frame(wire.FetchTrack(hash=track["content_hash"])))
+    assert reply == struct.pack(">I", len(expected)) + expected
+    for unknown in ("0" * 64, "not a hash", track["content_hash"].upper()):
+        reply = await soundtime_peer.call(target, wire.encode_frame(wire.FetchTrack(hash=unknown)))
+        assert reply == b"\x00\x00\x00\x00"
+
+
+async def test_a_forged_cover_is_rejected_and_malformed_frames_do_no_harm(
+    start_instance: Any, soundtime_peer: FakeSoundTime
+) -> None:
+    origin = soundtime_peer.node_id
+    cover = make_cover_png(seed=3)
+    good_hash, forged_hash = blake3(cover).hexdigest(), blake3(b"what it should be").hexdigest()
+    soundtime_peer.blobs[good_hash] = cover
+    soundtime_peer.forged[forged_hash] = cover  # right image, wrong hash
+    soundtime_peer.catalog = [
+        announcement(origin, 1, album_title="Good", cover_hash=good_hash),
+        announcement(origin, 2, album_title="Forged", cover_hash=forged_hash),
+    ]
+    b = await start_instance("b", P2P_SEED_PEERS=soundtime_peer.dial_address())
+    assert await eventually(lambda: _tracks_from(b, origin, 2))
+
+    async def covers() -> dict[str, str | None]:
+        async with b.context.db.transaction() as session:
+            return dict((await session.execute(select(Album.title, Album.cover_hash))).all())
+
+    assert await eventually(lambda: _is(covers, {"Good": good_hash, "Forged": None}))
+    assert b.context.blobs.exists(good_hash)
+    assert not b.context.blobs.exists(forged_hash)
+
+    # Garbage on a stream ends that stream only; the node keeps answering on the same connection.
+    target = _address_of(b)
+    for junk in (b"\x00\x00\x00\x05hello", b"\xff\xff\xff\xff", struct.pack(">I", 6) + b'"ping"'):
+        with pytest.raises(TransportError):
+            await soundtime_peer.call(target, junk)
+    reply = await soundtime_peer.call(target, wire.encode_frame(wire.Ping()))
+    assert isinstance(wire.decode_frame(reply), wire.Pong)
+
+
+async def _is(read: Any, expected: object) -> bool:
+    return bool(await read() == expected)
+
+
+async def test_instances_on_one_lan_find_each_other_without_seeds(start_instance: Any) -> None:
+    a = await start_instance("a", P2P_LOCAL_DISCOVERY=True)
+    b = await start_instance("b", P2P_LOCAL_DISCOVERY=True)
+
+    async def knows(x: Instance, y: Instance) -> bool:
+        async with x.context.db.transaction() as session:
+            peer = await session.get(Peer, y.node_id)
+            return peer is not None and peer.is_online
+
+    assert await eventually(lambda: knows(b, a), within=30)
+    assert await eventually(lambda: knows(a, b), within=30)

@@ -64,6 +64,8 @@ class FakeSoundTime:
     page_size: int = 500
     #: When set, the push stops after this many pages and the endpoint dies in the middle of the next frame.
     die_after_pages: int | None = None
+    #: Blobs served with bytes that do not match their hash: {hash: wrong bytes}.
+    forged: dict[str, bytes] = field(default_factory=dict)
     pushes: int = 0
 
     @classmethod
@@ -92,6 +94,14 @@ class FakeSoundTime:
     async def close(self) -> None:
         await self.transport.close()
 
+    async def call(self, target: PeerAddress, frame: bytes, *, read_reply: bool = True) -> bytes:
+        """Send one raw frame to ``target`` on our own connection; return the raw reply (up to the FIN)."""
+        connection = await self.transport.connect(target, timeout=10)
+        stream = await connection.open_stream(timeout=10)
+        await stream.write(frame, timeout=10)
+        await stream.finish(ack_timeout=None if read_reply else 10)
+        return await stream.read_to_end(64 << 20, timeout=10) if read_reply else b""
+
     async def _serve(self, conn: PeerConnection, stream: Stream) -> None:
         prefix = await stream.read_exact(4, timeout=10)
         body = await stream.read_to_end(wire.MAX_FRAME_SIZE, timeout=10)
@@ -107,7 +117,7 @@ class FakeSoundTime:
             reply = wire.PeerExchange(peers=[self.node_id])
             await stream.write(wire.encode_frame(reply), timeout=10)
         elif isinstance(message, wire.FetchTrack):
-            data = self.blobs.get(message.hash, b"")
+            data = self.forged.get(message.hash) or self.blobs.get(message.hash, b"")
             await stream.write(struct.pack(">I", len(data)) + data, timeout=10)
 
     async def _push(self, conn: PeerConnection) -> None:
