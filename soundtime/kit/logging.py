@@ -62,3 +62,6 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
         logger.propagate = True
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # zeroconf warns with a traceback for every interface it cannot send on (e.g. IPv6 loopback in containers);
+    # discovery reports what matters itself.
+    logging.getLogger("zeroconf").setLevel(logging.ERROR)

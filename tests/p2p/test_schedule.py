@@ -1,0 +1,70 @@
+"""The node's schedule: offline peers are re-contacted with growing back-off; exchange is bounded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from soundtime.models import Peer, PeerLink
+from soundtime.p2p import wire
+from soundtime.p2p.transport import PeerAddress
+from tests.p2p.conftest import Instance
+
+# A valid Ed25519 public key that nobody runs (and that has no known address).
+NOBODY = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+
+
+async def _peer(instance: Instance, node_id: str) -> Peer:
+    async with instance.context.db.transaction() as session:
+        peer = await session.get(Peer, node_id)
+        assert peer is not None
+        return peer
+
+
+async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any) -> None:
+    b = await start_instance("b")
+    await b.node.add_peer(PeerAddress(NOBODY), source="manual")
+
+    await b.node.run_round()
+    first = await _peer(b, NOBODY)
+    assert (first.failure_count, first.is_online) == (1, False)
+    assert first.next_attempt_at is not None
+    delay = (first.next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert 30 * 0.75 - 2 <= delay <= 30 * 1.25
+
+    await b.node.run_round()  # not due yet: no new attempt
+    assert (await _peer(b, NOBODY)).failure_count == 1
+
+    async with b.context.db.transaction() as session:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(Peer).where(Peer.node_id == NOBODY).values(next_attempt_at=past))
+    await b.node.run_round()
+    second = await _peer(b, NOBODY)
+    assert second.failure_count == 2
+    assert second.next_attempt_at is not None
+    assert (second.next_attempt_at - datetime.now(UTC)).total_seconds() >= 60 * 0.75 - 2
+
+
+async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any) -> None:
+    a = await start_instance("a")
+    b = await start_instance("b")
+    sender = a.node_id
+    await b.node.seen_on(sender, [])
+    listed = [f"{i:064x}" for i in range(1500)]
+    message = wire.PeerExchange(
+        peers=[b.node_id, sender, "not-an-id", NOBODY.upper(), *listed],
+        addresses={NOBODY.upper(): ["10.0.0.1:1", "bogus", "[::1]:2", "1.2.3.4:0", "224.0.0.1:5", "5.6.7.8:9"]},
+    )
+    await b.node.learn(sender, message)
+    async with b.context.db.transaction() as session:
+        learned = (await session.execute(select(func.count()).select_from(Peer))).scalar_one()
+        links = (await session.execute(select(func.count()).select_from(PeerLink))).scalar_one()
+        nobody = await session.get(Peer, NOBODY)
+    # ourselves, the sender and garbage are dropped; at most 1,000 ids of one list are read
+    assert links == 1000 - 3
+    assert learned == links + 1  # plus the sender
+    assert nobody is not None
+    assert nobody.source == "exchange"
+    assert nobody.addresses == ["10.0.0.1:1", "[::1]:2"]  # at most 4 read, invalid ones dropped
