@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Tracks per CatalogSync / CatalogDelta message (spec §4).
 PAGE_SIZE = 500
+#: Most announcements read from one message (SoundTime sends pages of 500); the rest are skipped.
+MAX_TRACKS_PER_MESSAGE = 1000
 
 
 def announcement_of(row: repo.CatalogRow, origin: str) -> TrackAnnouncement:
@@ -103,48 +105,60 @@ async def replicate(
 ) -> Replicated:
     """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each.
 
-    Never creates a second track for a hash (existing rows keep their metadata, local or replicated);
-    a peer offering more than ``quota`` tracks gets nothing more recorded.
+    Never creates a second track for a hash (existing rows keep their metadata, local or replicated), and
+    creates artists and albums only for tracks it creates. A peer offering more than ``quota`` tracks gets
+    nothing more recorded; at most :data:`MAX_TRACKS_PER_MESSAGE` are read from one message. Covers are
+    shown only on albums without tracks of our own. Callers serialise calls per sender (the quota check).
     """
     result = Replicated()
-    valid = _acceptable(tracks, sender, result)
+    result.skipped = max(len(tracks) - MAX_TRACKS_PER_MESSAGE, 0)
+    valid = _acceptable(tracks[:MAX_TRACKS_PER_MESSAGE], sender, result)
     if not valid:
         return result
+    offered = await repo.offered_hashes(session, sender, [t.hash for t in valid])
     room = quota - await repo.source_count(session, sender)
-    if room < len(valid):
-        result.skipped += len(valid) - max(room, 0)
+    fresh = [t for t in valid if t.hash not in offered]
+    if room < len(fresh):
+        result.skipped += len(fresh) - max(room, 0)
         log.warning("peer %s: catalog quota of %d tracks reached", sender[:16], quota)
-        valid = valid[: max(room, 0)]
-        if not valid:
-            return result
+        allowed = {t.hash for t in fresh[: max(room, 0)]} | offered
+        valid = [t for t in valid if t.hash in allowed]
+    existing = set(await library_repo.track_ids_by_hash(session, [t.hash for t in valid]))
+    await _create_tracks(session, sender, [t for t in valid if t.hash not in existing], result)
+    await repo.upsert_sources(session, sender, [t.hash for t in valid])
+    result.accepted = len(valid)
+    return result
 
-    names = {t.artist_name for t in valid} | {key[1] for t in valid if (key := _album_key(t))}
+
+async def _create_tracks(
+    session: AsyncSession, sender: str, tracks: Sequence[TrackAnnouncement], result: Replicated
+) -> None:
+    """Rows for announced tracks that are new here; covers already stored are attached, the others wanted."""
+    if not tracks:
+        return
+    names = {t.artist_name for t in tracks} | {key[1] for t in tracks if (key := _album_key(t))}
     artist_ids = await library_repo.upsert_artists(session, names)
-    stored_covers = await repo.existing_covers(session, [t.cover_hash for t in valid if t.cover_hash])
     albums: dict[tuple[str, uuid.UUID], library_repo.AlbumValues] = {}
-    for track in valid:
+    for track in tracks:
         if (key := _album_key(track)) is not None:
             album_key = (key[0], artist_ids[key[1]])
-            cover = track.cover_hash if track.cover_hash in stored_covers else None
-            known = albums.get(album_key)
-            if known is None or (known.cover_hash is None and cover is not None):
-                albums[album_key] = library_repo.AlbumValues(*album_key, track.year, track.genre, cover)
+            albums.setdefault(album_key, library_repo.AlbumValues(*album_key, track.year, track.genre, None))
     album_ids = await library_repo.upsert_albums(session, list(albums.values()))
 
     columns: dict[str, list[Any]] = {name: [] for name in repo.REMOTE_TRACK_COLUMNS}
-    wanted: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
-    for track in valid:
+    covers: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
+    for track in tracks:
         key = _album_key(track)
         album_id = album_ids[(key[0], artist_ids[key[1]])] if key else None
-        if album_id is not None and track.cover_hash and track.cover_hash not in stored_covers:
-            wanted[track.cover_hash].append(album_id)
+        if album_id is not None and track.cover_hash:
+            covers[track.cover_hash].append(album_id)
         for name, value in _track_values(track, artist_ids[track.artist_name], album_id).items():
             columns[name].append(value)
     await repo.insert_remote_tracks(session, sender, columns)
-    await repo.upsert_sources(session, sender, columns["content_hash"])
-    result.accepted = len(valid)
-    result.missing_covers = dict(wanted)
-    return result
+    stored = await repo.existing_covers(session, covers)
+    for digest in stored:
+        await repo.show_cover(session, digest, covers[digest])
+    result.missing_covers = {digest: albums for digest, albums in covers.items() if digest not in stored}
 
 
 def _track_values(track: TrackAnnouncement, artist_id: uuid.UUID, album_id: uuid.UUID | None) -> dict[str, Any]:

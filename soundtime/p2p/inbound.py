@@ -14,6 +14,7 @@ from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.transport import CloseCode, PeerConnection, Stream, StreamCode, TransportError
 from soundtime.p2p.validation import HEX64
+from soundtime.search import repository as search_repo
 
 if TYPE_CHECKING:
     from soundtime.p2p.node import P2PNode
@@ -25,8 +26,13 @@ REQUEST_TIMEOUT = 30.0
 #: Writing a blob to a peer fails when it accepts no byte for this long.
 SEND_STALL_TIMEOUT = 30.0
 CHUNK = 256 * 1024
-#: Requests per peer per second, averaged over 10 s (a full catalog push is ~40 frames).
-FRAMES_PER_SECOND = 50
+#: Requests per peer, per 2 s (a full catalog push of 20,000 tracks is 40 frames).
+FRAMES_PER_WINDOW = 100
+FRAME_WINDOW = 2.0
+#: A peer may ask for our whole catalog (RequestCatalog) once per this many seconds.
+CATALOG_REQUEST_INTERVAL = 60.0
+#: Most results we return to a SearchQuery, whatever limit it asks for.
+MAX_SEARCH_RESULTS = 100
 #: Malformed frames a peer may send within a minute before its connection is closed.
 OFFENCES_PER_MINUTE = 10
 
@@ -38,8 +44,9 @@ class Inbound:
 
     def __init__(self, node: P2PNode) -> None:
         self.node = node
-        self._frames = RateLimiter(FRAMES_PER_SECOND * 10, 10.0)
-        self._offences = RateLimiter(OFFENCES_PER_MINUTE, 60.0)
+        self._frames = RateLimiter(FRAMES_PER_WINDOW, FRAME_WINDOW, max_keys=10_000)
+        self._offences = RateLimiter(OFFENCES_PER_MINUTE, 60.0, max_keys=10_000)
+        self._catalog_requests = RateLimiter(1, CATALOG_REQUEST_INTERVAL, max_keys=10_000)
         self._handlers: dict[type[Any], Handler] = {
             wire.Ping: self._ping,
             wire.PeerExchange: self._peer_exchange,
@@ -49,6 +56,7 @@ class Inbound:
             wire.RequestCatalog: self._request_catalog,
             wire.FetchTrack: self._fetch_track,
             wire.Pong: self._pong,
+            wire.SearchQuery: self._search,
         }
 
     async def dispatch(self, conn: PeerConnection, stream: Stream) -> None:
@@ -67,7 +75,7 @@ class Inbound:
             await self._offence(conn, stream, exc)
             return
         handler = self._handlers.get(type(message))
-        if handler is not None:  # TrackData, SearchResults, BloomExchange as requests: nothing to do
+        if handler is not None:  # TrackData, SearchResults, BloomExchange as requests: nothing to do yet
             await handler(conn, stream, message)
 
     async def _offence(self, conn: PeerConnection, stream: Stream, exc: Exception) -> None:
@@ -86,6 +94,31 @@ class Inbound:
         # An unsolicited Pong is a heartbeat of ours (SoundTime ignores them): it keeps the peer's counts fresh.
         if message.node_id == conn.node_id:
             await self.node.record_pong(conn.node_id, message)
+
+    async def _search(self, conn: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:
+        limit = min(message.limit, MAX_SEARCH_RESULTS)
+        async with self.node.db.transaction() as session:
+            found = await search_repo.search_tracks(session, message.query[:256], limit) if limit else []
+        results = [
+            wire.SearchResultItem(
+                hash=row.track.content_hash,
+                title=row.track.title,
+                artist_name=row.artist.name,
+                album_title=row.album.title if row.album is not None else None,
+                duration_secs=row.track.duration_secs,
+                format=row.track.format,
+                genre=row.track.genre,
+                year=row.track.year,
+                bitrate=row.track.bitrate_kbps,
+                source_node=self.node.node_id,
+                musicbrainz_id=None,
+                relevance=rank,
+            )
+            for row, rank in found
+            if row.track.origin_node is None  # only what we can serve ourselves
+        ]
+        reply = wire.SearchResults(request_id=message.request_id, results=results, total=len(results))
+        await stream.write(wire.encode_frame(reply), timeout=REQUEST_TIMEOUT)
 
     async def _peer_exchange(self, conn: PeerConnection, stream: Stream, message: wire.PeerExchange) -> None:
         await stream.write(wire.encode_frame(await self.node.exchange_message()), timeout=REQUEST_TIMEOUT)
@@ -109,7 +142,8 @@ class Inbound:
         await self.node.replicate(conn.node_id, message.tracks)
 
     async def _request_catalog(self, conn: PeerConnection, _: Stream, __: wire.RequestCatalog) -> None:
-        self.node.push_catalog(conn.node_id, full=True, min_interval=self.node.timings.request_catalog_min_interval)
+        if self._catalog_requests.hit(conn.node_id) == 0:
+            self.node.push_catalog(conn.node_id, full=True, min_interval=0)
 
     async def _fetch_track(self, conn: PeerConnection, stream: Stream, message: wire.FetchTrack) -> None:
         digest = message.hash

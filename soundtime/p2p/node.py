@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Coroutine, Sequence
@@ -21,11 +22,11 @@ from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
 from soundtime.p2p.calls import PeerCalls
 from soundtime.p2p.discovery import LocalDiscovery
-from soundtime.p2p.errors import PeerError, PeerMisbehaved
+from soundtime.p2p.errors import PeerError, PeerMisbehaved, PeerUnavailable
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
-from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, parse_peer_address
-from soundtime.p2p.validation import direct_address, is_node_id
+from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
+from soundtime.p2p.validation import direct_address
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,19 @@ MAX_EXCHANGE_IDS = 1000
 MAX_HINTS_PER_ID = 4
 #: The registry stops growing from peer exchange at this many peers (seeds, admins and LAN still add).
 MAX_LEARNED_PEERS = 5000
-#: Peer lists learned from one peer per minute (beyond, its lists are ignored).
+#: Peer lists learned from one peer per minute (beyond, its lists are ignored), and new ids taken from one list.
 LEARNS_PER_MINUTE = 6
+NEW_IDS_PER_LIST = 100
+#: Learned ids never reached after this many attempts are forgotten.
+FORGET_AFTER_FAILURES = 5
+#: Catalog pushes running at once (each reads pages and waits for acknowledgements), covers fetched at once,
+#: covers waiting to be fetched, and the time one cover may take.
+CONCURRENT_PUSHES = 4
+CONCURRENT_COVER_FETCHES = 2
+MAX_PENDING_COVERS = 2000
+COVER_FETCH_DEADLINE = 60.0
+#: Largest track count we store for a peer (the column is a signed 64-bit integer; the wire allows u64).
+MAX_TRACK_COUNT = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -47,13 +59,14 @@ class Timings:
     round_interval: float = 300.0
     exchange_fanout: int = 3
     push_min_interval: float = 300.0
-    request_catalog_min_interval: float = 60.0
     backoff_base: float = 30.0
     backoff_max: float = 3600.0
     redials_per_round: int = 32
     dial_concurrency: int = 8
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 5.0
+    #: After contacting a peer that has tracks, wait this long for its push before asking for its whole catalog.
+    catch_up_delay: float = 20.0
     #: A delta push re-sends this much history, so rows committed late by long transactions are not missed.
     watermark_margin: float = 60.0
 
@@ -93,8 +106,11 @@ class P2PNode:
         self._pushes: dict[str, asyncio.Task[None]] = {}
         self._contacts: dict[str, asyncio.Task[wire.Pong | None]] = {}
         self._dial_slots = asyncio.Semaphore(self.timings.dial_concurrency)
-        self._cover_slots = asyncio.Semaphore(2)
+        self._push_slots = asyncio.Semaphore(CONCURRENT_PUSHES)
+        self._cover_slots = asyncio.Semaphore(CONCURRENT_COVER_FETCHES)
         self._covers_in_flight: set[str] = set()
+        self._ingest_locks: dict[str, asyncio.Lock] = {}
+        self._full_push_wanted: set[str] = set()
         self._exchange_cursor = 0
         self._wake = asyncio.Event()
         self._learn_limiter = RateLimiter(LEARNS_PER_MINUTE, 60.0)
@@ -218,6 +234,8 @@ class P2PNode:
 
     async def seen_on(self, node_id: str, addresses: Sequence[str]) -> None:
         """A peer talked to us from these addresses (kept so it can be dialled later)."""
+        if node_id in self._blocked:
+            return
         valid = [a for a in (direct_address(x) for x in addresses) if a is not None]
         async with self.db.transaction() as session:
             await repo.touch_peer(session, node_id, source="inbound", addresses=valid)
@@ -271,15 +289,32 @@ class P2PNode:
         try:
             async with self._dial_slots:
                 pong = await self.ping(node_id)
-        except PeerError as exc:
+        except Exception as exc:
             await self.record_failure(node_id)
-            log.info("peer %s unreachable: %s", node_id[:16], exc)
+            if isinstance(exc, PeerError):
+                log.info("peer %s unreachable: %s", node_id[:16], exc)
+            else:
+                log.exception("contacting peer %s failed", node_id[:16])
             return None
         finally:
             self._contacts.pop(node_id, None)
         self.spawn(self.exchange_with(node_id), f"exchange {node_id[:16]}")
         self.push_catalog(node_id)
+        if pong.track_count > 0:
+            self.spawn(self._catch_up(node_id), f"catch up with {node_id[:16]}")
         return pong
+
+    async def _catch_up(self, node_id: str) -> None:
+        """Ask for the whole catalog of a peer that has tracks we hold no source of (deleted, or a lost sync).
+
+        Its own push after our Ping comes first; only when nothing arrived is the whole catalog requested.
+        """
+        assert self.calls is not None
+        await asyncio.sleep(self.timings.catch_up_delay)
+        async with self.db.transaction() as session:
+            if await repo.source_count(session, node_id) > 0:
+                return
+        await self.calls.send(node_id, wire.RequestCatalog())
 
     async def ping(self, node_id: str) -> wire.Pong:
         """Ping a peer and record its Pong (track count, version, online)."""
@@ -294,9 +329,11 @@ class P2PNode:
 
     async def record_pong(self, node_id: str, pong: wire.Pong) -> None:
         """A peer answered (or sent a heartbeat): it is online, with this track count and version."""
+        if node_id in self._blocked:
+            return
         async with self.db.transaction() as session:
             await repo.touch_peer(session, node_id, source="manual")
-            await repo.record_pong(session, node_id, pong.track_count, pong.version)
+            await repo.record_pong(session, node_id, min(pong.track_count, MAX_TRACK_COUNT), pong.version)
 
     async def record_failure(self, node_id: str) -> None:
         """A contact attempt failed: offline, and the next attempt waits (exponential back-off with jitter)."""
@@ -334,11 +371,12 @@ class P2PNode:
     async def run_round(self) -> None:
         """One round: re-contact due offline peers, exchange with a few online ones, push pending changes."""
         async with self.db.transaction() as session:
+            await repo.forget_unreachable_learned(session, FORGET_AFTER_FAILURES)
             due = await repo.peers_due(session, _utcnow(), self.timings.redials_per_round)
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
             self.own_track_count = await repo.own_track_count(session)
         contacts = [self.contact(p.node_id) for p in due if p.node_id not in self._blocked]
-        await asyncio.gather(*contacts)
+        await asyncio.gather(*contacts, return_exceptions=True)
         online = [n for n in online if n not in self._blocked]
         if online:
             start = self._exchange_cursor % len(online)
@@ -382,9 +420,9 @@ class P2PNode:
             log.info("ignoring a peer list from %s: too many lists in a minute", sender[:16])
             return
         ids: list[str] = []
-        for raw in message.peers[:MAX_EXCHANGE_IDS]:
-            node_id = raw.lower()
-            if is_node_id(node_id) and node_id not in (self.node_id, sender) and node_id not in self._blocked:
+        for raw in dict.fromkeys(message.peers[:MAX_EXCHANGE_IDS]):
+            node_id = _valid_node_id(raw)
+            if node_id is not None and node_id not in (self.node_id, sender) and node_id not in self._blocked:
                 ids.append(node_id)
         ids = list(dict.fromkeys(ids))
         hints: dict[str, list[str]] = {node_id: [] for node_id in ids}
@@ -396,10 +434,10 @@ class P2PNode:
         async with self.db.transaction() as session:
             known = await repo.existing_peer_ids(session, ids)
             room = MAX_LEARNED_PEERS - await repo.peer_count(session)
-            new = [node_id for node_id in ids if node_id not in known][: max(room, 0)]
+            new = [node_id for node_id in ids if node_id not in known][: max(min(room, NEW_IDS_PER_LIST), 0)]
             await repo.add_learned_peers(session, {node_id: hints[node_id] for node_id in [*known, *new]})
             await repo.replace_links(session, sender, ids)
-        for node_id in [*known, *new]:
+        for node_id in new:  # a hint never replaces what we know of a peer (the database keeps the same rule)
             if hints[node_id]:
                 self._addresses.setdefault(node_id, PeerAddress(node_id, tuple(hints[node_id])))
         for node_id in new[: self.timings.redials_per_round]:
@@ -408,18 +446,38 @@ class P2PNode:
     # --- catalog push ----------------------------------------------------------------------------------------
 
     def push_catalog(self, node_id: str, *, full: bool = False, min_interval: float | None = None) -> None:
-        """Push our catalog to a peer in the background, unless a push to it is running or ran recently."""
+        """Push our catalog to a peer in the background, unless one ran recently (``min_interval`` seconds).
+
+        A push requested while another runs to the same peer is dropped, except a full one, which follows it.
+        """
         if node_id in self._blocked:
             return
         running = self._pushes.get(node_id)
         if running is not None and not running.done():
+            if full:
+                self._full_push_wanted.add(node_id)
             return
         interval = self.timings.push_min_interval if min_interval is None else min_interval
         task = self.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
         self._pushes[node_id] = task
-        task.add_done_callback(lambda t: self._pushes.pop(node_id, None) if self._pushes.get(node_id) is t else None)
+        task.add_done_callback(functools.partial(self._push_done, node_id))
+
+    def _push_done(self, node_id: str, task: asyncio.Task[None]) -> None:
+        if self._pushes.get(node_id) is task:
+            del self._pushes[node_id]
+        if node_id in self._full_push_wanted and not task.cancelled():
+            self._full_push_wanted.discard(node_id)
+            self.push_catalog(node_id, full=True, min_interval=0)
 
     async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
+        async with self._push_slots:
+            try:
+                await self._push_pages(node_id, full=full, min_interval=min_interval)
+            except PeerUnavailable:
+                await self.record_failure(node_id)
+                raise
+
+    async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
         assert self.calls is not None
         async with self.db.transaction() as session:
             peer = await repo.claim_push(session, node_id, min_interval)
@@ -458,32 +516,53 @@ class P2PNode:
     # --- replication -----------------------------------------------------------------------------------------
 
     async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
-        """Ingest announcements from ``sender`` (one transaction), then fetch the covers we lack."""
-        async with self.db.transaction() as session:
-            result = await catalog.replicate(session, sender, tracks, quota=self.settings.p2p_max_tracks_per_peer)
-        covers = {h: albums for h, albums in result.missing_covers.items() if h not in self._covers_in_flight}
-        if covers:
-            self._covers_in_flight.update(covers)
-            self.spawn(self._fetch_covers(sender, covers), f"covers from {sender[:16]}")
+        """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
+        lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
+        try:
+            async with lock:
+                if sender in self._blocked:
+                    return catalog.Replicated(skipped=len(tracks))
+                async with self.db.transaction() as session:
+                    quota = self.settings.p2p_max_tracks_per_peer
+                    result = await catalog.replicate(session, sender, tracks, quota=quota)
+        finally:
+            if not lock.locked():
+                self._ingest_locks.pop(sender, None)
+        room = MAX_PENDING_COVERS - len(self._covers_in_flight)
+        wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
+        for digest in wanted:
+            self._covers_in_flight.add(digest)
+            self.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
         return result
 
-    async def _fetch_covers(self, sender: str, covers: dict[str, list[Any]]) -> None:
+    async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
+        """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""
         assert self.calls is not None
         try:
             async with self._cover_slots:
-                for digest, album_ids in covers.items():
-                    if sender in self._blocked:
-                        return
-                    try:
+                if sender in self._blocked:
+                    return
+                try:
+                    async with asyncio.timeout(COVER_FETCH_DEADLINE):
                         ref = await self.calls.fetch_blob(sender, digest, self.blobs, max_size=MAX_COVER_BYTES)
-                    except PeerError as exc:
-                        log.info("cover %s from %s: %s", digest[:16], sender[:16], exc)
-                        continue
-                    mime = image_mime(await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=ref.size))
-                    if mime is None:
-                        log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
-                        continue
-                    async with self.db.transaction() as session:
-                        await repo.attach_cover(session, digest, mime, ref.size, album_ids)
+                except (PeerError, TimeoutError) as exc:
+                    log.info("cover %s from %s: %s", digest[:16], sender[:16], exc or "took too long")
+                    return
+            mime = image_mime(await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=ref.size))
+            if mime is None:
+                log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
+                return
+            async with self.db.transaction() as session:
+                await repo.add_cover(session, digest, mime, ref.size, album_ids)
         finally:
-            self._covers_in_flight.difference_update(covers)
+            self._covers_in_flight.discard(digest)
+
+
+def _valid_node_id(text: str) -> str | None:
+    """``text`` as a node id if it is one (64 hex, a valid Ed25519 key), else None."""
+    if len(text) != 64:
+        return None
+    try:
+        return normalize_node_id(text)
+    except ValueError:
+        return None

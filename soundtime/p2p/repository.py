@@ -114,6 +114,13 @@ async def known_peer_ids(session: AsyncSession, limit: int) -> list[str]:
     return list((await session.scalars(stmt)).all())
 
 
+async def forget_unreachable_learned(session: AsyncSession, failures: int) -> None:
+    """Forget ids learned by exchange that never answered after ``failures`` attempts."""
+    await session.execute(
+        delete(Peer).where(Peer.source == "exchange", Peer.last_seen_at.is_(None), Peer.failure_count >= failures)
+    )
+
+
 async def peer_count(session: AsyncSession) -> int:
     """How many peers are registered."""
     return int((await session.execute(select(func.count()).select_from(Peer))).scalar_one())
@@ -350,14 +357,32 @@ async def existing_covers(session: AsyncSession, digests: Iterable[str]) -> set[
     return set((await session.scalars(select(Cover.hash).where(Cover.hash.in_(unique)))).all())
 
 
-async def attach_cover(
-    session: AsyncSession, digest: str, mime: str, size: int, album_ids: Sequence[uuid.UUID]
-) -> None:
-    """Store a fetched cover's row and show it on the albums that have none yet."""
+async def offered_hashes(session: AsyncSession, node_id: str, digests: Sequence[str]) -> set[str]:
+    """The hashes among ``digests`` that ``node_id`` already offers us."""
+    if not digests:
+        return set()
+    stmt = (
+        select(Track.content_hash)
+        .join(RemoteTrackSource, RemoteTrackSource.track_id == Track.id)
+        .where(RemoteTrackSource.node_id == node_id, Track.content_hash.in_(list(digests)))
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def show_cover(session: AsyncSession, digest: str, album_ids: Sequence[uuid.UUID]) -> None:
+    """Show a stored cover on these albums where they have none and hold no track of our own."""
+    ours = select(Track.id).where(Track.album_id == Album.id, Track.origin_node.is_(None)).exists()
+    await session.execute(
+        update(Album)
+        .where(Album.id.in_(list(album_ids)), Album.cover_hash.is_(None), ~ours)
+        .values(cover_hash=digest)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_cover(session: AsyncSession, digest: str, mime: str, size: int, album_ids: Sequence[uuid.UUID]) -> None:
+    """Store a fetched cover's row and show it on the albums that want it (see :func:`show_cover`)."""
     await session.execute(
         insert(Cover).values(hash=digest, mime=mime, size=size).on_conflict_do_nothing(index_elements=["hash"])
     )
-    if album_ids:
-        await session.execute(
-            update(Album).where(Album.id.in_(list(album_ids)), Album.cover_hash.is_(None)).values(cover_hash=digest)
-        )
+    await show_cover(session, digest, album_ids)

@@ -99,6 +99,10 @@ set_send_patch(True)
 # --- codes and errors -----------------------------------------------------------------------------------------
 
 
+#: Incoming connections one node id may hold at once; a new one closes its oldest.
+MAX_INCOMING_PER_PEER = 4
+
+
 class CloseCode(enum.IntEnum):
     """Application codes of CONNECTION_CLOSE."""
 
@@ -1044,13 +1048,28 @@ class Transport:
         finally:
             self._handshakes -= 1
         peer = PeerConnection(conn, node_id, outgoing=False, spawn=self._spawn_quiet)
-        self._incoming.setdefault(node_id, set()).add(peer)
+        conns = self._incoming.setdefault(node_id, set())
+        conns.add(peer)
+        if len(conns) > MAX_INCOMING_PER_PEER:  # one identity cannot take every connection slot
+            oldest = min((c for c in conns if c is not peer), key=lambda c: c.last_used)
+            oldest.close(CloseCode.OVERLOADED, b"too many connections")
+            self._forget(oldest)
         if not await self._admitted(peer) or self._closing:
             self._forget(peer)
             return
         conn.set_max_concurrent_bi_streams(self._settings.max_streams)
         self._spawn(self._watch(peer))
+        self._spawn(self._close_when_idle(peer))
         await self._serve(peer)
+
+    async def _close_when_idle(self, peer: PeerConnection) -> None:
+        """Close an incoming connection that carried no stream for ``idle_timeout`` seconds."""
+        while not peer.is_closed:
+            await asyncio.sleep(self._settings.heartbeat_interval)
+            if not peer.is_closed and time.monotonic() - peer.last_used >= self._settings.idle_timeout:
+                log.debug("closing the idle connection from %s", peer.node_id[:16])
+                peer.close(CloseCode.IDLE, b"idle")
+                self._forget(peer)
 
     async def _admitted(self, peer: PeerConnection) -> bool:
         try:
@@ -1077,6 +1096,7 @@ class Transport:
                 return
 
     async def _serve_stream(self, peer: PeerConnection, stream: Stream, slots: asyncio.Semaphore) -> None:
+        peer.last_used = time.monotonic()
         try:
             await self._settings.on_stream(peer, stream)
         except TransportError as exc:

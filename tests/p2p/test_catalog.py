@@ -75,6 +75,41 @@ async def test_quota_limits_what_one_peer_adds(db: Database) -> None:
     assert await _count(db, Track) == 10
 
 
+async def test_one_message_is_read_up_to_its_cap_and_known_hashes_create_no_rows(db: Database) -> None:
+    await _peers(db, A)
+    async with db.transaction() as session:
+        big = await catalog.replicate(session, A, [announcement(A, i) for i in range(1200)], quota=10_000)
+    assert (big.accepted, big.skipped) == (catalog.MAX_TRACKS_PER_MESSAGE, 200)
+    artists, albums = await _count(db, Artist), await _count(db, Album)
+    # The same hashes again under new names: nothing new is created, and the quota does not count them twice.
+    renamed = [announcement(A, i, artist_name=f"New {i}", album_title=f"New {i}") for i in range(100)]
+    async with db.transaction() as session:
+        again = await catalog.replicate(session, A, renamed, quota=catalog.MAX_TRACKS_PER_MESSAGE)
+    assert (again.accepted, again.skipped) == (100, 0)
+    assert (await _count(db, Artist), await _count(db, Album)) == (artists, albums)
+    assert await _count(db, Track) == catalog.MAX_TRACKS_PER_MESSAGE
+
+
+async def test_a_peer_cannot_put_covers_on_our_albums(db: Database) -> None:
+    await _peers(db, A)
+    cover = "f" * 64
+    async with db.transaction() as session:
+        await catalog.replicate(session, A, [announcement(A, 1, album_title="Ours", artist_name="Me")], quota=10)
+        await session.execute(update(Track).values(origin_node=None, file_path="ab/x"))  # our own album now
+        await session.execute(text(f"INSERT INTO covers (hash, mime, size) VALUES ('{cover}', 'image/png', 1)"))
+        await catalog.replicate(
+            session,
+            A,
+            [
+                announcement(A, 2, album_title="Ours", artist_name="Me", cover_hash=cover),
+                announcement(A, 3, album_title="Theirs", artist_name="Me", cover_hash=cover),
+            ],
+            quota=10,
+        )
+        covers = dict((await session.execute(select(Album.title, Album.cover_hash))).all())
+    assert covers == {"Ours": None, "Theirs": cover}
+
+
 async def test_album_artist_and_covers_to_fetch(db: Database) -> None:
     await _peers(db, A)
     cover = "f" * 64
@@ -95,7 +130,9 @@ async def test_album_artist_and_covers_to_fetch(db: Database) -> None:
 async def test_catalog_pages_are_stable_keyset_pages_of_our_own_tracks(db: Database) -> None:
     await _peers(db, A)
     async with db.transaction() as session:
-        await catalog.replicate(session, A, [announcement(A, i) for i in range(1203)], quota=10_000)
+        for start in range(0, 1203, 500):
+            page = [announcement(A, i) for i in range(start, min(start + 500, 1203))]
+            await catalog.replicate(session, A, page, quota=10_000)
         # Make the first 1,100 ours (created at distinct times); the rest stay replicated from A.
         await session.execute(
             text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,24 @@ async def test_restart_keeps_identity_peers_and_catalog(
         assert peer.source == "seed"
         assert peer.track_count == 1
     assert await _count(b, select(func.count()).select_from(Artist)) == 1
+
+
+async def test_a_deleted_peer_added_again_sends_its_whole_catalog_again(
+    start_instance: Any, audio: AudioFactory, tmp_path: Path
+) -> None:
+    a = await start_instance("a")
+    await _upload(a, audio, tmp_path, TrackSpec(title="Again"))
+    b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
+    assert await eventually(lambda: _has_title(b, "Again"))
+
+    b.node.timings = replace(b.node.timings, catch_up_delay=0.2)
+    assert (await b.client.delete(f"/api/admin/p2p/peers/{a.node_id}", headers=b.headers)).status_code == 204
+    assert await _count(b, select(func.count()).select_from(RemoteTrackSource)) == 0
+    response = await b.client.post("/api/admin/p2p/peers", json={"node_id": a.dial_address()}, headers=b.headers)
+    assert response.json()["reachable"] is True
+    # A only pushes changes since its last push to B, but B notices it holds nothing of A's and asks for all.
+    assert await eventually(lambda: _sources(b, 1))
+
+
+async def _sources(instance: Instance, expected: int) -> bool:
+    return await _count(instance, select(func.count()).select_from(RemoteTrackSource)) == expected

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from soundtime.models import Peer, PeerLink
-from soundtime.p2p import wire
-from soundtime.p2p.transport import PeerAddress
+from soundtime.p2p import node, wire
+from soundtime.p2p.transport import PeerAddress, normalize_node_id
 from tests.p2p.conftest import Instance
+
+
+def _is_key(text: str) -> bool:
+    try:
+        normalize_node_id(text)
+    except ValueError:
+        return False
+    return True
+
 
 # A valid Ed25519 public key that nobody runs (and that has no known address).
 NOBODY = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
@@ -52,9 +62,10 @@ async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any) -> None:
     b = await start_instance("b")
     sender = a.node_id
     await b.node.seen_on(sender, [])
-    listed = [f"{i:064x}" for i in range(1500)]
+    listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
+    invalid_key = next(f"{i:064x}" for i in itertools.count(1) if not _is_key(f"{i:064x}"))
     message = wire.PeerExchange(
-        peers=[b.node_id, sender, "not-an-id", NOBODY.upper(), *listed],
+        peers=[b.node_id, sender, "not-an-id", invalid_key, NOBODY.upper(), *listed],
         addresses={NOBODY.upper(): ["10.0.0.1:1", "bogus", "[::1]:2", "1.2.3.4:0", "224.0.0.1:5", "5.6.7.8:9"]},
     )
     await b.node.learn(sender, message)
@@ -62,9 +73,10 @@ async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any) -> None:
         learned = (await session.execute(select(func.count()).select_from(Peer))).scalar_one()
         links = (await session.execute(select(func.count()).select_from(PeerLink))).scalar_one()
         nobody = await session.get(Peer, NOBODY)
-    # ourselves, the sender and garbage are dropped; at most 1,000 ids of one list are read
-    assert links == 1000 - 3
-    assert learned == links + 1  # plus the sender
+    # ourselves, the sender, garbage and invalid keys are dropped; at most 1,000 ids of one list are read,
+    # and at most 100 new peers are registered from it
+    assert links == 1000 - 4
+    assert learned == node.NEW_IDS_PER_LIST + 1  # plus the sender
     assert nobody is not None
     assert nobody.source == "exchange"
     assert nobody.addresses == ["10.0.0.1:1", "[::1]:2"]  # at most 4 read, invalid ones dropped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -136,7 +137,7 @@ async def test_ping_pushes_a_delta_since_the_last_sync_and_request_catalog_a_ful
     start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path
 ) -> None:
     b = await start_instance("b")
-    b.node.timings = replace(b.node.timings, push_min_interval=0, request_catalog_min_interval=0, watermark_margin=0)
+    b.node.timings = replace(b.node.timings, push_min_interval=0, watermark_margin=0)
     await _upload_one(b, audio, tmp_path, "One")
     await _upload_one(b, audio, tmp_path, "Two")
     target = _address_of(b)
@@ -176,6 +177,14 @@ async def test_fetch_track_serves_our_own_blobs_only(
     for unknown in ("0" * 64, "not a hash", track["content_hash"].upper()):
         reply = await soundtime_peer.call(target, wire.encode_frame(wire.FetchTrack(hash=unknown)))
         assert reply == b"\x00\x00\x00\x00"
+
+    # SearchQuery: our own tracks from full-text search, the limit capped, the request id echoed.
+    query = wire.SearchQuery(request_id="6f1c2a52-7b1e-4c53-9d0e-2f8b1a0c9e47", query="serv", limit=1_000_000)
+    results = wire.decode_frame(await soundtime_peer.call(target, wire.encode_frame(query)))
+    assert isinstance(results, wire.SearchResults)
+    assert results.request_id == query.request_id
+    assert [(r.hash, r.title, r.source_node) for r in results.results] == [(track["content_hash"], "Served", b.node_id)]
+    assert results.total == 1
 
 
 async def test_a_forged_cover_is_rejected_and_malformed_frames_do_no_harm(
@@ -225,3 +234,25 @@ async def test_instances_on_one_lan_find_each_other_without_seeds(start_instance
 
     assert await eventually(lambda: knows(b, a), within=30)
     assert await eventually(lambda: knows(a, b), within=30)
+
+
+async def test_an_absurd_track_count_is_clamped_not_fatal(start_instance: Any, soundtime_peer: FakeSoundTime) -> None:
+    soundtime_peer.claimed_track_count = (1 << 64) - 1
+    b = await start_instance("b")
+    response = await b.client.post(
+        "/api/admin/p2p/peers", json={"node_id": soundtime_peer.dial_address()}, headers=b.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["peer"]["track_count"] == (1 << 63) - 1
+    await b.node.run_round()  # the round goes on (exchange and pushes are not skipped)
+
+
+async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, soundtime_peer: FakeSoundTime) -> None:
+    b = await start_instance("b", P2P_MAX_TRACKS_PER_PEER=100)
+    origin = soundtime_peer.node_id
+    await b.node.seen_on(origin, [])
+    pages = [[announcement(origin, page * 100 + i) for i in range(100)] for page in range(8)]
+    results = await asyncio.gather(*(b.node.replicate(origin, page) for page in pages))
+    assert sum(r.accepted for r in results) == 100
+    assert await _count(b, RemoteTrackSource) == 100
+    assert await _count(b, Track) == 100

@@ -17,6 +17,7 @@ import pytest
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.transport import (
     ALPN,
+    MAX_INCOMING_PER_PEER,
     CloseCode,
     ConnectFailed,
     ConnectionClosed,
@@ -380,6 +381,29 @@ async def test_connections_over_the_cap_are_refused_before_the_handshake(start: 
         await second.connect(server.local_address())
 
     assert await request(conn, b"Eok") == b"ok"
+
+
+async def test_one_identity_holds_at_most_four_incoming_connections(start: Start) -> None:
+    server = await start()
+    key = os.urandom(32)
+    clients = [await start(secret_key=key) for _ in range(MAX_INCOMING_PER_PEER + 1)]
+    conns = []
+    for count, client in enumerate(clients, start=1):
+        conns.append(await client.connect(server.local_address()))
+        expected = min(count, MAX_INCOMING_PER_PEER)
+        await eventually(lambda e=expected: len(server.connections(clients[0].node_id)) == e)
+
+    closed = await asyncio.wait_for(conns[0].wait_closed(), 5)
+    assert closed.code == CloseCode.OVERLOADED
+    assert await request(conns[-1], b"Eok") == b"ok"
+
+
+async def test_an_incoming_connection_without_streams_is_closed_when_idle(start: Start) -> None:
+    server = await start(idle_timeout=0.4, heartbeat_interval=0.1)
+    client = await start()
+    conn = await client.connect(server.local_address())
+    closed = await asyncio.wait_for(conn.wait_closed(), 5)
+    assert closed.code == CloseCode.IDLE
 
 
 async def test_a_refused_node_sees_close_code_blocked(start: Start) -> None:

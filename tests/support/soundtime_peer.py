@@ -67,6 +67,8 @@ class FakeSoundTime:
     #: Blobs served with bytes that do not match their hash: {hash: wrong bytes}.
     forged: dict[str, bytes] = field(default_factory=dict)
     pushes: int = 0
+    #: What our Pong claims as track count (None: the catalog's size).
+    claimed_track_count: int | None = None
 
     @classmethod
     async def start(cls) -> FakeSoundTime:
@@ -109,7 +111,8 @@ class FakeSoundTime:
         message = wire.decode(body)
         self.received.append(Received(conn.node_id, prefix + body, message))
         if isinstance(message, wire.Ping):
-            pong = wire.Pong(node_id=self.node_id, track_count=len(self.catalog), version=SOUNDTIME_VERSION)
+            count = len(self.catalog) if self.claimed_track_count is None else self.claimed_track_count
+            pong = wire.Pong(node_id=self.node_id, track_count=count, version=SOUNDTIME_VERSION)
             await stream.write(wire.encode_frame(pong), timeout=10)
             await stream.finish(ack_timeout=10)
             asyncio.get_running_loop().create_task(self._push(conn))
