@@ -115,16 +115,15 @@ async def replicate(
     valid = _acceptable(tracks[:MAX_TRACKS_PER_MESSAGE], sender, result)
     if not valid:
         return result
-    offered = await repo.offered_hashes(session, sender, [t.hash for t in valid])
-    room = quota - await repo.source_count(session, sender)
-    fresh = [t for t in valid if t.hash not in offered]
+    known = await repo.known_hashes(session, sender, [t.hash for t in valid])
+    fresh = [t for t in valid if not known.get(t.hash)]
+    room = quota - await repo.source_count(session, sender) if fresh else 0
     if room < len(fresh):
         result.skipped += len(fresh) - max(room, 0)
         log.warning("peer %s: catalog quota of %d tracks reached", sender[:16], quota)
-        allowed = {t.hash for t in fresh[: max(room, 0)]} | offered
-        valid = [t for t in valid if t.hash in allowed]
-    existing = set(await library_repo.track_ids_by_hash(session, [t.hash for t in valid]))
-    await _create_tracks(session, sender, [t for t in valid if t.hash not in existing], result)
+        allowed = {t.hash for t in fresh[: max(room, 0)]}
+        valid = [t for t in valid if known.get(t.hash) or t.hash in allowed]
+    await _create_tracks(session, sender, [t for t in valid if t.hash not in known], result)
     await repo.upsert_sources(session, sender, [t.hash for t in valid])
     result.accepted = len(valid)
     return result

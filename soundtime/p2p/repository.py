@@ -357,16 +357,18 @@ async def existing_covers(session: AsyncSession, digests: Iterable[str]) -> set[
     return set((await session.scalars(select(Cover.hash).where(Cover.hash.in_(unique)))).all())
 
 
-async def offered_hashes(session: AsyncSession, node_id: str, digests: Sequence[str]) -> set[str]:
-    """The hashes among ``digests`` that ``node_id`` already offers us."""
+_KNOWN_HASHES = text(
+    "SELECT t.content_hash, EXISTS (SELECT FROM remote_track_sources s WHERE s.track_id = t.id AND s.node_id = :node) "
+    "FROM tracks t WHERE t.content_hash = ANY(CAST(:hashes AS text[]))"
+)
+
+
+async def known_hashes(session: AsyncSession, node_id: str, digests: Sequence[str]) -> dict[str, bool]:
+    """{hash: whether ``node_id`` already offers it} for the hashes among ``digests`` that have a track."""
     if not digests:
-        return set()
-    stmt = (
-        select(Track.content_hash)
-        .join(RemoteTrackSource, RemoteTrackSource.track_id == Track.id)
-        .where(RemoteTrackSource.node_id == node_id, Track.content_hash.in_(list(digests)))
-    )
-    return set((await session.scalars(stmt)).all())
+        return {}
+    rows = await session.execute(_KNOWN_HASHES, {"node": node_id, "hashes": list(digests)})
+    return {digest: bool(offered) for digest, offered in rows}
 
 
 async def show_cover(session: AsyncSession, digest: str, album_ids: Sequence[uuid.UUID]) -> None:
