@@ -88,7 +88,7 @@ class Inbound:
     async def _ping(self, conn: PeerConnection, stream: Stream, _: wire.Ping) -> None:
         await stream.write(wire.encode_frame(self.node.pong()), timeout=REQUEST_TIMEOUT)
         await self.node.seen_on(conn.node_id, conn.remote_addresses())
-        self.node.push_catalog(conn.node_id)
+        self.node.sync.push(conn.node_id)
 
     async def _pong(self, conn: PeerConnection, _: Stream, message: wire.Pong) -> None:
         # An unsolicited Pong is a heartbeat of ours (SoundTime ignores them): it keeps the peer's counts fresh.
@@ -125,11 +125,11 @@ class Inbound:
         await self.node.learn(conn.node_id, message)
 
     async def _announce(self, conn: PeerConnection, _: Stream, message: wire.AnnounceTrack) -> None:
-        await self.node.replicate(conn.node_id, [message.track])
+        await self.node.sync.replicate(conn.node_id, [message.track])
 
     async def _catalog_sync(self, conn: PeerConnection, _: Stream, message: wire.CatalogSync) -> None:
         started = time.perf_counter()
-        result = await self.node.replicate(conn.node_id, message.tracks)
+        result = await self.node.sync.replicate(conn.node_id, message.tracks)
         log.debug(
             "catalog page from %s: %d accepted, %d skipped in %.0f ms",
             conn.node_id[:16],
@@ -139,11 +139,11 @@ class Inbound:
         )
 
     async def _catalog_delta(self, conn: PeerConnection, _: Stream, message: wire.CatalogDelta) -> None:
-        await self.node.replicate(conn.node_id, message.tracks)
+        await self.node.sync.replicate(conn.node_id, message.tracks)
 
     async def _request_catalog(self, conn: PeerConnection, _: Stream, __: wire.RequestCatalog) -> None:
         if self._catalog_requests.hit(conn.node_id) == 0:
-            self.node.push_catalog(conn.node_id, full=True, min_interval=0)
+            self.node.sync.push(conn.node_id, full=True, min_interval=0)
 
     async def _fetch_track(self, conn: PeerConnection, stream: Stream, message: wire.FetchTrack) -> None:
         digest = message.hash

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import random
 from collections.abc import Coroutine, Sequence
@@ -17,14 +15,14 @@ from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
-from soundtime.library.tags import MAX_COVER_BYTES, image_mime
-from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
+from soundtime.p2p import wire
 from soundtime.p2p.calls import PeerCalls
 from soundtime.p2p.discovery import LocalDiscovery
-from soundtime.p2p.errors import PeerError, PeerMisbehaved, PeerUnavailable
+from soundtime.p2p.errors import PeerError, PeerMisbehaved
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
+from soundtime.p2p.sync import CatalogSync
 from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
 from soundtime.p2p.validation import direct_address
 
@@ -42,12 +40,6 @@ LEARNS_PER_MINUTE = 6
 NEW_IDS_PER_LIST = 100
 #: Learned ids never reached after this many attempts are forgotten.
 FORGET_AFTER_FAILURES = 5
-#: Catalog pushes running at once (each reads pages and waits for acknowledgements), covers fetched at once,
-#: covers waiting to be fetched, and the time one cover may take.
-CONCURRENT_PUSHES = 4
-CONCURRENT_COVER_FETCHES = 2
-MAX_PENDING_COVERS = 2000
-COVER_FETCH_DEADLINE = 60.0
 #: Largest track count we store for a peer (the column is a signed 64-bit integer; the wire allows u64).
 MAX_TRACK_COUNT = (1 << 63) - 1
 
@@ -99,20 +91,14 @@ class P2PNode:
         self._transport: Transport | None = None
         self.calls: PeerCalls | None = None
         self._inbound = Inbound(self)
+        self.sync = CatalogSync(self)
         self._discovery: LocalDiscovery | None = None
         self._blocked: set[str] = set()
         self._addresses: dict[str, PeerAddress] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pushes: dict[str, asyncio.Task[None]] = {}
         self._contacts: dict[str, asyncio.Task[wire.Pong | None]] = {}
         self._dial_slots = asyncio.Semaphore(self.timings.dial_concurrency)
-        self._push_slots = asyncio.Semaphore(CONCURRENT_PUSHES)
-        self._cover_slots = asyncio.Semaphore(CONCURRENT_COVER_FETCHES)
-        self._covers_in_flight: set[str] = set()
-        self._ingest_locks: dict[str, asyncio.Lock] = {}
-        self._full_push_wanted: set[str] = set()
         self._exchange_cursor = 0
-        self._wake = asyncio.Event()
         self._learn_limiter = RateLimiter(LEARNS_PER_MINUTE, 60.0)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -247,7 +233,7 @@ class P2PNode:
 
     def _heartbeat_frame(self) -> bytes:
         # An unsolicited Pong: SoundTime reads and ignores it, and its acknowledgement proves the peer alive.
-        return wire.encode_frame(wire.Pong(node_id=self.node_id, track_count=self.own_track_count, version=VERSION))
+        return wire.encode_frame(self.pong())
 
     def pong(self) -> wire.Pong:
         """Our answer to a Ping."""
@@ -258,8 +244,7 @@ class P2PNode:
         self._blocked.update(node_ids)
         for node_id in node_ids:
             self._addresses.pop(node_id, None)
-            if (push := self._pushes.pop(node_id, None)) is not None:
-                push.cancel()
+            self.sync.cancel_push(node_id)
             if self._transport is not None:
                 self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
         async with self.db.transaction() as session:
@@ -299,7 +284,7 @@ class P2PNode:
         finally:
             self._contacts.pop(node_id, None)
         self.spawn(self.exchange_with(node_id), f"exchange {node_id[:16]}")
-        self.push_catalog(node_id)
+        self.sync.push(node_id)
         if pong.track_count > 0:
             self.spawn(self._catch_up(node_id), f"catch up with {node_id[:16]}")
         return pong
@@ -359,14 +344,7 @@ class P2PNode:
                 await self.run_round()
             except Exception:
                 log.exception("p2p round failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timings.round_interval):
-                    await self._wake.wait()
-            self._wake.clear()
-
-    def wake(self) -> None:
-        """Run the next round now (tests, admin actions)."""
-        self._wake.set()
+            await asyncio.sleep(self.timings.round_interval)
 
     async def run_round(self) -> None:
         """One round: re-contact due offline peers, exchange with a few online ones, push pending changes."""
@@ -387,7 +365,7 @@ class P2PNode:
                 if isinstance(result, PeerError):
                     log.info("peer exchange with %s failed: %s", node_id[:16], result)
         for node_id in online:
-            self.push_catalog(node_id)
+            self.sync.push(node_id)
 
     # --- peer exchange ---------------------------------------------------------------------------------------
 
@@ -442,120 +420,6 @@ class P2PNode:
                 self._addresses.setdefault(node_id, PeerAddress(node_id, tuple(hints[node_id])))
         for node_id in new[: self.timings.redials_per_round]:
             self.spawn(self.contact(node_id), f"contact {node_id[:16]} (learned)")
-
-    # --- catalog push ----------------------------------------------------------------------------------------
-
-    def push_catalog(self, node_id: str, *, full: bool = False, min_interval: float | None = None) -> None:
-        """Push our catalog to a peer in the background, unless one ran recently (``min_interval`` seconds).
-
-        A push requested while another runs to the same peer is dropped, except a full one, which follows it.
-        """
-        if node_id in self._blocked:
-            return
-        running = self._pushes.get(node_id)
-        if running is not None and not running.done():
-            if full:
-                self._full_push_wanted.add(node_id)
-            return
-        interval = self.timings.push_min_interval if min_interval is None else min_interval
-        task = self.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
-        self._pushes[node_id] = task
-        task.add_done_callback(functools.partial(self._push_done, node_id))
-
-    def _push_done(self, node_id: str, task: asyncio.Task[None]) -> None:
-        if self._pushes.get(node_id) is task:
-            del self._pushes[node_id]
-        if node_id in self._full_push_wanted and not task.cancelled():
-            self._full_push_wanted.discard(node_id)
-            self.push_catalog(node_id, full=True, min_interval=0)
-
-    async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
-        async with self._push_slots:
-            try:
-                await self._push_pages(node_id, full=full, min_interval=min_interval)
-            except PeerUnavailable:
-                await self.record_failure(node_id)
-                raise
-
-    async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
-        assert self.calls is not None
-        async with self.db.transaction() as session:
-            peer = await repo.claim_push(session, node_id, min_interval)
-            started = await repo.database_now(session)
-        if peer is None:
-            return
-        since = None if full else peer.sync_watermark
-        sent = 0
-        async for page in catalog.catalog_pages(self.db, self.node_id, since):
-            message: wire.Message = (
-                wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
-            )
-            await self.calls.send(node_id, message)
-            sent += len(page)
-        async with self.db.transaction() as session:
-            await repo.mark_pushed(session, node_id, started - timedelta(seconds=self.timings.watermark_margin))
-        if sent:
-            log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
-
-    async def announce(self, digests: Sequence[str]) -> None:
-        """Tell every online peer about new tracks of ours (AnnounceTrack each)."""
-        async with self.db.transaction() as session:
-            rows = await repo.own_rows_by_hash(session, list(digests))
-            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
-            self.own_track_count = await repo.own_track_count(session)
-        messages = [wire.AnnounceTrack(track=catalog.announcement_of(row, self.node_id)) for row in rows]
-        for node_id in online:
-            if node_id not in self._blocked:
-                self.spawn(self._send_all(node_id, messages), f"announce to {node_id[:16]}")
-
-    async def _send_all(self, node_id: str, messages: Sequence[wire.Message]) -> None:
-        assert self.calls is not None
-        for message in messages:
-            await self.calls.send(node_id, message)
-
-    # --- replication -----------------------------------------------------------------------------------------
-
-    async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
-        """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
-        lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
-        try:
-            async with lock:
-                if sender in self._blocked:
-                    return catalog.Replicated(skipped=len(tracks))
-                async with self.db.transaction() as session:
-                    quota = self.settings.p2p_max_tracks_per_peer
-                    result = await catalog.replicate(session, sender, tracks, quota=quota)
-        finally:
-            if not lock.locked():
-                self._ingest_locks.pop(sender, None)
-        room = MAX_PENDING_COVERS - len(self._covers_in_flight)
-        wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
-        for digest in wanted:
-            self._covers_in_flight.add(digest)
-            self.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
-        return result
-
-    async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
-        """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""
-        assert self.calls is not None
-        try:
-            async with self._cover_slots:
-                if sender in self._blocked:
-                    return
-                try:
-                    async with asyncio.timeout(COVER_FETCH_DEADLINE):
-                        ref = await self.calls.fetch_blob(sender, digest, self.blobs, max_size=MAX_COVER_BYTES)
-                except (PeerError, TimeoutError) as exc:
-                    log.info("cover %s from %s: %s", digest[:16], sender[:16], exc or "took too long")
-                    return
-            mime = image_mime(await asyncio.to_thread(self.blobs.read_bytes, digest, max_size=ref.size))
-            if mime is None:
-                log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
-                return
-            async with self.db.transaction() as session:
-                await repo.add_cover(session, digest, mime, ref.size, album_ids)
-        finally:
-            self._covers_in_flight.discard(digest)
 
 
 def _valid_node_id(text: str) -> str | None:

@@ -104,16 +104,6 @@ async def peers_due(session: AsyncSession, now: datetime, limit: int) -> list[Pe
     return list((await session.scalars(stmt)).all())
 
 
-async def known_peer_ids(session: AsyncSession, limit: int) -> list[str]:
-    """Ids we advertise in peer exchange: online peers first, most recently seen first."""
-    stmt = (
-        select(Peer.node_id)
-        .order_by(Peer.is_online.desc(), Peer.last_seen_at.desc().nulls_last(), Peer.node_id)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
 async def forget_unreachable_learned(session: AsyncSession, failures: int) -> None:
     """Forget ids learned by exchange that never answered after ``failures`` attempts."""
     await session.execute(

@@ -252,7 +252,7 @@ async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, s
     origin = soundtime_peer.node_id
     await b.node.seen_on(origin, [])
     pages = [[announcement(origin, page * 100 + i) for i in range(100)] for page in range(8)]
-    results = await asyncio.gather(*(b.node.replicate(origin, page) for page in pages))
+    results = await asyncio.gather(*(b.node.sync.replicate(origin, page) for page in pages))
     assert sum(r.accepted for r in results) == 100
     assert await _count(b, RemoteTrackSource) == 100
     assert await _count(b, Track) == 100

@@ -1,0 +1,163 @@
+"""Catalog sync with peers: pushing our catalog (full or delta, rate-limited), announcing uploads, replicating
+what peers announce, and fetching their covers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from soundtime.library.tags import MAX_COVER_BYTES, image_mime
+from soundtime.p2p import catalog, wire
+from soundtime.p2p import repository as repo
+from soundtime.p2p.errors import PeerError, PeerUnavailable
+
+if TYPE_CHECKING:
+    from soundtime.p2p.node import P2PNode
+
+log = logging.getLogger(__name__)
+
+#: Catalog pushes running at once (each reads pages and waits for acknowledgements), covers fetched at once,
+#: covers waiting to be fetched, and the time one cover may take.
+CONCURRENT_PUSHES = 4
+CONCURRENT_COVER_FETCHES = 2
+MAX_PENDING_COVERS = 2000
+COVER_FETCH_DEADLINE = 60.0
+
+
+class CatalogSync:
+    """The catalog side of a node: one per :class:`P2PNode`."""
+
+    def __init__(self, node: P2PNode) -> None:
+        self.node = node
+        self._pushes: dict[str, asyncio.Task[None]] = {}
+        self._full_push_wanted: set[str] = set()
+        self._push_slots = asyncio.Semaphore(CONCURRENT_PUSHES)
+        self._cover_slots = asyncio.Semaphore(CONCURRENT_COVER_FETCHES)
+        self._covers_in_flight: set[str] = set()
+        self._ingest_locks: dict[str, asyncio.Lock] = {}
+        self._ingest_users: Counter[str] = Counter()
+
+    def cancel_push(self, node_id: str) -> None:
+        """Stop a running push to a peer (it was blocked)."""
+        self._full_push_wanted.discard(node_id)
+        if (push := self._pushes.pop(node_id, None)) is not None:
+            push.cancel()
+
+    def push(self, node_id: str, *, full: bool = False, min_interval: float | None = None) -> None:
+        """Push our catalog to a peer in the background, unless one ran recently (``min_interval`` seconds).
+
+        A push requested while another runs to the same peer is dropped, except a full one, which follows it.
+        """
+        if self.node.is_blocked(node_id):
+            return
+        running = self._pushes.get(node_id)
+        if running is not None and not running.done():
+            if full:
+                self._full_push_wanted.add(node_id)
+            return
+        interval = self.node.timings.push_min_interval if min_interval is None else min_interval
+        task = self.node.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
+        self._pushes[node_id] = task
+        task.add_done_callback(functools.partial(self._push_done, node_id))
+
+    def _push_done(self, node_id: str, task: asyncio.Task[None]) -> None:
+        if self._pushes.get(node_id) is task:
+            del self._pushes[node_id]
+        if node_id in self._full_push_wanted and not task.cancelled():
+            self._full_push_wanted.discard(node_id)
+            self.push(node_id, full=True, min_interval=0)
+
+    async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
+        async with self._push_slots:
+            try:
+                await self._push_pages(node_id, full=full, min_interval=min_interval)
+            except PeerUnavailable:
+                await self.node.record_failure(node_id)
+                raise
+
+    async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
+        assert self.node.calls is not None
+        async with self.node.db.transaction() as session:
+            peer = await repo.claim_push(session, node_id, min_interval)
+            started = await repo.database_now(session)
+        if peer is None:
+            return
+        since = None if full else peer.sync_watermark
+        sent = 0
+        async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
+            message: wire.Message = (
+                wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
+            )
+            await self.node.calls.send(node_id, message)
+            sent += len(page)
+        async with self.node.db.transaction() as session:
+            await repo.mark_pushed(session, node_id, started - timedelta(seconds=self.node.timings.watermark_margin))
+        if sent:
+            log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
+
+    async def announce(self, digests: Sequence[str]) -> None:
+        """Tell every online peer about new tracks of ours (AnnounceTrack each)."""
+        async with self.node.db.transaction() as session:
+            rows = await repo.own_rows_by_hash(session, list(digests))
+            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
+            self.node.own_track_count = await repo.own_track_count(session)
+        messages = [wire.AnnounceTrack(track=catalog.announcement_of(row, self.node.node_id)) for row in rows]
+        for node_id in online:
+            if not self.node.is_blocked(node_id):
+                self.node.spawn(self._send_all(node_id, messages), f"announce to {node_id[:16]}")
+
+    async def _send_all(self, node_id: str, messages: Sequence[wire.Message]) -> None:
+        assert self.node.calls is not None
+        for message in messages:
+            await self.node.calls.send(node_id, message)
+
+    async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
+        """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
+        lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
+        self._ingest_users[sender] += 1
+        try:
+            async with lock:
+                if self.node.is_blocked(sender):
+                    return catalog.Replicated(skipped=len(tracks))
+                async with self.node.db.transaction() as session:
+                    quota = self.node.settings.p2p_max_tracks_per_peer
+                    result = await catalog.replicate(session, sender, tracks, quota=quota)
+        finally:
+            self._ingest_users[sender] -= 1
+            if not self._ingest_users[sender]:  # nobody holds or waits for the lock: forget it
+                del self._ingest_users[sender], self._ingest_locks[sender]
+        room = MAX_PENDING_COVERS - len(self._covers_in_flight)
+        wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
+        for digest in wanted:
+            self._covers_in_flight.add(digest)
+            self.node.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
+        return result
+
+    async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
+        """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""
+        assert self.node.calls is not None
+        try:
+            async with self._cover_slots:
+                if self.node.is_blocked(sender):
+                    return
+                try:
+                    async with asyncio.timeout(COVER_FETCH_DEADLINE):
+                        ref = await self.node.calls.fetch_blob(
+                            sender, digest, self.node.blobs, max_size=MAX_COVER_BYTES
+                        )
+                except (PeerError, TimeoutError) as exc:
+                    log.info("cover %s from %s: %s", digest[:16], sender[:16], exc or "took too long")
+                    return
+            mime = image_mime(await asyncio.to_thread(self.node.blobs.read_bytes, digest, max_size=ref.size))
+            if mime is None:
+                log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
+                return
+            async with self.node.db.transaction() as session:
+                await repo.add_cover(session, digest, mime, ref.size, album_ids)
+        finally:
+            self._covers_in_flight.discard(digest)
