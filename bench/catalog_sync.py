@@ -80,6 +80,8 @@ async def _populate(url: str, count: int) -> None:
     db = Database(url, pool_size=1)
     async with db.transaction() as session:
         await session.execute(text(_POPULATE), {"count": count})
+    async with db.transaction() as session:
+        await session.execute(text("ANALYZE"))  # as autovacuum would have done on a real instance
     await db.dispose()
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select, text, tuple_
+from sqlalchemy import Select, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,19 +85,25 @@ async def upsert_covers(session: AsyncSession, covers: Sequence[tuple[str, str, 
         await session.execute(insert(Cover).on_conflict_do_nothing(index_elements=["hash"]), rows)
 
 
+_INSERT_ARTISTS = text(
+    "INSERT INTO artists (id, name) SELECT gen_random_uuid(), n FROM unnest(CAST(:names AS varchar[])) AS n "
+    "ORDER BY n ON CONFLICT (name) DO NOTHING"
+)
+# FOR KEY SHARE: a concurrent clean-up cannot delete these rows before our rows refer to them (and if one
+# committed just before, the rows are missing here and are created again).
+_LOCK_ARTISTS = text(
+    "SELECT a.name, a.id FROM artists a WHERE a.name = ANY(CAST(:names AS varchar[])) FOR KEY SHARE OF a"
+)
+
+
 async def upsert_artists(session: AsyncSession, names: Iterable[str]) -> dict[str, uuid.UUID]:
     """Ids of the artists with these exact names, creating the missing ones; the rows are locked FOR KEY SHARE."""
     unique = sorted(set(names))
     if not unique:
         return {}
     for _ in range(_UPSERT_ATTEMPTS):
-        await session.execute(
-            insert(Artist).on_conflict_do_nothing(index_elements=["name"]), [{"name": n} for n in unique]
-        )
-        # FOR KEY SHARE: a concurrent clean-up cannot delete these rows before our tracks refer to them (and
-        # if one committed just before, the rows are missing here and are created again).
-        lock = select(Artist.name, Artist.id).where(Artist.name.in_(unique)).with_for_update(read=True, key_share=True)
-        found: dict[str, uuid.UUID] = dict((await session.execute(lock)).all())
+        await session.execute(_INSERT_ARTISTS, {"names": unique})
+        found: dict[str, uuid.UUID] = dict((await session.execute(_LOCK_ARTISTS, {"names": unique})).all())
         if len(found) == len(unique):
             return found
     raise RuntimeError("artists kept disappearing while being created")
@@ -114,10 +120,26 @@ class AlbumValues:
     cover_hash: str | None
 
 
+_UPSERT_ALBUMS = text(
+    "INSERT INTO albums (id, title, artist_id, year, genre, cover_hash) "
+    "SELECT gen_random_uuid(), k.* FROM unnest(CAST(:titles AS varchar[]), CAST(:artists AS uuid[]), "
+    "CAST(:years AS smallint[]), CAST(:genres AS varchar[]), CAST(:covers AS varchar[])) "
+    "AS k(title, artist_id, year, genre, cover_hash) ORDER BY k.title, k.artist_id "
+    "ON CONFLICT (title, artist_id) DO UPDATE SET cover_hash = excluded.cover_hash "
+    "WHERE albums.cover_hash IS NULL AND excluded.cover_hash IS NOT NULL"
+)
+_LOCK_ALBUMS = text(
+    "SELECT a.title, a.artist_id, a.id FROM albums a "
+    "JOIN unnest(CAST(:titles AS varchar[]), CAST(:artists AS uuid[])) AS k(title, artist_id) "
+    "ON a.title = k.title AND a.artist_id = k.artist_id FOR KEY SHARE OF a"
+)
+
+
 async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
     """Ids of albums by (title, album artist id), creating missing ones; an album without cover gets one.
 
-    The rows are locked FOR KEY SHARE (see :func:`upsert_artists`).
+    The rows are locked FOR KEY SHARE (see :func:`upsert_artists`); rows are written in (title, artist) order, so
+    concurrent upserts of the same albums lock them in one order (no deadlock).
     """
     by_key: dict[tuple[str, uuid.UUID], AlbumValues] = {}
     for album in albums:
@@ -126,27 +148,19 @@ async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) ->
             by_key[(album.title, album.artist_id)] = album
     found: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
     for _ in range(_UPSERT_ATTEMPTS):
-        # sorted: concurrent upserts of the same albums lock their rows in one order (no deadlock)
-        missing = [by_key[key] for key in sorted(by_key, key=lambda k: (k[0], str(k[1]))) if key not in found]
+        missing = [album for key, album in by_key.items() if key not in found]
         if not missing:
             return found
-        upsert = insert(Album)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["title", "artist_id"],
-            set_={"cover_hash": upsert.excluded.cover_hash},
-            where=and_(Album.cover_hash.is_(None), upsert.excluded.cover_hash.is_not(None)),
-        )
-        rows = [
-            {"title": a.title, "artist_id": a.artist_id, "year": a.year, "genre": a.genre, "cover_hash": a.cover_hash}
-            for a in missing
-        ]
-        await session.execute(upsert, rows)
-        lock = (
-            select(Album.title, Album.artist_id, Album.id)
-            .where(tuple_(Album.title, Album.artist_id).in_([(a.title, a.artist_id) for a in missing]))
-            .with_for_update(read=True, key_share=True)
-        )
-        found.update({(title, artist_id): album_id for title, artist_id, album_id in await session.execute(lock)})
+        columns = {
+            "titles": [a.title for a in missing],
+            "artists": [a.artist_id for a in missing],
+            "years": [a.year for a in missing],
+            "genres": [a.genre for a in missing],
+            "covers": [a.cover_hash for a in missing],
+        }
+        await session.execute(_UPSERT_ALBUMS, columns)
+        rows = await session.execute(_LOCK_ALBUMS, {"titles": columns["titles"], "artists": columns["artists"]})
+        found.update({(title, artist_id): album_id for title, artist_id, album_id in rows})
     if len(found) == len(by_key):
         return found
     raise RuntimeError("albums kept disappearing while being created")

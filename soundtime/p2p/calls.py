@@ -12,7 +12,15 @@ from soundtime.blobs.refs import BlobRef
 from soundtime.blobs.store import BlobStore
 from soundtime.p2p import wire
 from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
-from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, StreamCode, Transport, TransportError
+from soundtime.p2p.transport import (
+    PeerAddress,
+    PeerConnection,
+    Stream,
+    StreamCode,
+    StreamError,
+    Transport,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +29,8 @@ REPLY_TIMEOUT = 10.0
 #: A fire-and-forget send waits this long for the peer's acknowledgement.
 ACK_TIMEOUT = 30.0
 SEND_ATTEMPTS = 3
+#: A fire-and-forget message gets no payload back, only a FIN; anything longer is not read.
+ACK_REPLY_LIMIT = 1024
 #: A blob transfer fails when no byte arrives for this long (never because it is merely long).
 STALL_TIMEOUT = 15.0
 CHUNK = 256 * 1024
@@ -67,17 +77,25 @@ class PeerCalls:
             raise PeerMisbehaved(f"peer {node_id[:16]} sent an invalid reply: {exc}") from exc
 
     async def send(self, node_id: str, message: wire.Message) -> None:
-        """Fire and forget: write, FIN, wait for the peer's acknowledgement; retried on stream/connection errors."""
+        """Fire and forget: write, FIN, wait for the peer's acknowledgement and FIN; retried on stream errors.
+
+        A peer that refuses the message (resets the stream) makes the attempt fail, so nothing is taken as
+        delivered that was not.
+        """
         frame = wire.encode_frame(message)
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 stream = await self._open(node_id)
                 await stream.write(frame, timeout=ACK_TIMEOUT)
                 await stream.finish(ack_timeout=ACK_TIMEOUT)
+                # The acceptor FINs its side once it has handled the message (spec §4); a reset means refused.
+                await stream.read_to_end(ACK_REPLY_LIMIT, timeout=ACK_TIMEOUT)
             except (PeerUnavailable, TransportError) as exc:
+                refused = isinstance(exc, StreamError) and exc.code == StreamCode.REFUSED
                 if attempt == SEND_ATTEMPTS:
-                    raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {exc}") from exc
-                await asyncio.sleep(0.2 * attempt)
+                    reason = "the peer refused it (too many requests)" if refused else str(exc)
+                    raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {reason}") from exc
+                await asyncio.sleep(0.5 * attempt)
             else:
                 return
 

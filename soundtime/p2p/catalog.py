@@ -29,22 +29,21 @@ MAX_TRACKS_PER_MESSAGE = 1000
 
 def announcement_of(row: repo.CatalogRow, origin: str) -> TrackAnnouncement:
     """The announcement of one of our own tracks."""
-    track = row.track
     return TrackAnnouncement(
-        hash=track.content_hash,
-        title=track.title,
+        hash=row.content_hash,
+        title=row.title,
         artist_name=row.artist_name,
         album_artist_name=row.album_artist_name,
         album_title=row.album_title,
-        duration_secs=track.duration_secs,
-        format=track.format,
-        file_size=track.file_size,
-        genre=track.genre,
-        year=track.year,
-        track_number=track.track_number,
-        disc_number=track.disc_number,
-        bitrate=track.bitrate_kbps,
-        sample_rate=track.sample_rate,
+        duration_secs=row.duration_secs,
+        format=row.format,
+        file_size=row.file_size,
+        genre=row.genre,
+        year=row.year,
+        track_number=row.track_number,
+        disc_number=row.disc_number,
+        bitrate=row.bitrate_kbps,
+        sample_rate=row.sample_rate,
         origin_node=origin,
         cover_hash=row.cover_hash,
     )
@@ -65,7 +64,7 @@ async def catalog_pages(db: Database, origin: str, since: datetime | None) -> As
         if not rows:
             return
         yield [announcement_of(row, origin) for row in rows]
-        last = rows[-1].track
+        last = rows[-1]
         after = (last.created_at if since is None else last.updated_at, last.id)
         if len(rows) < PAGE_SIZE:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,14 @@ REQUEST_TIMEOUT = 30.0
 #: Writing a blob to a peer fails when it accepts no byte for this long.
 SEND_STALL_TIMEOUT = 30.0
 CHUNK = 256 * 1024
-#: Requests per peer, per 2 s (a full catalog push of 20,000 tracks is 40 frames).
-FRAMES_PER_WINDOW = 100
+#: Requests per peer, per 2 s (a catalog push is one page at a time, each acknowledged: ~50 pages/s at most).
+FRAMES_PER_WINDOW = 200
 FRAME_WINDOW = 2.0
 #: A peer may ask for our whole catalog (RequestCatalog) once per this many seconds.
 CATALOG_REQUEST_INTERVAL = 60.0
+#: An unchanged heartbeat from a peer is written to the database at most this often (seconds).
+HEARTBEAT_RECORD_INTERVAL = 60.0
+MAX_REMEMBERED_HEARTBEATS = 10_000
 #: Most results we return to a SearchQuery, whatever limit it asks for.
 MAX_SEARCH_RESULTS = 100
 #: Malformed frames a peer may send within a minute before its connection is closed.
@@ -44,9 +48,10 @@ class Inbound:
 
     def __init__(self, node: P2PNode) -> None:
         self.node = node
-        self._frames = RateLimiter(FRAMES_PER_WINDOW, FRAME_WINDOW, max_keys=10_000)
+        self._frames = RateLimiter(FRAMES_PER_WINDOW, FRAME_WINDOW, max_keys=2_000)
         self._offences = RateLimiter(OFFENCES_PER_MINUTE, 60.0, max_keys=10_000)
         self._catalog_requests = RateLimiter(1, CATALOG_REQUEST_INTERVAL, max_keys=10_000)
+        self._heartbeats: OrderedDict[str, tuple[wire.Pong, float]] = OrderedDict()
         self._handlers: dict[type[Any], Handler] = {
             wire.Ping: self._ping,
             wire.PeerExchange: self._peer_exchange,
@@ -66,7 +71,7 @@ class Inbound:
             conn.close(CloseCode.BLOCKED, b"blocked")
             return
         if self._frames.hit(sender) > 0:
-            await stream.stop(StreamCode.REFUSED)
+            await stream.abort(StreamCode.REFUSED)
             return
         try:
             body = await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=REQUEST_TIMEOUT)
@@ -92,8 +97,18 @@ class Inbound:
 
     async def _pong(self, conn: PeerConnection, _: Stream, message: wire.Pong) -> None:
         # An unsolicited Pong is a heartbeat of ours (SoundTime ignores them): it keeps the peer's counts fresh.
-        if message.node_id == conn.node_id:
-            await self.node.record_pong(conn.node_id, message)
+        # Recorded when something changed, else once per HEARTBEAT_RECORD_INTERVAL (heartbeats come every 5 s).
+        if message.node_id != conn.node_id:
+            return
+        now = time.monotonic()
+        last = self._heartbeats.get(conn.node_id)
+        if last is not None and last[0] == message and now - last[1] < HEARTBEAT_RECORD_INTERVAL:
+            return
+        self._heartbeats[conn.node_id] = (message, now)
+        self._heartbeats.move_to_end(conn.node_id)
+        if len(self._heartbeats) > MAX_REMEMBERED_HEARTBEATS:
+            self._heartbeats.popitem(last=False)
+        await self.node.record_pong(conn.node_id, message)
 
     async def _search(self, conn: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:
         limit = min(message.limit, MAX_SEARCH_RESULTS)

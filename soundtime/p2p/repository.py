@@ -216,23 +216,59 @@ async def blocked_set(session: AsyncSession) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class CatalogRow:
-    """One of our own tracks, as a catalog announcement needs it."""
+    """One of our own tracks, as a catalog announcement needs it (plain columns: pages are read in bulk)."""
 
-    track: Track
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    content_hash: str
+    title: str
     artist_name: str
-    album_title: str | None
     album_artist_name: str | None
+    album_title: str | None
+    duration_secs: float
+    format: str
+    file_size: int
+    genre: str | None
+    year: int | None
+    track_number: int | None
+    disc_number: int | None
+    bitrate_kbps: int | None
+    sample_rate: int | None
     cover_hash: str | None
 
 
 def _catalog_select() -> Any:
     return (
-        select(Track, Artist.name, Album.title, AlbumArtist.name, Album.cover_hash)
+        select(
+            Track.id,
+            Track.created_at,
+            Track.updated_at,
+            Track.content_hash,
+            Track.title,
+            Artist.name,
+            AlbumArtist.name,
+            Album.title,
+            Track.duration_secs,
+            Track.format,
+            Track.file_size,
+            Track.genre,
+            Track.year,
+            Track.track_number,
+            Track.disc_number,
+            Track.bitrate_kbps,
+            Track.sample_rate,
+            Album.cover_hash,
+        )
         .join(Artist, Artist.id == Track.artist_id)
         .outerjoin(Album, Album.id == Track.album_id)
         .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
         .where(Track.origin_node.is_(None))
     )
+
+
+async def _catalog_rows(session: AsyncSession, stmt: Any) -> list[CatalogRow]:
+    return [CatalogRow(*row) for row in await session.execute(stmt)]
 
 
 async def own_catalog_page(
@@ -242,7 +278,7 @@ async def own_catalog_page(
     stmt = _catalog_select().order_by(Track.created_at, Track.id).limit(limit)
     if after is not None:
         stmt = stmt.where(tuple_(Track.created_at, Track.id) > tuple_(*after))
-    return [CatalogRow(*row) for row in await session.execute(stmt)]
+    return await _catalog_rows(session, stmt)
 
 
 async def own_changes_page(
@@ -252,12 +288,12 @@ async def own_changes_page(
     stmt = _catalog_select().where(Track.updated_at > since).order_by(Track.updated_at, Track.id).limit(limit)
     if after is not None:
         stmt = stmt.where(tuple_(Track.updated_at, Track.id) > tuple_(*after))
-    return [CatalogRow(*row) for row in await session.execute(stmt)]
+    return await _catalog_rows(session, stmt)
 
 
 async def own_rows_by_hash(session: AsyncSession, digests: Sequence[str]) -> list[CatalogRow]:
     """Our own tracks with these hashes."""
-    return [CatalogRow(*row) for row in await session.execute(_catalog_select().where(Track.content_hash.in_(digests)))]
+    return await _catalog_rows(session, _catalog_select().where(Track.content_hash.in_(list(digests))))
 
 
 async def own_track_count(session: AsyncSession) -> int:

@@ -27,6 +27,8 @@ CONCURRENT_PUSHES = 4
 CONCURRENT_COVER_FETCHES = 2
 MAX_PENDING_COVERS = 2000
 COVER_FETCH_DEADLINE = 60.0
+#: Catalog pages sent to one peer before the first of them is acknowledged.
+PUSH_WINDOW = 4
 
 
 class CatalogSync:
@@ -76,9 +78,9 @@ class CatalogSync:
         async with self._push_slots:
             try:
                 await self._push_pages(node_id, full=full, min_interval=min_interval)
-            except PeerUnavailable:
+            except* PeerUnavailable as failures:
                 await self.node.record_failure(node_id)
-                raise
+                raise failures.exceptions[0] from None
 
     async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
         assert self.node.calls is not None
@@ -89,12 +91,15 @@ class CatalogSync:
             return
         since = None if full else peer.sync_watermark
         sent = 0
-        async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
-            message: wire.Message = (
-                wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
-            )
-            await self.node.calls.send(node_id, message)
-            sent += len(page)
+        window = asyncio.Semaphore(PUSH_WINDOW)  # pages in flight: the peer handles one while the next travels
+        async with asyncio.TaskGroup() as group:
+            async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
+                message: wire.Message = (
+                    wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
+                )
+                await window.acquire()
+                group.create_task(self.node.calls.send(node_id, message)).add_done_callback(lambda _: window.release())
+                sent += len(page)
         async with self.node.db.transaction() as session:
             await repo.mark_pushed(session, node_id, started - timedelta(seconds=self.node.timings.watermark_margin))
         if sent:

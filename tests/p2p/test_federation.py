@@ -6,9 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from soundtime.kit.ratelimit import RateLimiter
 from soundtime.models import Album, Artist, Cover, Peer, PeerLink, RemoteTrackSource, Track
+from soundtime.p2p import wire
+from soundtime.p2p.errors import PeerUnavailable
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
@@ -192,3 +196,14 @@ async def test_a_deleted_peer_added_again_sends_its_whole_catalog_again(
 
 async def _sources(instance: Instance, expected: int) -> bool:
     return await _count(instance, select(func.count()).select_from(RemoteTrackSource)) == expected
+
+
+async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instance: Any) -> None:
+    a = await start_instance("a")
+    b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
+    assert await eventually(lambda: _online(b, a.node_id))
+    a.node._inbound._frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
+    assert b.node.calls is not None
+    await b.node.calls.send(a.node_id, wire.RequestCatalog())
+    with pytest.raises(PeerUnavailable, match="refused"):
+        await b.node.calls.send(a.node_id, wire.RequestCatalog())
