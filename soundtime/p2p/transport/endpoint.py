@@ -1,0 +1,503 @@
+"""The endpoint: binding, accepting and admitting connections, serving streams, the outgoing pool, heartbeats."""
+
+# Timeouts are parameters on purpose (ASYNC109): a caller's asyncio.timeout would cancel a bare read (note #4);
+# the stream methods enforce their deadline themselves and abort the stream when it passes.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, cast
+
+from soundtime.p2p.transport._iroh import _message, ffi
+from soundtime.p2p.transport.addresses import PeerAddress, _endpoint_addr
+from soundtime.p2p.transport.errors import CloseCode, ConnectFailed, ConnectionClosed, StreamCode, TransportError
+from soundtime.p2p.transport.streams import PeerConnection, Stream, _consume, _quietly, _remaining, _within
+
+log = logging.getLogger("soundtime.p2p.transport")  # one logger name for the whole package
+
+ALPN = b"soundtime/p2p/1"
+
+#: Incoming connections one node id may hold at once; a new one closes its oldest.
+MAX_INCOMING_PER_PEER = 4
+
+
+StreamHandler = Callable[[PeerConnection, Stream], Awaitable[None]]
+AdmitHook = Callable[[str], Awaitable[bool]]
+ConnectionLostHook = Callable[[str], Awaitable[None]]
+
+
+class _BindPreset(ffi.Preset):
+    """Minimal (no lookup) or n0 (relays, DNS) baseline, then one ``bind_addr`` per address family (note #8)."""
+
+    def __init__(self, addresses: list[str], relay: bool) -> None:
+        self._addresses = addresses
+        self._relay = relay
+
+    def apply(self, builder: ffi.EndpointBuilder) -> None:
+        if self._relay:
+            builder.apply_n0()
+        else:
+            builder.apply_minimal()
+            builder.relay_mode(ffi.RelayMode.disabled())
+        for address in self._addresses:
+            builder.bind_addr(address)
+
+
+def _ipv6_available(host: str) -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
+
+
+async def _bind(secret_key: bytes, port: int, relay: bool, host_v4: str | None, host_v6: str | None) -> ffi.Endpoint:
+    addresses = [f"{host_v4}:{port}"] if host_v4 is not None else []
+    if host_v6 is not None:
+        addresses.append(f"[{host_v6}]:{port}")
+    if not addresses:
+        raise ValueError("at least one of bind_host_v4 and bind_host_v6 is needed")
+
+    async def bind(selected: list[str]) -> ffi.Endpoint:
+        options = ffi.EndpointOptions(preset=_BindPreset(selected, relay), secret_key=secret_key, alpns=[ALPN])
+        return await ffi.Endpoint.bind(options)
+
+    try:
+        return await bind(addresses)
+    except ffi.IrohError as exc:
+        if host_v4 is not None and host_v6 is not None and not _ipv6_available(host_v6):
+            log.warning("IPv6 is not available on this host; listening on IPv4 only")
+            try:
+                return await bind(addresses[:1])
+            except ffi.IrohError as again:
+                raise TransportError(f"cannot listen on {addresses[0]}: {_message(again)}") from None
+        raise TransportError(f"cannot listen on {', '.join(addresses)}: {_message(exc)}") from None
+
+
+def _loopback(bound: str) -> str:
+    host, _, port = bound.rpartition(":")
+    if host == "0.0.0.0":  # noqa: S104 - a bound wildcard, not a bind request
+        return f"127.0.0.1:{port}"
+    if host == "[::]":
+        return f"[::1]:{port}"
+    return bound
+
+
+@dataclass(frozen=True)
+class _Settings:
+    on_stream: StreamHandler
+    admit: AdmitHook
+    max_connections: int
+    max_streams: int
+    heartbeat_frame: Callable[[], bytes] | None
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    on_connection_lost: ConnectionLostHook | None
+    idle_timeout: float
+    handshake_timeout: float
+    finish_timeout: float
+
+
+class Transport:
+    """One iroh endpoint: serves streams on connections peers open, pools our outgoing connections."""
+
+    def __init__(self, endpoint: ffi.Endpoint, settings: _Settings) -> None:
+        self._ep = endpoint
+        self._settings = settings
+        self.node_id = str(endpoint.id())
+        self._outgoing: dict[str, PeerConnection] = {}
+        self._incoming: dict[str, set[PeerConnection]] = {}
+        self._dials: dict[str, asyncio.Task[PeerConnection]] = {}
+        self._handshakes = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._closed = asyncio.Event()
+
+    @classmethod
+    async def start(
+        cls,
+        *,
+        secret_key: bytes,
+        port: int,
+        relay: bool,
+        on_stream: StreamHandler,
+        admit: AdmitHook,
+        max_connections: int = 256,
+        max_streams_per_connection: int = 64,
+        bind_host_v4: str | None = "0.0.0.0",  # noqa: S104 - listening on all interfaces is the point
+        bind_host_v6: str | None = "::",
+        heartbeat_frame: Callable[[], bytes] | None = None,
+        heartbeat_interval: float = 5.0,
+        heartbeat_timeout: float = 5.0,
+        on_connection_lost: ConnectionLostHook | None = None,
+        idle_timeout: float = 120.0,
+        handshake_timeout: float = 10.0,
+        finish_timeout: float = 30.0,
+    ) -> Transport:
+        """Bind the endpoint on ``port`` (0: random) for both address families and start accepting.
+
+        ``bind_host_v6=None`` leaves IPv6 unpinned (iroh then binds ``[::]`` on a random port itself; neither
+        family can be turned off). ``heartbeat_frame`` returns the complete bytes to send (length prefix
+        included); ``on_connection_lost`` is called when a pooled outgoing connection ends without us choosing to
+        close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost).
+        """
+        if len(secret_key) != 32:
+            raise ValueError("the secret key must be 32 bytes")
+        settings = _Settings(
+            on_stream=on_stream,
+            admit=admit,
+            max_connections=max_connections,
+            max_streams=max_streams_per_connection,
+            heartbeat_frame=heartbeat_frame,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+            on_connection_lost=on_connection_lost,
+            idle_timeout=idle_timeout,
+            handshake_timeout=handshake_timeout,
+            finish_timeout=finish_timeout,
+        )
+        ffi.uniffi_set_event_loop(cast(asyncio.BaseEventLoop, asyncio.get_running_loop()))  # note #1
+        transport = cls(await _bind(secret_key, port, relay, bind_host_v4, bind_host_v6), settings)
+        transport._spawn(transport._accept_loop())
+        log.debug("p2p endpoint %s bound on %s", transport.node_id[:16], transport._ep.bound_sockets())
+        return transport
+
+    # --- identity and addresses
+
+    def address(self) -> PeerAddress:
+        """Our dialable address: the endpoint's direct addresses (loopback ones if it has none) and relay."""
+        addr = self._ep.addr()
+        direct = tuple(addr.direct_addresses()) or self.local_address().direct_addresses
+        return PeerAddress(self.node_id, direct, addr.relay_url())
+
+    def local_address(self) -> PeerAddress:
+        """Our address for nodes on the same host: loopback ``ip:port`` for each bound socket."""
+        return PeerAddress(self.node_id, tuple(_loopback(bound) for bound in self._ep.bound_sockets()))
+
+    def ticket(self) -> str:
+        """An iroh endpoint ticket carrying :meth:`address`."""
+        return str(ffi.EndpointTicket.from_addr(_endpoint_addr(self.address())))
+
+    def relay_url(self) -> str | None:
+        """Our home relay, when relays are enabled and one was found."""
+        return self._ep.addr().relay_url()
+
+    def bound_ports(self) -> list[int]:
+        """The UDP ports we listen on (IPv4 first)."""
+        return list(dict.fromkeys(int(bound.rpartition(":")[2]) for bound in self._ep.bound_sockets()))
+
+    # --- connections
+
+    async def connect(self, addr: PeerAddress, timeout: float = 10.0) -> PeerConnection:
+        """Our open outgoing connection to ``addr.node_id``, dialling it if there is none (one dial at a time)."""
+        if self._closing:
+            raise ConnectFailed("the transport is closed")
+        node_id = addr.node_id
+        if node_id == self.node_id:
+            raise ConnectFailed("cannot connect to ourselves")
+        pooled = self._outgoing.get(node_id)
+        if pooled is not None and not pooled.is_closed:
+            return pooled
+        dial = self._dials.get(node_id)
+        if dial is None:
+            dial = self._start_dial(addr, timeout)
+        try:
+            return await asyncio.shield(dial)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if dial.cancelled() and (current is None or not current.cancelling()):
+                raise ConnectFailed("the transport closed while dialling") from None
+            raise
+
+    def connections(self, node_id: str | None = None) -> list[PeerConnection]:
+        """Open connections (both directions) with ``node_id``, or with everyone."""
+        found = [conn for conn in self._outgoing.values() if node_id in (None, conn.node_id)]
+        for peer, conns in self._incoming.items():
+            if node_id in (None, peer):
+                found.extend(conns)
+        return [conn for conn in found if not conn.is_closed]
+
+    def close_peer(self, node_id: str, code: CloseCode = CloseCode.BLOCKED, reason: bytes = b"blocked") -> int:
+        """Close every connection with ``node_id`` (incoming and outgoing); returns how many."""
+        conns = self.connections(node_id)
+        for conn in conns:
+            conn.close(code, reason)
+            self._forget(conn)
+        return len(conns)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closing
+
+    async def close(self) -> None:
+        """Close every connection (CloseCode.SHUTDOWN), stop every task and close the endpoint. Idempotent."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            for conn in self.connections():
+                conn.close(CloseCode.SHUTDOWN, b"shutdown")
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await _within(self._ep.close(), 5.0)
+            except (TimeoutError, ffi.IrohError) as exc:
+                log.warning("closing the p2p endpoint failed: %s", _message(exc))
+        finally:
+            self._closed.set()
+
+    # --- internals: tasks
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        if self._closing:
+            coro.close()
+            return None
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _spawn_quiet(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._spawn(coro)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("p2p transport task failed", exc_info=exc)
+
+    # --- internals: outgoing
+
+    def _start_dial(self, addr: PeerAddress, timeout: float) -> asyncio.Task[PeerConnection]:
+        task = asyncio.ensure_future(self._dial(addr, timeout))
+        self._tasks.add(task)
+        self._dials[addr.node_id] = task
+
+        def done(finished: asyncio.Task[PeerConnection]) -> None:
+            self._tasks.discard(finished)
+            if self._dials.get(addr.node_id) is finished:
+                del self._dials[addr.node_id]
+            _consume(finished)
+
+        task.add_done_callback(done)
+        return task
+
+    async def _dial(self, addr: PeerAddress, timeout: float) -> PeerConnection:
+        short = addr.node_id[:16]
+        try:
+            target = _endpoint_addr(addr)
+        except ffi.IrohError:
+            raise ConnectFailed(f"{addr.node_id!r} is not a valid node id") from None
+        try:
+            conn = await _within(self._ep.connect(target, ALPN), timeout)  # safe to cancel (note #4)
+        except TimeoutError:
+            raise ConnectFailed(f"no answer from {short} within {timeout:g} s") from None
+        except ffi.IrohError as exc:
+            raise ConnectFailed(f"cannot connect to {short}: {_message(exc)}") from None
+        peer = PeerConnection(conn, addr.node_id, outgoing=True, spawn=self._spawn_quiet)
+        if self._closing:
+            peer.close(CloseCode.SHUTDOWN, b"shutdown")
+            raise ConnectFailed("the transport closed while dialling")
+        self._outgoing[addr.node_id] = peer
+        self._spawn(self._watch(peer))
+        self._spawn(self._refuse_streams(peer))
+        self._spawn(self._keep_alive(peer))
+        return peer
+
+    async def _refuse_streams(self, peer: PeerConnection) -> None:
+        """Peers send requests on their own connections (spec §2): streams on ours are refused, not left hanging."""
+        while True:
+            try:
+                bi = await peer._conn.accept_bi()
+            except ffi.IrohError:
+                return
+            log.debug("refusing a stream opened by %s on our outgoing connection", peer.node_id[:16])
+            self._spawn(Stream(bi, peer).abort(StreamCode.REFUSED))
+
+    async def _keep_alive(self, peer: PeerConnection) -> None:
+        """Close the connection when idle; when heartbeats are on, close it when the peer stops acknowledging."""
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_interval)
+            if peer.is_closed:
+                return
+            if time.monotonic() - peer.last_used >= self._settings.idle_timeout:
+                log.debug("closing the idle connection to %s", peer.node_id[:16])
+                peer.close(CloseCode.IDLE, b"idle")
+                self._forget(peer)
+                return
+            if not await self._heartbeat(peer):
+                log.info("peer %s missed its heartbeat; closing the connection", peer.node_id[:16])
+                peer.close(CloseCode.HEARTBEAT_TIMEOUT, b"heartbeat timeout")
+                return
+
+    async def _heartbeat(self, peer: PeerConnection) -> bool:
+        """Write the heartbeat frame on a new stream and require the peer's acknowledgement in time.
+
+        A peer whose packets keep arriving while the heartbeat times out (e.g. all its stream slots are busy)
+        counts as alive.
+        """
+        if self._settings.heartbeat_frame is None:
+            return True
+        try:
+            frame = self._settings.heartbeat_frame()
+        except Exception:
+            log.exception("building the heartbeat frame failed")
+            return True
+        received = peer._rx_datagrams()
+        deadline = asyncio.get_running_loop().time() + self._settings.heartbeat_timeout
+        try:
+            stream = await peer._open(self._settings.heartbeat_timeout)
+            try:
+                await stream.write(frame, _remaining(deadline))
+                await stream.finish(_remaining(deadline))
+            finally:
+                await stream.stop(StreamCode.DONE)  # the answer, if any, is not wanted
+        except ConnectionClosed:
+            return False
+        except TransportError:
+            return peer._rx_datagrams() > received
+        return True
+
+    # --- internals: incoming
+
+    async def _accept_loop(self) -> None:
+        while True:
+            try:
+                incoming = await self._ep.accept_next()
+            except ffi.IrohError as exc:
+                if self._ep.is_closed():
+                    return
+                log.warning("accepting connections failed: %s", _message(exc))
+                await asyncio.sleep(0.1)
+                continue
+            if incoming is None or self._ep.is_closed():  # the endpoint is closed
+                return
+            if self._handshakes + sum(map(len, self._incoming.values())) >= self._settings.max_connections:
+                log.info("refusing a connection: %d connections already", self._settings.max_connections)
+                self._spawn(_quietly(incoming.refuse()))
+                continue
+            self._handshakes += 1
+            self._spawn(self._handshake(incoming))
+
+    async def _handshake(self, incoming: ffi.Incoming) -> None:
+        try:
+            try:
+                accepting = await incoming.accept()
+                conn = await _within(accepting.connect(), self._settings.handshake_timeout)
+                node_id = str(conn.remote_id())
+            except (TimeoutError, ffi.IrohError) as exc:
+                log.debug("an incoming handshake failed: %s", _message(exc))
+                return
+        finally:
+            self._handshakes -= 1
+        peer = PeerConnection(conn, node_id, outgoing=False, spawn=self._spawn_quiet)
+        conns = self._incoming.setdefault(node_id, set())
+        conns.add(peer)
+        if len(conns) > MAX_INCOMING_PER_PEER:  # one identity cannot take every connection slot
+            oldest = min((c for c in conns if c is not peer), key=lambda c: c.last_used)
+            oldest.close(CloseCode.OVERLOADED, b"too many connections")
+            self._forget(oldest)
+        if not await self._admitted(peer) or self._closing:
+            self._forget(peer)
+            return
+        conn.set_max_concurrent_bi_streams(self._settings.max_streams)
+        self._spawn(self._watch(peer))
+        self._spawn(self._close_when_idle(peer))
+        await self._serve(peer)
+
+    async def _close_when_idle(self, peer: PeerConnection) -> None:
+        """Close an incoming connection that carried no stream for ``idle_timeout`` seconds."""
+        while not peer.is_closed:
+            await asyncio.sleep(self._settings.heartbeat_interval)
+            if not peer.is_closed and time.monotonic() - peer.last_used >= self._settings.idle_timeout:
+                log.debug("closing the idle connection from %s", peer.node_id[:16])
+                peer.close(CloseCode.IDLE, b"idle")
+                self._forget(peer)
+
+    async def _admitted(self, peer: PeerConnection) -> bool:
+        try:
+            admitted = await self._settings.admit(peer.node_id)
+        except Exception:
+            log.exception("the admission check for %s failed", peer.node_id[:16])
+            peer.close(CloseCode.INTERNAL, b"internal error")
+            return False
+        if not admitted:
+            peer.close(CloseCode.BLOCKED, b"blocked")
+        return admitted
+
+    async def _serve(self, peer: PeerConnection) -> None:
+        """Accept the peer's streams, one task each, at most ``max_streams_per_connection`` at a time."""
+        slots = asyncio.Semaphore(self._settings.max_streams)
+        while True:
+            await slots.acquire()
+            try:
+                bi = await peer._conn.accept_bi()
+            except ffi.IrohError:
+                slots.release()
+                return
+            if self._spawn(self._serve_stream(peer, Stream(bi, peer), slots)) is None:
+                return
+
+    async def _serve_stream(self, peer: PeerConnection, stream: Stream, slots: asyncio.Semaphore) -> None:
+        peer.last_used = time.monotonic()
+        try:
+            await self._settings.on_stream(peer, stream)
+        except TransportError as exc:
+            log.debug("a stream from %s failed: %s", peer.node_id[:16], exc)
+            await stream.abort(StreamCode.INTERNAL)
+        except Exception:
+            log.exception("the stream handler failed for a stream from %s", peer.node_id[:16])
+            await stream.abort(StreamCode.INTERNAL)
+        else:
+            await stream._settle(self._settings.finish_timeout)
+        finally:
+            slots.release()
+
+    # --- internals: both directions
+
+    async def _watch(self, peer: PeerConnection) -> None:
+        text = "connection lost"
+        try:
+            text = await peer._conn.closed()
+        except ffi.IrohError as exc:
+            text = _message(exc)
+        finally:  # also when cancelled by close(), so that wait_closed() returns
+            peer._mark_closed(text)
+            self._forget(peer)
+        log.debug("connection %s %s closed: %s", "to" if peer.outgoing else "from", peer.node_id[:16], text)
+        if self._lost_matters(peer) and self._settings.on_connection_lost is not None:
+            try:
+                await self._settings.on_connection_lost(peer.node_id)
+            except Exception:
+                log.exception("the connection-lost hook failed for %s", peer.node_id[:16])
+
+    def _lost_matters(self, peer: PeerConnection) -> bool:
+        """A pooled connection ended without us choosing to close it (heartbeat failures count as lost)."""
+        if not peer.outgoing or self._closing:
+            return False
+        replacement = self._outgoing.get(peer.node_id)
+        if replacement is not None and not replacement.is_closed:
+            return False
+        local = peer._local_close
+        return local is None or local[0] == CloseCode.HEARTBEAT_TIMEOUT
+
+    def _forget(self, peer: PeerConnection) -> None:
+        if peer.outgoing:
+            if self._outgoing.get(peer.node_id) is peer:
+                del self._outgoing[peer.node_id]
+            return
+        conns = self._incoming.get(peer.node_id)
+        if conns is not None:
+            conns.discard(peer)
+            if not conns:
+                del self._incoming[peer.node_id]
