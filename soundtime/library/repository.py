@@ -120,26 +120,32 @@ class AlbumValues:
     cover_hash: str | None
 
 
-_UPSERT_ALBUMS = text(
+_INSERT_ALBUMS = text(
     "INSERT INTO albums (id, title, artist_id, year, genre, cover_hash) "
     "SELECT gen_random_uuid(), k.* FROM unnest(CAST(:titles AS varchar[]), CAST(:artists AS uuid[]), "
     "CAST(:years AS smallint[]), CAST(:genres AS varchar[]), CAST(:covers AS varchar[])) "
     "AS k(title, artist_id, year, genre, cover_hash) ORDER BY k.title, k.artist_id "
-    "ON CONFLICT (title, artist_id) DO UPDATE SET cover_hash = excluded.cover_hash "
-    "WHERE albums.cover_hash IS NULL AND excluded.cover_hash IS NOT NULL"
+    "ON CONFLICT (title, artist_id) DO NOTHING"
 )
+# FOR KEY SHARE, as for artists; an album without a cover gets the batch's.
 _LOCK_ALBUMS = text(
     "SELECT a.title, a.artist_id, a.id FROM albums a "
     "JOIN unnest(CAST(:titles AS varchar[]), CAST(:artists AS uuid[])) AS k(title, artist_id) "
     "ON a.title = k.title AND a.artist_id = k.artist_id FOR KEY SHARE OF a"
+)
+_FILL_COVERS = text(
+    "UPDATE albums a SET cover_hash = k.cover_hash "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:covers AS varchar[])) AS k(id, cover_hash) "
+    "WHERE a.id = k.id AND a.cover_hash IS NULL"
 )
 
 
 async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
     """Ids of albums by (title, album artist id), creating missing ones; an album without cover gets one.
 
-    The rows are locked FOR KEY SHARE (see :func:`upsert_artists`); rows are written in (title, artist) order, so
-    concurrent upserts of the same albums lock them in one order (no deadlock).
+    The rows are locked FOR KEY SHARE (see :func:`upsert_artists`); new rows are written in (title, artist) order,
+    so concurrent upserts of the same albums do not deadlock. Existing albums are not locked for update unless
+    a cover is given for them.
     """
     by_key: dict[tuple[str, uuid.UUID], AlbumValues] = {}
     for album in albums:
@@ -150,7 +156,7 @@ async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) ->
     for _ in range(_UPSERT_ATTEMPTS):
         missing = [album for key, album in by_key.items() if key not in found]
         if not missing:
-            return found
+            break
         columns = {
             "titles": [a.title for a in missing],
             "artists": [a.artist_id for a in missing],
@@ -158,12 +164,16 @@ async def upsert_albums(session: AsyncSession, albums: Sequence[AlbumValues]) ->
             "genres": [a.genre for a in missing],
             "covers": [a.cover_hash for a in missing],
         }
-        await session.execute(_UPSERT_ALBUMS, columns)
+        await session.execute(_INSERT_ALBUMS, columns)
         rows = await session.execute(_LOCK_ALBUMS, {"titles": columns["titles"], "artists": columns["artists"]})
         found.update({(title, artist_id): album_id for title, artist_id, album_id in rows})
-    if len(found) == len(by_key):
-        return found
-    raise RuntimeError("albums kept disappearing while being created")
+    if len(found) != len(by_key):
+        raise RuntimeError("albums kept disappearing while being created")
+    covered = sorted((found[key], album.cover_hash) for key, album in by_key.items() if album.cover_hash)
+    if covered:
+        ids, covers = zip(*covered, strict=True)
+        await session.execute(_FILL_COVERS, {"ids": list(ids), "covers": list(covers)})
+    return found
 
 
 async def album_covers(

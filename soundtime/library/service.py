@@ -95,7 +95,7 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
         message = "imported"
         log.info("imported %s as track %s (%s)", received.filename, outcome.track_id, outcome.content_hash)
         if context.p2p is not None:
-            context.p2p.spawn(context.p2p.sync.announce([outcome.content_hash]), "announce upload")
+            context.p2p.spawn(context.p2p.sync.announce(), "announce upload")
     return UploadResult(filename=received.filename, status=outcome.status, message=message, track=views.track_out(row))
 
 

@@ -18,6 +18,7 @@ from soundtime.p2p.transport import (
     Stream,
     StreamCode,
     StreamError,
+    StreamTimeout,
     Transport,
     TransportError,
 )
@@ -77,27 +78,39 @@ class PeerCalls:
             raise PeerMisbehaved(f"peer {node_id[:16]} sent an invalid reply: {exc}") from exc
 
     async def send(self, node_id: str, message: wire.Message) -> None:
-        """Fire and forget: write, FIN, wait for the peer's acknowledgement and FIN; retried on stream errors.
+        """Fire and forget: write, FIN, wait for the acknowledgement; retried on connection and stream errors.
 
-        A peer that refuses the message (resets the stream) makes the attempt fail, so nothing is taken as
-        delivered that was not.
+        Acknowledged data counts as delivered unless the peer refuses it: a stop or reset code, or a reset
+        instead of its FIN (spec §4: the acceptor FINs once it has handled the message). A peer slow to FIN is
+        not retried (SoundTime handles a connection's streams one at a time).
         """
+        if await self._address_of(node_id) is None:
+            raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
         frame = wire.encode_frame(message)
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                stream = await self._open(node_id)
-                await stream.write(frame, timeout=ACK_TIMEOUT)
-                await stream.finish(ack_timeout=ACK_TIMEOUT)
-                # The acceptor FINs its side once it has handled the message (spec §4); a reset means refused.
-                await stream.read_to_end(ACK_REPLY_LIMIT, timeout=ACK_TIMEOUT)
+                await self._deliver(node_id, frame)
             except (PeerUnavailable, TransportError) as exc:
-                refused = isinstance(exc, StreamError) and exc.code == StreamCode.REFUSED
                 if attempt == SEND_ATTEMPTS:
-                    reason = "the peer refused it (too many requests)" if refused else str(exc)
-                    raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {reason}") from exc
+                    raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {exc}") from exc
                 await asyncio.sleep(0.5 * attempt)
             else:
                 return
+
+    async def _deliver(self, node_id: str, frame: bytes) -> None:
+        stream = await self._open(node_id)
+        await stream.write(frame, timeout=ACK_TIMEOUT)
+        stopped = await stream.finish(ack_timeout=ACK_TIMEOUT)
+        if stopped not in (None, StreamCode.DONE):
+            raise PeerUnavailable(f"the peer refused it (code {stopped})")
+        try:
+            await stream.read_to_end(ACK_REPLY_LIMIT, timeout=ACK_TIMEOUT)
+        except StreamTimeout:
+            log.debug("peer %s acknowledged a message but did not finish its side in time", node_id[:16])
+        except StreamError as exc:
+            if exc.code == StreamCode.REFUSED:
+                raise PeerUnavailable("the peer refused it (too many requests)") from exc
+            raise
 
     async def fetch_blob(self, node_id: str, digest: str, store: BlobStore, *, max_size: int) -> BlobRef:
         """Fetch a blob by hash and store it only if its BLAKE3 hash matches ``digest``."""

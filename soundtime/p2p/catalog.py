@@ -169,7 +169,7 @@ def _track_values(track: TrackAnnouncement, artist_id: uuid.UUID, album_id: uuid
         "year": track.year,
         "genre": track.genre,
         "duration_secs": track.duration_secs,
-        "format": track.format,
+        "format": track.format.lower(),
         "bitrate_kbps": track.bitrate,
         "sample_rate": track.sample_rate,
         "content_hash": track.hash,

@@ -22,14 +22,14 @@ from soundtime.p2p.discovery import LocalDiscovery
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
-from soundtime.p2p.sync import CatalogSync
+from soundtime.p2p.sync import VERSION_SUFFIX, CatalogSync
 from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
 from soundtime.p2p.validation import direct_address
 
 log = logging.getLogger(__name__)
 
 #: What we tell peers our version is (SoundTime shows it in its peer list).
-VERSION = f"{soundtime.__version__}-soundtime-py"
+VERSION = f"{soundtime.__version__}{VERSION_SUFFIX}"
 #: Peer exchange: ids per list, both ways (spec §6), and addresses per id in our hint extension.
 MAX_EXCHANGE_IDS = 1000
 MAX_HINTS_PER_ID = 4
@@ -100,6 +100,7 @@ class P2PNode:
         self._dial_slots = asyncio.Semaphore(self.timings.dial_concurrency)
         self._exchange_cursor = 0
         self._learn_limiter = RateLimiter(LEARNS_PER_MINUTE, 60.0)
+        self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class P2PNode:
 
     async def stop(self) -> None:
         """Stop the schedule, close every connection and the endpoint."""
+        self._stopping = True
         if self._discovery is not None:
             await self._discovery.stop()
         tasks = list(self._tasks)
@@ -151,8 +153,11 @@ class P2PNode:
             self._transport = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a background job owned by the node (cancelled at stop; failures are logged)."""
+        """Run a background job owned by the node (cancelled at stop; failures are logged; none once stopping)."""
         task = asyncio.create_task(coro, name=name)
+        if self._stopping:  # stop() is cancelling every job: a new one never starts
+            task.cancel()
+            return task
         self._tasks.add(task)
         task.add_done_callback(self._job_done)
         return task

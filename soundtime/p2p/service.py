@@ -144,7 +144,8 @@ async def add_peer(context: AppContext, text: str) -> AddPeerOut:
         error = "the peer did not answer"
     async with context.db.transaction() as session:
         peer = await repo.get_peer(session, address.node_id)
-    assert peer is not None
+    if peer is None:  # removed or blocked by another request meanwhile
+        raise Conflict("the peer was removed or blocked while it was being added", code="peer_removed")
     return AddPeerOut(peer=peer_out(peer), reachable=reachable, error=error)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import Counter
+import weakref
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,11 @@ CONCURRENT_PUSHES = 4
 CONCURRENT_COVER_FETCHES = 2
 MAX_PENDING_COVERS = 2000
 COVER_FETCH_DEADLINE = 60.0
-#: Catalog pages sent to one peer before the first of them is acknowledged.
-PUSH_WINDOW = 4
+#: How our nodes' version strings end (peers without it are treated as SoundTime nodes).
+VERSION_SUFFIX = "-soundtime-py"
+#: Catalog pages in flight to one peer of ours (it handles one while the next travels); SoundTime peers handle
+#: a connection's streams one at a time, so they get one page at a time.
+PUSH_WINDOW = 2
 
 
 class CatalogSync:
@@ -37,30 +40,31 @@ class CatalogSync:
     def __init__(self, node: P2PNode) -> None:
         self.node = node
         self._pushes: dict[str, asyncio.Task[None]] = {}
-        self._full_push_wanted: set[str] = set()
+        self._again: dict[str, bool] = {}  # pushes requested while one ran: {peer: full?}
         self._push_slots = asyncio.Semaphore(CONCURRENT_PUSHES)
         self._cover_slots = asyncio.Semaphore(CONCURRENT_COVER_FETCHES)
         self._covers_in_flight: set[str] = set()
-        self._ingest_locks: dict[str, asyncio.Lock] = {}
-        self._ingest_users: Counter[str] = Counter()
+        #: One ingest at a time per sender (its quota is checked inside); a lock lives while someone holds it.
+        self._ingest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def cancel_push(self, node_id: str) -> None:
         """Stop a running push to a peer (it was blocked)."""
-        self._full_push_wanted.discard(node_id)
+        self._again.pop(node_id, None)
         if (push := self._pushes.pop(node_id, None)) is not None:
             push.cancel()
 
     def push(self, node_id: str, *, full: bool = False, min_interval: float | None = None) -> None:
         """Push our catalog to a peer in the background, unless one ran recently (``min_interval`` seconds).
 
-        A push requested while another runs to the same peer is dropped, except a full one, which follows it.
+        A push requested while another runs to the same peer follows it (requests meanwhile are merged); only
+        a rate-limited one (``min_interval`` > 0) is dropped.
         """
         if self.node.is_blocked(node_id):
             return
         running = self._pushes.get(node_id)
         if running is not None and not running.done():
-            if full:
-                self._full_push_wanted.add(node_id)
+            if full or min_interval == 0:
+                self._again[node_id] = full or self._again.get(node_id, False)
             return
         interval = self.node.timings.push_min_interval if min_interval is None else min_interval
         task = self.node.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
@@ -70,9 +74,9 @@ class CatalogSync:
     def _push_done(self, node_id: str, task: asyncio.Task[None]) -> None:
         if self._pushes.get(node_id) is task:
             del self._pushes[node_id]
-        if node_id in self._full_push_wanted and not task.cancelled():
-            self._full_push_wanted.discard(node_id)
-            self.push(node_id, full=True, min_interval=0)
+        full = self._again.pop(node_id, None)
+        if full is not None and not task.cancelled():
+            self.push(node_id, full=full, min_interval=0)
 
     async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
         async with self._push_slots:
@@ -91,7 +95,7 @@ class CatalogSync:
             return
         since = None if full else peer.sync_watermark
         sent = 0
-        window = asyncio.Semaphore(PUSH_WINDOW)  # pages in flight: the peer handles one while the next travels
+        window = asyncio.Semaphore(PUSH_WINDOW if (peer.version or "").endswith(VERSION_SUFFIX) else 1)
         async with asyncio.TaskGroup() as group:
             async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
                 message: wire.Message = (
@@ -105,37 +109,23 @@ class CatalogSync:
         if sent:
             log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
 
-    async def announce(self, digests: Sequence[str]) -> None:
-        """Tell every online peer about new tracks of ours (AnnounceTrack each)."""
+    async def announce(self) -> None:
+        """Push our new tracks to every online peer now (a delta since each peer's watermark)."""
         async with self.node.db.transaction() as session:
-            rows = await repo.own_rows_by_hash(session, list(digests))
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
             self.node.own_track_count = await repo.own_track_count(session)
-        messages = [wire.AnnounceTrack(track=catalog.announcement_of(row, self.node.node_id)) for row in rows]
         for node_id in online:
-            if not self.node.is_blocked(node_id):
-                self.node.spawn(self._send_all(node_id, messages), f"announce to {node_id[:16]}")
-
-    async def _send_all(self, node_id: str, messages: Sequence[wire.Message]) -> None:
-        assert self.node.calls is not None
-        for message in messages:
-            await self.node.calls.send(node_id, message)
+            self.push(node_id, min_interval=0)
 
     async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
         """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
         lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
-        self._ingest_users[sender] += 1
-        try:
-            async with lock:
-                if self.node.is_blocked(sender):
-                    return catalog.Replicated(skipped=len(tracks))
-                async with self.node.db.transaction() as session:
-                    quota = self.node.settings.p2p_max_tracks_per_peer
-                    result = await catalog.replicate(session, sender, tracks, quota=quota)
-        finally:
-            self._ingest_users[sender] -= 1
-            if not self._ingest_users[sender]:  # nobody holds or waits for the lock: forget it
-                del self._ingest_users[sender], self._ingest_locks[sender]
+        async with lock:
+            if self.node.is_blocked(sender):
+                return catalog.Replicated(skipped=len(tracks))
+            async with self.node.db.transaction() as session:
+                quota = self.node.settings.p2p_max_tracks_per_peer
+                result = await catalog.replicate(session, sender, tracks, quota=quota)
         room = MAX_PENDING_COVERS - len(self._covers_in_flight)
         wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
         for digest in wanted:

@@ -48,8 +48,8 @@ def announcement_problem(track: TrackAnnouncement, sender: str) -> str | None:
         return "cover_hash is not 64 lowercase hex characters"
     if track.origin_node != sender:
         return "origin_node is not the sending peer"
-    if _FORMAT.fullmatch(track.format) is None:
-        return "format is not 1-16 lowercase letters or digits"
+    if _FORMAT.fullmatch(track.format.lower()) is None:  # SoundTime's docs show upper case ("FLAC")
+        return "format is not 1-16 letters or digits"
     if not (math.isfinite(track.duration_secs) and 0 <= track.duration_secs <= MAX_DURATION_SECS):
         return "duration_secs out of range"
     problems = (

@@ -110,6 +110,13 @@ async def test_a_peer_cannot_put_covers_on_our_albums(db: Database) -> None:
     assert covers == {"Ours": None, "Theirs": cover}
 
 
+async def test_an_upper_case_format_is_stored_lower_case(db: Database) -> None:
+    await _peers(db, A)
+    async with db.transaction() as session:
+        await catalog.replicate(session, A, [announcement(A, 1, format="FLAC")], quota=10)
+        assert (await session.scalars(select(Track.format))).one() == "flac"
+
+
 async def test_album_artist_and_covers_to_fetch(db: Database) -> None:
     await _peers(db, A)
     cover = "f" * 64

@@ -14,7 +14,7 @@ from blake3 import blake3
 from sqlalchemy import func, select
 
 from soundtime.models import Album, Artist, Peer, RemoteTrackSource, Track
-from soundtime.p2p import wire
+from soundtime.p2p import calls, wire
 from soundtime.p2p.transport import PeerAddress, TransportError
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import upload
@@ -256,3 +256,22 @@ async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, s
     assert sum(r.accepted for r in results) == 100
     assert await _count(b, RemoteTrackSource) == 100
     assert await _count(b, Track) == 100
+
+
+async def test_a_peer_slow_to_finish_a_page_gets_it_once(
+    start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(calls, "ACK_TIMEOUT", 0.5)
+    soundtime_peer.fin_delay = 1.5  # handled one at a time, FIN after processing: longer than our wait
+    b = await start_instance("b")
+    await _upload_one(b, audio, tmp_path, "Slow")
+    await soundtime_peer.call(_address_of(b), wire.encode_frame(wire.Ping()))
+    await eventually(lambda: _of_type(soundtime_peer, wire.CatalogSync))
+    await asyncio.sleep(2.5)  # time for any retry to arrive
+    assert len(soundtime_peer.of_type(wire.CatalogSync)) == 1
+    async with b.context.db.transaction() as session:
+        peer = await session.get(Peer, soundtime_peer.node_id)
+        assert peer is not None
+        assert peer.failure_count == 0
+        assert peer.last_catalog_push_at is not None
+        assert peer.sync_watermark is not None  # the push completed

@@ -99,14 +99,14 @@ def test_origin_check_compares_with_the_real_sender() -> None:
     assert announcement_problem(GOOD, OTHER) == "origin_node is not the sending peer"
 
 
-@pytest.mark.parametrize("value", ["flac", "mp3", "m4a", "a" * 16, "0"])
+@pytest.mark.parametrize("value", ["flac", "mp3", "m4a", "a" * 16, "0", "FLAC", "Mp3"])
 def test_format_accepted(value: str) -> None:
     assert problem(format=value) is None
 
 
-@pytest.mark.parametrize("value", ["", "FLAC", "a" * 17, "mp 3", "mp3\x00", "ogg/vorbis", "mp3\n", "flaç"])
+@pytest.mark.parametrize("value", ["", "a" * 17, "mp 3", "mp3\x00", "ogg/vorbis", "mp3\n", "flaç"])
 def test_format_refused(value: str) -> None:
-    assert problem(format=value) == "format is not 1-16 lowercase letters or digits"
+    assert problem(format=value) == "format is not 1-16 letters or digits"
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, 1e-7, 354.5, float(MAX_DURATION_SECS)])

@@ -67,6 +67,8 @@ class FakeSoundTime:
     #: Blobs served with bytes that do not match their hash: {hash: wrong bytes}.
     forged: dict[str, bytes] = field(default_factory=dict)
     pushes: int = 0
+    #: Seconds a fire-and-forget request is held before its FIN (SoundTime FINs once it has handled a page).
+    fin_delay: float = 0.0
     #: What our Pong claims as track count (None: the catalog's size).
     claimed_track_count: int | None = None
 
@@ -122,6 +124,8 @@ class FakeSoundTime:
         elif isinstance(message, wire.FetchTrack):
             data = self.forged.get(message.hash) or self.blobs.get(message.hash, b"")
             await stream.write(struct.pack(">I", len(data)) + data, timeout=10)
+        else:
+            await asyncio.sleep(self.fin_delay)
 
     async def _push(self, conn: PeerConnection) -> None:
         """Push the catalog to the pinger on our own outgoing connection, as SoundTime does."""
