@@ -76,7 +76,7 @@ def serve(
 
     settings = _settings()
     if settings.p2p_enabled:
-        _check_identity(settings)
+        _check_p2p(settings)
     with _database(settings, migrate=migrate, on_signal=None) as url:
         bind_host, bind_port = host or settings.host, port or settings.port
         console.print(
@@ -87,14 +87,24 @@ def serve(
         uvicorn.Server(runtime.server_config(create_app(settings, url), settings, host=bind_host, port=bind_port)).run()
 
 
-def _check_identity(settings: Settings) -> None:
-    """Refuse to start with an unusable node key file, before anything else starts (exit 2, no traceback)."""
+def _check_p2p(settings: Settings) -> None:
+    """Refuse to start with an unusable node key or a busy UDP port, before anything starts (exit 2, no traceback)."""
+    import socket
+
     from soundtime.p2p.identity import IdentityError, load_or_create_secret_key
 
     try:
         load_or_create_secret_key(settings.secret_key_path)
     except IdentityError as exc:
         raise _fail(str(exc), 2) from None
+    if settings.p2p_bind_port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("0.0.0.0", settings.p2p_bind_port))  # noqa: S104 - what the node will bind
+    except OSError as exc:
+        message = f"UDP port {settings.p2p_bind_port} (P2P_BIND_PORT) is not available: {exc.strerror}"
+        raise _fail(f"{message}; stop what uses it or choose another port (0 = random)", 2) from None
 
 
 class _Stopped(Exception):

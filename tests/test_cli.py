@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,16 @@ def test_a_damaged_node_key_stops_the_server_without_replacing_it(tmp_path: Path
     assert str(key) in result.stderr
     assert "Traceback" not in result.stderr
     assert key.read_text() == "not a key"
+
+
+def test_a_busy_p2p_port_stops_the_server_with_a_message(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("0.0.0.0", 0))
+        port = busy.getsockname()[1]
+        result = soundtime("serve", env={"SOUNDTIME_DATA_DIR": str(tmp_path), "P2P_BIND_PORT": str(port)})
+    assert result.returncode == 2
+    assert f"UDP port {port} (P2P_BIND_PORT) is not available" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
