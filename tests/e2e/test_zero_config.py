@@ -33,7 +33,9 @@ def clean_env() -> dict[str, str]:
     """The environment of a fresh shell: no soundtime settings, no DATABASE_URL."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env["P2P_RELAY"] = "false"  # no internet here; the node does not start yet anyway
+    env["P2P_RELAY"] = "false"  # no internet here
+    env["P2P_BIND_PORT"] = "0"  # another instance on this machine may hold the default port
+    env["P2P_LOCAL_DISCOVERY"] = "false"  # do not announce test servers on the LAN
     return env
 
 
