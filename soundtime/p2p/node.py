@@ -322,7 +322,7 @@ class P2PNode:
         if node_id in self._blocked:
             return
         async with self.db.transaction() as session:
-            await repo.touch_peer(session, node_id, source="manual")
+            await repo.touch_peer(session, node_id, source="inbound")  # the source is kept when known
             await repo.record_pong(session, node_id, min(pong.track_count, MAX_TRACK_COUNT), pong.version)
 
     async def record_failure(self, node_id: str) -> None:
