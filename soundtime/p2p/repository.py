@@ -43,16 +43,15 @@ async def touch_peer(
     await session.execute(stmt.on_conflict_do_update(index_elements=["node_id"], set_=changes))
 
 
-async def remember_peer(session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = ()) -> bool:
-    """Register a peer we may dial later (seed, manual, LAN); a known one only gets these addresses. True if new."""
+async def remember_peer(session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = ()) -> None:
+    """Register a peer we may dial later (seed, manual, LAN); a known one only gets these addresses."""
     stmt = insert(Peer).values(node_id=node_id, source=source, addresses=list(addresses))
     if addresses:
-        stmt = stmt.on_conflict_do_update(index_elements=["node_id"], set_={"addresses": list(addresses)})
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["node_id"], set_={"addresses": list(addresses)})
+        )
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["node_id"])
-    result = await session.execute(stmt.returning(Peer.created_at, Peer.last_seen_at))
-    row = result.first()
-    return row is not None and row.last_seen_at is None
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["node_id"]))
 
 
 async def record_pong(session: AsyncSession, node_id: str, track_count: int, version: str | None) -> None:
@@ -289,11 +288,6 @@ async def own_changes_page(
     if after is not None:
         stmt = stmt.where(tuple_(Track.updated_at, Track.id) > tuple_(*after))
     return await _catalog_rows(session, stmt)
-
-
-async def own_rows_by_hash(session: AsyncSession, digests: Sequence[str]) -> list[CatalogRow]:
-    """Our own tracks with these hashes."""
-    return await _catalog_rows(session, _catalog_select().where(Track.content_hash.in_(list(digests))))
 
 
 async def own_track_count(session: AsyncSession) -> int:

@@ -18,30 +18,14 @@ from soundtime.p2p.validation import (
     direct_address,
     is_node_id,
 )
+from tests.support.soundtime_peer import GOLDEN_TRACK
 
 HASH = "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f"
 COVER = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 SENDER = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 OTHER = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
-GOOD = wire.TrackAnnouncement(
-    hash=HASH,
-    title="Bohemian Rhapsody",
-    artist_name="Queen",
-    album_artist_name="Queen",
-    album_title="A Night at the Opera",
-    duration_secs=354.5,
-    format="flac",
-    file_size=38_123_456,
-    genre="Rock",
-    year=1975,
-    track_number=11,
-    disc_number=1,
-    bitrate=1411,
-    sample_rate=44100,
-    origin_node=SENDER,
-    cover_hash=COVER,
-)
+GOOD = msgspec.structs.replace(GOLDEN_TRACK, album_artist_name="Queen", origin_node=SENDER)
 
 
 def announce(**changes: Any) -> wire.TrackAnnouncement:

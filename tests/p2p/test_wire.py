@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from soundtime.p2p import wire
+from tests.support.soundtime_peer import GOLDEN_TRACK
 
 GOLDEN: list[dict[str, str]] = [
     json.loads(line) for line in (Path(__file__).parent / "golden-frames.jsonl").read_text().splitlines()
@@ -27,24 +28,7 @@ NODE_A = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 NODE_B = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 REQUEST = "6f1c2a52-7b1e-4c53-9d0e-2f8b1a0c9e47"
 
-TRACK = wire.TrackAnnouncement(
-    hash=HASH,
-    title="Bohemian Rhapsody",
-    artist_name="Queen",
-    album_artist_name=None,
-    album_title="A Night at the Opera",
-    duration_secs=354.5,
-    format="flac",
-    file_size=38123456,
-    genre="Rock",
-    year=1975,
-    track_number=11,
-    disc_number=1,
-    bitrate=1411,
-    sample_rate=44100,
-    origin_node=NODE_B,
-    cover_hash=COVER,
-)
+TRACK = GOLDEN_TRACK
 
 EXPECTED: dict[str, wire.Message] = {
     "Ping": wire.Ping(),

@@ -19,6 +19,26 @@ from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, Transpo
 
 SOUNDTIME_VERSION = "0.1.57"
 
+#: The track of the golden frames (spec/golden-frames.jsonl), as SoundTime announced it.
+GOLDEN_TRACK = wire.TrackAnnouncement(
+    hash="ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f",
+    title="Bohemian Rhapsody",
+    artist_name="Queen",
+    album_artist_name=None,
+    album_title="A Night at the Opera",
+    duration_secs=354.5,
+    format="flac",
+    file_size=38123456,
+    genre="Rock",
+    year=1975,
+    track_number=11,
+    disc_number=1,
+    bitrate=1411,
+    sample_rate=44100,
+    origin_node="d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+    cover_hash="af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+)
+
 
 def announcement(origin: str, index: int, **overrides: object) -> wire.TrackAnnouncement:
     """A golden-shaped announcement of a made-up track ``index``."""
