@@ -32,6 +32,7 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python bench/import_bench.py
 	$(VENV)/bin/python bench/p2p_bench.py
+	$(VENV)/bin/python bench/remote_bench.py
 
 $(UV):
 	$(PYTHON) -m venv .venv-tools

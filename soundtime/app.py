@@ -29,6 +29,8 @@ from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
+from soundtime.p2p.cache import AudioCache
+from soundtime.p2p.health.router import router as health_router
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.router import router as p2p_router
 from soundtime.search.router import router as search_router
@@ -49,6 +51,7 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         db=Database(database_url, pool_size=settings.database_pool_size),
         audio=BlobStore(settings.audio_dir),
         blobs=BlobStore(settings.blobs_dir),
+        cache=AudioCache(settings.cache_dir, settings.p2p_cache_max_size),
         tokens=TokenService(resolve_jwt_secret(settings)),
         passwords=passwords or Passwords(),
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
@@ -66,12 +69,13 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         removed = context.audio.cleanup_temp() + context.blobs.cleanup_temp()
         if removed:
             log.info("removed %d unfinished files left by an interrupted write", removed)
+        await asyncio.to_thread(context.cache.load)
         await context.db.ping()
         app.state.context = context
         upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
         try:
             if settings.p2p_enabled:
-                context.p2p = P2PNode(settings, context.db, context.audio, context.blobs)
+                context.p2p = P2PNode(settings, context.db, context.audio, context.blobs, context.cache)
                 await context.p2p.start()
             log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
             yield
@@ -99,7 +103,8 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
             expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
         )
-    for router in (auth_router, library_router, streaming_router, search_router, admin_router, p2p_router, web_router):
+    routers = (auth_router, library_router, streaming_router, search_router, admin_router, p2p_router, health_router)
+    for router in (*routers, web_router):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"], summary="Liveness and database check")
     return app

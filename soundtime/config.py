@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     p2p_local_discovery: bool = Field(True, alias="P2P_LOCAL_DISCOVERY")
     p2p_relay: bool = Field(True, alias="P2P_RELAY")
     p2p_cache_max_size: int = Field(2 << 30, alias="P2P_CACHE_MAX_SIZE")
+    p2p_serve_cache: bool = Field(True, alias="P2P_SERVE_CACHE")
     p2p_max_tracks_per_peer: int = Field(500_000, ge=0, le=100_000_000, alias="P2P_MAX_TRACKS_PER_PEER")
     p2p_max_connections: int = Field(256, ge=1, le=10_000, alias="P2P_MAX_CONNECTIONS")
 
@@ -215,8 +216,13 @@ class Settings(BaseSettings):
 
     @property
     def blobs_dir(self) -> Path:
-        """Content-addressed store for cover art and, later, audio fetched from peers."""
+        """Content-addressed store for cover art fetched from peers and extracted from uploads."""
         return self.p2p_blobs_dir or self.data_dir / "p2p" / "blobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Content-addressed cache of audio fetched from peers (bounded by ``P2P_CACHE_MAX_SIZE``)."""
+        return self.blobs_dir / "cache"
 
     @property
     def secret_key_path(self) -> Path:

@@ -17,6 +17,7 @@ from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
+from soundtime.p2p.cache import AudioCache
 
 if TYPE_CHECKING:
     from soundtime.p2p.node import P2PNode
@@ -30,6 +31,8 @@ class AppContext:
     db: Database
     audio: BlobStore
     blobs: BlobStore
+    #: Audio fetched from peers (bounded, least recently used evicted).
+    cache: AudioCache
     tokens: TokenService
     passwords: Passwords
     auth_limiter: RateLimiter

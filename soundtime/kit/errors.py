@@ -82,6 +82,13 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class Gone(AppError):
+    """The resource existed but is no longer available (e.g. a dereferenced remote track)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLarge(AppError):
     """The request body or an uploaded file is over a limit."""
 
@@ -126,6 +133,12 @@ class ServiceUnavailable(AppError):
 
     status_code = 503
     code = "unavailable"
+
+
+class ResponseAborted(Exception):
+    """A response was cut off after its headers were sent (its body could not be delivered): the client sees an
+    incomplete body. The server logs it as one warning line, not as an application error (see kit.logging).
+    """
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

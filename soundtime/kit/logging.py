@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from soundtime.kit.errors import ResponseAborted
+
 _TOKEN_IN_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&\s\"]+")
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -46,6 +48,31 @@ class RedactTokens(logging.Filter):
         return True
 
 
+def _aborted(exc: BaseException | None) -> ResponseAborted | None:
+    """The :class:`ResponseAborted` behind an exception (itself, a cause, or inside an exception group)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ResponseAborted):
+            return exc
+        # Not __context__: an error raised while an abort was being handled is a real error.
+        single = isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1
+        exc = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and single else exc.__cause__
+        seen += 1
+    return None
+
+
+class QuietAbortedResponses(logging.Filter):
+    """Turn the server's traceback for a deliberately aborted response into one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite matching records in place; never drops a record."""
+        aborted = _aborted(record.exc_info[1]) if record.exc_info else None
+        if aborted is not None:
+            record.msg, record.args, record.exc_info, record.exc_text = "response aborted: %s", (aborted,), None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
     """Send every logger (ours, uvicorn's, alembic's) to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -61,6 +88,7 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    logging.getLogger("uvicorn.error").addFilter(QuietAbortedResponses())
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     # zeroconf warns with a traceback for every interface it cannot send on (e.g. IPv6 loopback in containers);
     # discovery reports what matters itself.

@@ -5,8 +5,8 @@ transaction fails, or when two uploads race to give an album its cover. Each can
 under its digest lock (the lock ingest holds from publishing to committing), so a blob that an ingest is about
 to reference is never removed.
 
-The blob store in ``P2P_BLOBS_DIR`` holds only covers today: when audio cached from peers lands there, its
-``referenced`` query must also count the cache's rows, or the collector would remove the cache.
+The blob store in ``P2P_BLOBS_DIR`` holds only covers. Audio cached from peers lives in its own store in the
+``cache/`` folder inside it (not a shard folder, so this collector never looks there); the cache bounds itself.
 """
 
 from __future__ import annotations

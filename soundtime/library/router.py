@@ -123,7 +123,7 @@ async def get_track(track_id: uuid.UUID, _: CurrentUser, session: SessionDep) ->
 )
 async def delete_track(track_id: uuid.UUID, user: CurrentUser, session: SessionDep, context: ContextDep) -> None:
     """Remove the track, its audio, and albums/artists/covers nothing else uses."""
-    await service.delete_track(session, context.audio, context.blobs, track_id, user)
+    await service.delete_track(session, context.audio, context.blobs, track_id, user, p2p=context.p2p)
 
 
 @router.get("/api/albums", summary="Albums by title")

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.auth import repository as auth_repo
 from soundtime.blobs.store import BlobStore
 from soundtime.context import AppContext
+from soundtime.kit.db import on_commit
 from soundtime.kit.errors import (
     AppError,
     Forbidden,
@@ -38,6 +40,9 @@ from soundtime.library.schemas import (
 from soundtime.library.tags import AudioRejected
 from soundtime.library.upload import ReceivedFile
 from soundtime.models import User
+
+if TYPE_CHECKING:
+    from soundtime.p2p.node import P2PNode
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +162,16 @@ async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetai
 
 
 async def delete_track(
-    session: AsyncSession, audio: BlobStore, blobs: BlobStore, track_id: uuid.UUID, user: User
+    session: AsyncSession,
+    audio: BlobStore,
+    blobs: BlobStore,
+    track_id: uuid.UUID,
+    user: User,
+    *,
+    p2p: P2PNode | None = None,
 ) -> None:
-    """Delete a track (its uploader or an administrator may), with what only it used."""
+    """Delete a track (its uploader or an administrator may), with what only it used; once committed, the
+    search filter of the p2p node (None when P2P is off) is rebuilt without its words."""
     track = await repo.get_track_entity(session, track_id)
     if track is None:
         raise NotFound("no such track")
@@ -167,3 +179,5 @@ async def delete_track(
         raise Forbidden("only the uploader or an administrator can delete this track")
     if not await remove_track(session, audio, blobs, track):
         raise NotFound("no such track")
+    if p2p is not None:
+        on_commit(session, p2p.filters.mark_dirty)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from soundtime.blobs.errors import BlobTooLarge, HashMismatch
+from soundtime.blobs.errors import HashMismatch
 from soundtime.blobs.refs import BlobRef
 from soundtime.blobs.store import BlobStore
 from soundtime.p2p import wire
 from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
 from soundtime.p2p.transport import (
+    CloseCode,
     PeerAddress,
     PeerConnection,
     Stream,
@@ -52,9 +53,13 @@ class PeerCalls:
         if address is None:
             raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
         try:
-            return await self._transport.connect(address, timeout=CONNECT_TIMEOUT)
+            connection = await self._transport.connect(address, timeout=CONNECT_TIMEOUT)
         except TransportError as exc:
             raise PeerUnavailable(f"cannot reach peer {node_id[:16]}: {exc}") from exc
+        if await self._address_of(node_id) is None:  # blocked while we were dialling: do not keep the connection
+            self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
+            raise PeerUnavailable(f"peer {node_id[:16]} was blocked")
+        return connection
 
     async def _open(self, node_id: str) -> Stream:
         connection = await self.connection(node_id)
@@ -112,39 +117,61 @@ class PeerCalls:
                 raise PeerUnavailable("the peer refused it (too many requests)") from exc
             raise
 
-    async def fetch_blob(self, node_id: str, digest: str, store: BlobStore, *, max_size: int) -> BlobRef:
-        """Fetch a blob by hash and store it only if its BLAKE3 hash matches ``digest``."""
+    async def open_blob(self, node_id: str, digest: str, *, max_size: int) -> tuple[Stream, int]:
+        """Ask a peer for a blob; return the stream positioned at its first byte and the announced size.
+
+        The caller reads ``size`` bytes (:func:`read_blob_chunks`) and must verify them against ``digest``.
+        """
         stream = await self._open(node_id)
         try:
             await stream.write(wire.encode_frame(wire.FetchTrack(hash=digest)), timeout=REPLY_TIMEOUT)
             await stream.finish(ack_timeout=None)
             (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=REPLY_TIMEOUT))
-            if size == 0:
-                raise BlobUnavailable(f"peer {node_id[:16]} does not offer {digest[:16]}")
-            if size > max_size:
-                await stream.stop(StreamCode.TOO_LARGE)
-                raise PeerMisbehaved(f"peer {node_id[:16]} announced {size} bytes for {digest[:16]} (max {max_size})")
-            return await _receive_blob(stream, size, digest, store)
+        except TransportError as exc:
+            await stream.abort(StreamCode.DONE)
+            raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
+        if size == 0:
+            await stream.abort(StreamCode.DONE)
+            raise BlobUnavailable(f"peer {node_id[:16]} does not offer {digest[:16]}")
+        if size > max_size:
+            await stream.abort(StreamCode.TOO_LARGE)
+            raise PeerMisbehaved(f"peer {node_id[:16]} announced {size} bytes for {digest[:16]} (max {max_size})")
+        return stream, size
+
+    async def probe_blob(self, node_id: str, digest: str, *, max_size: int) -> int:
+        """Whether a peer offers a blob: its announced size (the transfer is stopped after the length prefix)."""
+        stream, size = await self.open_blob(node_id, digest, max_size=max_size)
+        await stream.abort(StreamCode.DONE)
+        return size
+
+    async def fetch_blob(self, node_id: str, digest: str, store: BlobStore, *, max_size: int) -> BlobRef:
+        """Fetch a blob by hash and store it only if its BLAKE3 hash matches ``digest``."""
+        stream, size = await self.open_blob(node_id, digest, max_size=max_size)
+        writer = store.writer(max_size=size)
+        try:
+            async for chunk in read_blob_chunks(stream, size, digest):
+                await asyncio.to_thread(writer.write, chunk)
+            return await asyncio.to_thread(writer.commit, digest)
         except TransportError as exc:
             raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
         except HashMismatch as exc:
             raise PeerMisbehaved(f"peer {node_id[:16]} sent bytes that do not match {digest[:16]}") from exc
+        finally:
+            writer.abort()
+            await stream.abort(StreamCode.DONE)
 
 
-async def _receive_blob(stream: Stream, size: int, digest: str, store: BlobStore) -> BlobRef:
-    writer = store.writer(max_size=size)
-    try:
-        received = 0
-        while received < size:
-            chunk = await stream.read_chunk(min(CHUNK, size - received), stall_timeout=STALL_TIMEOUT)
-            if not chunk:
-                raise PeerMisbehaved(f"the transfer of {digest[:16]} ended after {received} of {size} bytes")
-            await asyncio.to_thread(writer.write, chunk)
-            received += len(chunk)
-        if await stream.read_chunk(1, stall_timeout=STALL_TIMEOUT):
-            raise PeerMisbehaved(f"the transfer of {digest[:16]} carried more than {size} bytes")
-        return await asyncio.to_thread(writer.commit, digest)
-    except BlobTooLarge as exc:
-        raise PeerMisbehaved(f"the transfer of {digest[:16]} exceeded {size} bytes") from exc
-    finally:
-        writer.abort()
+async def read_blob_chunks(stream: Stream, size: int, digest: str) -> AsyncIterator[bytes]:
+    """The ``size`` bytes of a blob transfer as they arrive; a stall, a short or a long transfer raises.
+
+    Raises :class:`TransportError` (stall, reset, lost connection) or :class:`PeerMisbehaved` (wrong length).
+    """
+    received = 0
+    while received < size:
+        chunk = await stream.read_chunk(min(CHUNK, size - received), stall_timeout=STALL_TIMEOUT)
+        if not chunk:
+            raise PeerMisbehaved(f"the transfer of {digest[:16]} ended after {received} of {size} bytes")
+        received += len(chunk)
+        yield chunk
+    if await stream.read_chunk(1, stall_timeout=STALL_TIMEOUT):
+        raise PeerMisbehaved(f"the transfer of {digest[:16]} carried more than {size} bytes")

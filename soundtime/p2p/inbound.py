@@ -62,6 +62,7 @@ class Inbound:
             wire.FetchTrack: self._fetch_track,
             wire.Pong: self._pong,
             wire.SearchQuery: self._search,
+            wire.BloomExchange: self._bloom_exchange,
         }
 
     async def dispatch(self, conn: PeerConnection, stream: Stream) -> None:
@@ -80,7 +81,7 @@ class Inbound:
             await self._offence(conn, stream, exc)
             return
         handler = self._handlers.get(type(message))
-        if handler is not None:  # TrackData, SearchResults, BloomExchange as requests: nothing to do yet
+        if handler is not None:  # TrackData and SearchResults as requests: nothing to do
             await handler(conn, stream, message)
 
     async def _offence(self, conn: PeerConnection, stream: Stream, exc: Exception) -> None:
@@ -111,29 +112,37 @@ class Inbound:
         await self.node.record_pong(conn.node_id, message)
 
     async def _search(self, conn: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:
+        # Every matching track of our library; we name ourselves as the source when we can serve its bytes
+        # (our own tracks, and cached copies when we serve the cache), else the track's origin.
         limit = min(message.limit, MAX_SEARCH_RESULTS)
         async with self.node.db.transaction() as session:
             found = await search_repo.search_tracks(session, message.query[:256], limit) if limit else []
-        results = [
-            wire.SearchResultItem(
-                hash=row.track.content_hash,
-                title=row.track.title,
-                artist_name=row.artist.name,
-                album_title=row.album.title if row.album is not None else None,
-                duration_secs=row.track.duration_secs,
-                format=row.track.format,
-                genre=row.track.genre,
-                year=row.track.year,
-                bitrate=row.track.bitrate_kbps,
-                source_node=self.node.node_id,
-                musicbrainz_id=None,
-                relevance=rank,
+        serve_cache = self.node.settings.p2p_serve_cache
+        results = []
+        for row, rank in found:
+            track, origin = row.track, row.track.origin_node
+            servable = origin is None or (serve_cache and track.content_hash in self.node.cache)
+            results.append(
+                wire.SearchResultItem(
+                    hash=track.content_hash,
+                    title=track.title,
+                    artist_name=row.artist.name,
+                    album_title=row.album.title if row.album is not None else None,
+                    duration_secs=track.duration_secs,
+                    format=track.format,
+                    genre=track.genre,
+                    year=track.year,
+                    bitrate=track.bitrate_kbps,
+                    source_node=self.node.node_id if servable or origin is None else origin,
+                    musicbrainz_id=None,
+                    relevance=rank,
+                )
             )
-            for row, rank in found
-            if row.track.origin_node is None  # only what we can serve ourselves
-        ]
         reply = wire.SearchResults(request_id=message.request_id, results=results, total=len(results))
         await stream.write(wire.encode_frame(reply), timeout=REQUEST_TIMEOUT)
+
+    async def _bloom_exchange(self, conn: PeerConnection, _: Stream, message: wire.BloomExchange) -> None:
+        self.node.filters.receive(conn.node_id, message.bloom)  # an unusable filter is logged and ignored
 
     async def _peer_exchange(self, conn: PeerConnection, stream: Stream, message: wire.PeerExchange) -> None:
         await stream.write(wire.encode_frame(await self.node.exchange_message()), timeout=REQUEST_TIMEOUT)
@@ -167,6 +176,8 @@ class Inbound:
             async with self.node.db.transaction() as session:
                 kind = await repo.servable_digest(session, digest)
             store = {"audio": self.node.audio, "cover": self.node.blobs}.get(kind or "")
+            if store is None and self.node.settings.p2p_serve_cache and digest in self.node.cache:
+                store = self.node.cache.store  # verified when it entered the cache
         size = store.size(digest) if store is not None else None
         if store is None or not size or size >= 1 << 32:
             await stream.write(struct.pack(">I", 0), timeout=SEND_STALL_TIMEOUT)

@@ -17,14 +17,19 @@ from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
+from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.calls import PeerCalls
 from soundtime.p2p.discovery import LocalDiscovery
+from soundtime.p2p.downloads import Downloads
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
+from soundtime.p2p.filters import SearchFilters
+from soundtime.p2p.health.keeper import HealthKeeper
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
 from soundtime.p2p.sync import VERSION_SUFFIX, CatalogSync
 from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
 from soundtime.p2p.validation import direct_address
+from soundtime.search.distributed import DistributedSearch
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,7 @@ class P2PNode:
         db: Database,
         audio: BlobStore,
         blobs: BlobStore,
+        cache: AudioCache | None = None,
         *,
         timings: Timings | None = None,
         rng: random.Random | None = None,
@@ -84,6 +90,7 @@ class P2PNode:
         self.db = db
         self.audio = audio
         self.blobs = blobs
+        self.cache = cache if cache is not None else AudioCache(settings.cache_dir, settings.p2p_cache_max_size)
         self.timings = timings or Timings()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.node_id = ""
@@ -92,6 +99,10 @@ class P2PNode:
         self.calls: PeerCalls | None = None
         self._inbound = Inbound(self)
         self.sync = CatalogSync(self)
+        self.filters = SearchFilters(self)
+        self.search = DistributedSearch(self)
+        self.downloads = Downloads(self)
+        self.health = HealthKeeper(self)
         self._discovery: LocalDiscovery | None = None
         self._blocked: set[str] = set()
         self._addresses: dict[str, PeerAddress] = {}
@@ -132,8 +143,10 @@ class P2PNode:
         )
         self.node_id = self._transport.node_id
         self.calls = PeerCalls(self._transport, self.address_of)
+        self.filters.start()
         await self._register_seeds()
         self.spawn(self._run_rounds(), "p2p rounds")
+        self.spawn(self.health.run_periodically(), "health sweeps")
         if self.settings.p2p_local_discovery:
             self._discovery = LocalDiscovery(self.node_id, self._transport.bound_ports(), self._found_on_lan)
             await self._discovery.start()
@@ -250,6 +263,7 @@ class P2PNode:
         for node_id in node_ids:
             self._addresses.pop(node_id, None)
             self.sync.cancel_push(node_id)
+            self.filters.drop(node_id)
             if self._transport is not None:
                 self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
         async with self.db.transaction() as session:
@@ -262,6 +276,7 @@ class P2PNode:
     async def forget(self, node_id: str) -> None:
         """A peer was deleted: close its connections and drop what we cached about it."""
         self._addresses.pop(node_id, None)
+        self.filters.drop(node_id)
         if self._transport is not None:
             self._transport.close_peer(node_id, CloseCode.NORMAL, b"forgotten")
 
@@ -290,6 +305,7 @@ class P2PNode:
             self._contacts.pop(node_id, None)
         self.spawn(self.exchange_with(node_id), f"exchange {node_id[:16]}")
         self.sync.push(node_id)
+        self.filters.send_to(node_id)
         if pong.track_count > 0:
             self.spawn(self._catch_up(node_id), f"catch up with {node_id[:16]}")
         return pong
@@ -371,6 +387,7 @@ class P2PNode:
                     log.info("peer exchange with %s failed: %s", node_id[:16], result)
         for node_id in online:
             self.sync.push(node_id)
+        self.filters.send_round(online)
 
     # --- peer exchange ---------------------------------------------------------------------------------------
 

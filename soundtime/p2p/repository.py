@@ -408,3 +408,48 @@ async def add_cover(session: AsyncSession, digest: str, mime: str, size: int, al
         insert(Cover).values(hash=digest, mime=mime, size=size).on_conflict_do_nothing(index_elements=["hash"])
     )
     await show_cover(session, digest, album_ids)
+
+
+# --- sources of replicated audio -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """A peer that offers a track's audio, with what ranking needs to know about it."""
+
+    node_id: str
+    is_origin: bool
+    online: bool
+    failure_count: int
+
+
+async def sources_of(session: AsyncSession, track_id: uuid.UUID) -> list[SourceRow]:
+    """Every peer offering the track (whatever its state), in node id order."""
+    stmt = (
+        select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin, Peer.is_online, RemoteTrackSource.failure_count)
+        .join(Peer, Peer.node_id == RemoteTrackSource.node_id)
+        .where(RemoteTrackSource.track_id == track_id)
+        .order_by(RemoteTrackSource.node_id)
+    )
+    return [SourceRow(*row) for row in await session.execute(stmt)]
+
+
+async def record_source_result(session: AsyncSession, track_id: uuid.UUID, node_id: str, *, ok: bool) -> None:
+    """Count a transfer from a source: a success resets its failure count, a failure adds one."""
+    values: dict[str, Any] = (
+        {"failure_count": 0, "last_success_at": func.now()}
+        if ok
+        else {"failure_count": RemoteTrackSource.failure_count + 1}
+    )
+    await session.execute(
+        update(RemoteTrackSource)
+        .where(RemoteTrackSource.track_id == track_id, RemoteTrackSource.node_id == node_id)
+        .values(**values)
+    )
+
+
+async def drop_source(session: AsyncSession, track_id: uuid.UUID, node_id: str) -> None:
+    """Forget a source that served bytes not matching the track's hash (it lied about holding it)."""
+    await session.execute(
+        delete(RemoteTrackSource).where(RemoteTrackSource.track_id == track_id, RemoteTrackSource.node_id == node_id)
+    )

@@ -111,6 +111,7 @@ class CatalogSync:
 
     async def announce(self) -> None:
         """Push our new tracks to every online peer now (a delta since each peer's watermark)."""
+        self.node.filters.mark_dirty()
         async with self.node.db.transaction() as session:
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
             self.node.own_track_count = await repo.own_track_count(session)
@@ -126,6 +127,8 @@ class CatalogSync:
             async with self.node.db.transaction() as session:
                 quota = self.node.settings.p2p_max_tracks_per_peer
                 result = await catalog.replicate(session, sender, tracks, quota=quota)
+        if result.accepted:
+            self.node.filters.mark_dirty()
         room = MAX_PENDING_COVERS - len(self._covers_in_flight)
         wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
         for digest in wanted:

@@ -1,1 +1,1 @@
-"""Search: local full-text search (and, later, SoundTime-compatible Bloom routing and distributed search)."""
+"""Search: local full-text search, SoundTime-compatible Bloom routing filters, and distributed search."""

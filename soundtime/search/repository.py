@@ -7,14 +7,17 @@ migration); ``prefix_tsquery`` turns the query's words into prefix matches, so u
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
 from soundtime.library import repository as library
-from soundtime.models import Album, Artist, Track
+from soundtime.models import Album, Artist, Peer, Track
 
 
 def _query(text: str) -> Function[Any]:
@@ -61,3 +64,78 @@ async def search_artists(session: AsyncSession, text: str, limit: int) -> list[l
         .limit(limit)
     )
     return [library.ArtistRow(*row) for row in await session.execute(stmt)]
+
+
+# --- distributed search --------------------------------------------------------------------------------------
+
+#: The relevance of documents that are not rows: the same weighted document as the tracks' search_vector trigger
+#: (title A, artist B, album C) and the same rank as :func:`search_tracks`, so remote hits share the local scale.
+_RANK_TEXTS = text(
+    "SELECT u.i, ts_rank_cd(d.doc, q.q) FROM unnest("
+    "CAST(:titles AS text[]), CAST(:artists AS text[]), CAST(:albums AS text[])"
+    ") WITH ORDINALITY AS u(title, artist, album, i) "
+    "CROSS JOIN LATERAL (SELECT setweight(search_document(coalesce(u.title, '')), 'A') "
+    "|| setweight(search_document(coalesce(u.artist, '')), 'B') "
+    "|| setweight(search_document(coalesce(u.album, '')), 'C') AS doc) AS d "
+    "CROSS JOIN prefix_tsquery(CAST(:query AS text)) AS q(q) "
+    "WHERE d.doc @@ q.q"
+)
+
+
+async def rank_texts(
+    session: AsyncSession, query: str, documents: Sequence[tuple[str, str, str | None]]
+) -> dict[int, float]:
+    """{index: relevance} of the (title, artist, album) documents that match ``query`` (others are left out)."""
+    if not documents:
+        return {}
+    titles, artists, albums = (list(column) for column in zip(*documents, strict=True))
+    rows = await session.execute(_RANK_TEXTS, {"titles": titles, "artists": artists, "albums": albums, "query": query})
+    return {int(index) - 1: float(rank) for index, rank in rows}
+
+
+async def held_tracks(
+    session: AsyncSession, query: str, digests: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, float | None]]:
+    """{hash: (track id, relevance or None when it does not match ``query``)} for the hashes in the library."""
+    if not digests:
+        return {}
+    tsquery = _query(query)
+    matches = Track.search_vector.bool_op("@@")(tsquery)
+    stmt = select(Track.content_hash, Track.id, func.ts_rank_cd(Track.search_vector, tsquery), matches).where(
+        Track.content_hash.in_(list(digests))
+    )
+    return {
+        digest: (track_id, float(rank) if hit else None) for digest, track_id, rank, hit in await session.execute(stmt)
+    }
+
+
+async def track_id_by_hash(session: AsyncSession, digest: str) -> uuid.UUID | None:
+    """The id of the track with this content hash, if the library has it."""
+    return (await session.execute(select(Track.id).where(Track.content_hash == digest))).scalar_one_or_none()
+
+
+async def online_peers(session: AsyncSession, node_ids: Sequence[str]) -> list[tuple[str, int]]:
+    """(node id, track count) of the online peers among ``node_ids``."""
+    if not node_ids:
+        return []
+    stmt = select(Peer.node_id, Peer.track_count).where(Peer.is_online, Peer.node_id.in_(list(node_ids)))
+    return [(node_id, int(count)) for node_id, count in await session.execute(stmt)]
+
+
+async def stream_track_texts(session: AsyncSession, batch: int) -> AsyncIterator[Sequence[Any]]:
+    """(title, artist name, album title) of every track (own and replicated), in batches, from one query."""
+    stmt = (
+        select(Track.title, Artist.name, Album.title)
+        .join(Artist, Artist.id == Track.artist_id)
+        .outerjoin(Album, Album.id == Track.album_id)
+        .execution_options(yield_per=batch)
+    )
+    result = await session.stream(stmt)
+    async for rows in result.partitions(batch):
+        yield rows
+
+
+async def library_fingerprint(session: AsyncSession) -> tuple[int, datetime | None]:
+    """(track count, newest change): differs whenever a track was added, removed or changed since."""
+    row = (await session.execute(select(func.count(), func.max(Track.updated_at)).select_from(Track))).one()
+    return int(row[0]), row[1]

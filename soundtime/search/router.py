@@ -1,27 +1,68 @@
-"""HTTP route of search: ``GET /api/search?q=``."""
+"""HTTP routes of search: ``GET /api/search``, ``GET /api/p2p/search``, ``POST /api/p2p/search/import``."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 
-from soundtime.auth.dependencies import CurrentUser
-from soundtime.context import SessionDep
+from soundtime.auth import repository as auth_repo
+from soundtime.auth.dependencies import access_claims
+from soundtime.auth.tokens import Claims
+from soundtime.context import ContextDep
+from soundtime.kit.errors import Unauthorized
+from soundtime.library.schemas import TrackOut
 from soundtime.search import service
-from soundtime.search.schemas import SearchResults
+from soundtime.search.schemas import ImportIn, P2PSearchResults, SearchResults
 
 router = APIRouter(tags=["search"])
+
+SearchText = Annotated[
+    str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="words to find (prefixes match)")
+]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+async def signed_in(context: ContextDep, claims: Annotated[Claims, Depends(access_claims)]) -> uuid.UUID:
+    """The signed-in user's id, checked in a short transaction of its own: no database connection stays held
+    while peers answer (up to 10 s)."""
+    async with context.db.transaction() as session:
+        if await auth_repo.get_user(session, claims.user_id) is None:
+            raise Unauthorized("account no longer exists", code="invalid_token")
+    return claims.user_id
+
+
+SignedIn = Annotated[uuid.UUID, Depends(signed_in)]
 
 
 @router.get("/api/search", summary="Search the library")
 async def search(
-    _: CurrentUser,
-    session: SessionDep,
-    q: Annotated[
-        str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="words to find (prefixes match)")
-    ],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    user_id: SignedIn,
+    context: ContextDep,
+    q: SearchText,
+    limit: Limit = 20,
+    include_p2p: Annotated[bool, Query(description="also ask peers (rate-limited per user)")] = False,
 ) -> SearchResults:
-    """Tracks ranked by relevance (title > artist > album), and albums and artists whose names match."""
-    return await service.search(session, q, limit)
+    """Tracks ranked by relevance (title > artist > album), and albums and artists whose names match.
+
+    With ``include_p2p=true``, ``p2p`` holds this library's and its peers' tracks merged and ranked together.
+    """
+    return await service.search_everywhere(context, q, limit, str(user_id), include_p2p=include_p2p)
+
+
+@router.get("/api/p2p/search", summary="Search this library and its peers")
+async def search_peers(user_id: SignedIn, context: ContextDep, q: SearchText, limit: Limit = 20) -> P2PSearchResults:
+    """Tracks of this library and of the peers whose search filters match every word, ranked on one scale
+    by this server; a hash held here shows as the local track (``track_id``). Rate-limited per user."""
+    return await service.search_peers(context, q, limit, str(user_id))
+
+
+@router.post("/api/p2p/search/import", summary="Import a peer's search result", status_code=201)
+async def import_result(body: ImportIn, user_id: SignedIn, context: ContextDep, response: Response) -> TrackOut:
+    """Add a recent search result to the library as a replicated track (201) so it can be streamed; 200 with
+    the existing track when the library already has it."""
+    track, created = await service.import_result(context, body.hash, str(user_id))
+    if not created:
+        response.status_code = 200
+    return track

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.blobs.store import BlobStore
-from soundtime.kit.errors import NotFound
+from soundtime.context import AppContext
+from soundtime.kit.errors import Gone, NotFound, ServiceUnavailable
 from soundtime.library import repository as repo
 from soundtime.models import Cover
+from soundtime.p2p import health
+from soundtime.p2p.downloads import RemoteTrack
 
 AUDIO_MIME = {
     "mp3": "audio/mpeg",
@@ -39,17 +42,33 @@ class Media:
     cache: str
 
 
-async def track_audio(session: AsyncSession, audio: BlobStore, track_id: uuid.UUID) -> Media:
-    """The audio of a track held here; 404 for an unknown track or one whose audio is on a peer."""
+def audio_type(fmt: str) -> str:
+    """The media type of audio in this format."""
+    return AUDIO_MIME.get(fmt, "application/octet-stream")
+
+
+async def track_audio(session: AsyncSession, context: AppContext, track_id: uuid.UUID) -> Media | RemoteTrack:
+    """Where a track's audio comes from: a stored blob (ours, or cached from a peer), or a peer.
+
+    404 for an unknown track, 410 for a dereferenced replicated track, 503 when it must come from a peer and
+    federation is disabled.
+    """
     track = await repo.get_track_entity(session, track_id)
     if track is None:
         raise NotFound("no such track")
-    if track.file_path is None:
-        raise NotFound(
-            "this track's audio is held by a peer; remote playback is not available yet", code="audio_remote"
-        )
-    media_type = AUDIO_MIME.get(track.format, "application/octet-stream")
-    return Media(audio, track.content_hash, track.file_size, media_type, AUDIO_CACHE)
+    if track.file_path is not None:
+        return Media(context.audio, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
+    if await health.state_of(session, track.id) == "dereferenced":
+        raise Gone("this track was dereferenced: no peer has been able to provide its audio", code="dereferenced")
+    if track.content_hash in context.cache:
+        context.cache.touch(track.content_hash)
+        store = context.cache.store
+        return Media(store, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
+    if context.p2p is None:
+        raise ServiceUnavailable("this track's audio is held by a peer and federation is disabled", code="p2p_disabled")
+    return RemoteTrack(
+        track.id, track.content_hash, track.file_size, track.format, track.bitrate_kbps, track.sample_rate
+    )
 
 
 def _cover(blobs: BlobStore, cover: Cover | None) -> Media:

@@ -80,7 +80,7 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
     running: dict[str, AsyncExitStack] = {}
 
     async def start(name: str, *, keep_data: bool = False, **overrides: Any) -> Instance:
-        settings = make_settings(tmp_path / name, instance_databases[name], P2P_ENABLED=True, **overrides)
+        settings = make_settings(tmp_path / name, instance_databases[name], **{"P2P_ENABLED": True, **overrides})
         inner = AsyncExitStack()
         app = await inner.enter_async_context(_app(settings, keep_data=keep_data))
         client = await inner.enter_async_context(asgi_client(app))

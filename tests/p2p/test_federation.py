@@ -202,8 +202,13 @@ async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instan
     a = await start_instance("a")
     b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(b, a.node_id))
+    assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
     a.node._inbound._frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
     assert b.node.calls is not None
     await b.node.calls.send(a.node_id, wire.RequestCatalog())
     with pytest.raises(PeerUnavailable, match="refused"):
         await b.node.calls.send(a.node_id, wire.RequestCatalog())
+
+
+async def _has_filter(instance: Instance, node_id: str) -> bool:
+    return instance.node.filters.received.get(node_id) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from blake3 import blake3
@@ -91,6 +92,8 @@ class FakeSoundTime:
     fin_delay: float = 0.0
     #: What our Pong claims as track count (None: the catalog's size).
     claimed_track_count: int | None = None
+    #: When set, a SearchQuery is answered with the message it returns (unset: no answer, just the FIN).
+    answer_search: Callable[[wire.SearchQuery], wire.Message] | None = None
 
     @classmethod
     async def start(cls) -> FakeSoundTime:
@@ -126,6 +129,10 @@ class FakeSoundTime:
         await stream.finish(ack_timeout=None if read_reply else 10)
         return await stream.read_to_end(64 << 20, timeout=10) if read_reply else b""
 
+    async def send_bloom(self, target: PeerAddress, bloom: wire.BloomFilterData) -> None:
+        """Send a BloomExchange (valid or not) to ``target``, as SoundTime does after contact and every 5 minutes."""
+        await self.call(target, wire.encode_frame(wire.BloomExchange(bloom=bloom)), read_reply=False)
+
     async def _serve(self, conn: PeerConnection, stream: Stream) -> None:
         prefix = await stream.read_exact(4, timeout=10)
         body = await stream.read_to_end(wire.MAX_FRAME_SIZE, timeout=10)
@@ -142,10 +149,16 @@ class FakeSoundTime:
             reply = wire.PeerExchange(peers=[self.node_id])
             await stream.write(wire.encode_frame(reply), timeout=10)
         elif isinstance(message, wire.FetchTrack):
-            data = self.forged.get(message.hash) or self.blobs.get(message.hash, b"")
-            await stream.write(struct.pack(">I", len(data)) + data, timeout=10)
+            await self.send_blob(stream, message.hash)
+        elif isinstance(message, wire.SearchQuery) and self.answer_search is not None:
+            await stream.write(wire.encode_frame(self.answer_search(message)), timeout=10)
         else:
             await asyncio.sleep(self.fin_delay)
+
+    async def send_blob(self, stream: Stream, digest: str) -> None:
+        """Answer FetchTrack: the length, then the bytes (forged ones when set); subclasses vary the delivery."""
+        data = self.forged.get(digest) or self.blobs.get(digest, b"")
+        await stream.write(struct.pack(">I", len(data)) + data, timeout=10)
 
     async def _push(self, conn: PeerConnection) -> None:
         """Push the catalog to the pinger on our own outgoing connection, as SoundTime does."""

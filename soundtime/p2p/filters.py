@@ -1,0 +1,230 @@
+"""Search routing filters of a node (spec §5): ours, rebuilt when the library changes and sent to peers, and
+theirs, validated and kept while fresh, to choose which peers a search asks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from soundtime.p2p import repository as p2p_repo
+from soundtime.p2p import wire
+from soundtime.p2p.errors import PeerError
+from soundtime.p2p.transport import CloseCode
+from soundtime.search import repository as search_repo
+from soundtime.search.bloom import BloomFilter, InvalidFilter, add_terms, words
+from soundtime.search.peer_filters import PeerFilters
+
+if TYPE_CHECKING:
+    from soundtime.p2p.node import P2PNode
+
+log = logging.getLogger(__name__)
+
+#: Rows read per batch while collecting our terms.
+BATCH = 5000
+#: Peers a search asks at most.
+MAX_CANDIDATES = 10
+#: Peers whose last filter delivery we remember (to answer a peer's filter with ours only when due).
+MAX_REMEMBERED_SENDS = 10_000
+
+
+@dataclass(frozen=True)
+class FilterTimings:
+    """How often our filter is rebuilt and sent; tests shorten them."""
+
+    #: Changes are collected this long before a rebuild (a catalog page or an upload batch → one rebuild).
+    rebuild_delay: float = 5.0
+    #: A rebuilt filter is sent to the online peers at most this often (the round sends it every 5 minutes too).
+    broadcast_interval: float = 60.0
+    #: A peer's filter is answered with ours unless we sent ours to it less than this long ago.
+    reply_interval: float = 300.0
+    #: Filters sent at once.
+    send_concurrency: int = 8
+    #: A failed build is tried again after this long.
+    retry_delay: float = 30.0
+
+
+class SearchFilters:
+    """Our filter and the peers' filters; one per :class:`P2PNode`."""
+
+    def __init__(
+        self,
+        node: P2PNode,
+        *,
+        timings: FilterTimings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.node = node
+        self.timings = timings or FilterTimings()
+        self.received = PeerFilters(clock=clock)
+        self.own: BloomFilter | None = None
+        #: Counters: builds of our filter, and unusable filters received.
+        self.rebuilds = 0
+        self.rejected = 0
+        self._clock = clock
+        self._random_bytes = random_bytes
+        self._message: wire.BloomExchange | None = None
+        self._fingerprint: tuple[int, datetime | None] | None = None
+        self._dirty = asyncio.Event()
+        self._built = asyncio.Event()
+        self._last_broadcast = -float("inf")
+        self._sent: OrderedDict[str, float] = OrderedDict()  # when ours last went to a peer (bounded)
+        self._send_slots = asyncio.Semaphore(self.timings.send_concurrency)
+
+    # --- our filter ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build our filter now, then keep it up to date (a node job)."""
+        self.node.spawn(self._run(), "search filter")
+
+    def mark_dirty(self) -> None:
+        """The library changed: rebuild soon (changes arriving meanwhile share the rebuild)."""
+        self._dirty.set()
+
+    async def _run(self) -> None:
+        self._dirty.set()  # the first build: nothing is sent before our first filter exists
+        while True:
+            await self._dirty.wait()
+            if self.own is not None:
+                await asyncio.sleep(self.timings.rebuild_delay)
+            self._dirty.clear()
+            built = await self._rebuild_logged()
+            if built is None:
+                await asyncio.sleep(self.timings.retry_delay)
+                self._dirty.set()
+                continue
+            if not built:
+                continue
+            wait = self._last_broadcast + self.timings.broadcast_interval - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                if self._dirty.is_set():  # changed again meanwhile: peers get the newest
+                    self._dirty.clear()
+                    await self._rebuild_logged()
+            await self.broadcast()
+
+    async def _rebuild_logged(self) -> bool | None:
+        """:meth:`rebuild`, None when it failed (logged; the previous filter stays in use)."""
+        try:
+            return await self.rebuild()
+        except Exception:
+            log.exception("rebuilding the search filter failed; the previous one stays")
+            return None
+
+    async def rebuild(self, *, force: bool = False) -> bool:
+        """Build our filter from the library with fresh keys; False when nothing changed since the last build."""
+        async with self.node.db.transaction() as session:
+            fingerprint = await search_repo.library_fingerprint(session)
+        if not force and fingerprint == self._fingerprint and self.own is not None:
+            return False
+        started = time.perf_counter()
+        terms: set[str] = set()
+        async with self.node.db.transaction() as session:
+            async for rows in search_repo.stream_track_texts(session, BATCH):
+                await asyncio.to_thread(add_terms, terms, [text for row in rows for text in row])
+        bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)
+        self.own, self._fingerprint = bloom, fingerprint
+        self._message = wire.BloomExchange(bloom=bloom.to_wire())
+        self.rebuilds += 1
+        self._built.set()
+        log.info(
+            "search filter: %d terms of %d tracks, %d bytes, built in %.0f ms",
+            len(terms),
+            fingerprint[0],
+            bloom.size,
+            (time.perf_counter() - started) * 1000,
+        )
+        return True
+
+    async def refresh_if_changed(self) -> None:
+        """Mark the filter dirty when the library changed behind our back (another process, maintenance)."""
+        async with self.node.db.transaction() as session:
+            fingerprint = await search_repo.library_fingerprint(session)
+        if self._fingerprint is not None and fingerprint != self._fingerprint:
+            self.mark_dirty()
+
+    # --- sending ours ----------------------------------------------------------------------------------------
+
+    def send_to(self, node_id: str) -> None:
+        """Send our filter to a peer in the background (once the first build is done)."""
+        self.node.spawn(self._send(node_id), f"search filter to {node_id[:16]}")
+
+    def send_round(self, node_ids: Sequence[str]) -> None:
+        """The periodic refresh: notice outside changes, then send our filter to these (online) peers."""
+        self.node.spawn(self._round(list(node_ids)), "search filter round")
+
+    async def _round(self, node_ids: list[str]) -> None:
+        self.received.expire()
+        await self.refresh_if_changed()
+        await asyncio.gather(*(self._send(node_id) for node_id in node_ids))
+
+    async def broadcast(self) -> None:
+        """Send our filter to every online, unblocked peer."""
+        self._last_broadcast = self._clock()
+        async with self.node.db.transaction() as session:
+            online = [p.node_id for p in await p2p_repo.list_peers(session) if p.is_online]
+        await asyncio.gather(*(self._send(node_id) for node_id in online))
+
+    async def _send(self, node_id: str) -> None:
+        await self._built.wait()
+        if self.node.is_blocked(node_id) or self.node.calls is None or self._message is None:
+            return
+        self._sent[node_id] = self._clock()
+        self._sent.move_to_end(node_id)
+        if len(self._sent) > MAX_REMEMBERED_SENDS:
+            self._sent.popitem(last=False)
+        try:
+            async with self._send_slots:
+                await self.node.calls.send(node_id, self._message)
+        except PeerError as exc:
+            self._sent.pop(node_id, None)
+            log.debug("search filter to %s not delivered: %s", node_id[:16], exc)
+        finally:
+            if self.node.is_blocked(node_id):  # blocked while we dialled: close what this send may have opened
+                with contextlib.suppress(RuntimeError):
+                    self.node.transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
+
+    # --- theirs ----------------------------------------------------------------------------------------------
+
+    def receive(self, sender: str, data: wire.BloomFilterData) -> bool:
+        """Keep a peer's filter if it is valid (a bad one is logged and ignored); answer with ours if it is due."""
+        if self.node.is_blocked(sender):
+            return False
+        try:
+            self.received.put(sender, data)
+        except InvalidFilter as exc:
+            self.rejected += 1
+            log.warning("peer %s sent an unusable search filter (ignored): %s", sender[:16], exc)
+            return False
+        last = self._sent.get(sender)
+        if last is None or self._clock() - last >= self.timings.reply_interval:
+            self.send_to(sender)  # it contacted us: without ours it could not route searches to us
+        return True
+
+    def drop(self, node_id: str) -> None:
+        """Forget a peer's filter (blocked or deleted)."""
+        self.received.drop(node_id)
+        self._sent.pop(node_id, None)
+
+    async def candidates(self, query: str, limit: int = MAX_CANDIDATES) -> list[str]:
+        """Online, unblocked peers whose live filter contains every term of ``query`` (any filter when it has no
+        terms), most tracks first, then by node id; at most ``limit``."""
+        matching = [
+            node_id
+            for node_id in self.received.matching(words(query))
+            if not self.node.is_blocked(node_id) and node_id != self.node.node_id
+        ]
+        if not matching:
+            return []
+        async with self.node.db.transaction() as session:
+            online = await search_repo.online_peers(session, matching)
+        online.sort(key=lambda peer: (-peer[1], peer[0]))
+        return [node_id for node_id, _ in online[:limit]]

@@ -1,0 +1,70 @@
+"""Import a peer's search hit into the library: probe its sources for the file size (a hit carries none), then
+replicate it like an announcement from the source (validation, rows, source records), so it can be streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
+from soundtime.library import repository as library
+from soundtime.p2p import repository as p2p_repo
+from soundtime.p2p.errors import PeerError
+from soundtime.p2p.validation import MAX_FILE_SIZE
+from soundtime.search import repository as repo
+from soundtime.search.distributed import as_announcement
+
+if TYPE_CHECKING:
+    from soundtime.p2p.node import P2PNode
+
+log = logging.getLogger(__name__)
+
+#: A source must say whether it offers the blob within this time.
+PROBE_TIMEOUT = 10.0
+
+
+async def _row(node: P2PNode, digest: str) -> library.TrackRow | None:
+    async with node.db.transaction() as session:
+        track_id = await repo.track_id_by_hash(session, digest)
+        return await library.get_track(session, track_id) if track_id is not None else None
+
+
+async def _probe(node: P2PNode, source: str, digest: str) -> int | None:
+    assert node.calls is not None
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            return await node.calls.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
+    except (PeerError, TimeoutError) as exc:
+        log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")
+        return None
+
+
+async def import_hit(node: P2PNode, digest: str) -> tuple[library.TrackRow, bool]:
+    """The library's track for a recent search hit, and whether it was created now.
+
+    NotFound when the hash is in no recent result; ServiceUnavailable when no source answers.
+    """
+    digest = digest.lower()
+    if (row := await _row(node, digest)) is not None:
+        return row, False
+    hit = node.search.recent.get(digest)
+    if hit is None:
+        raise NotFound("no recent search result has this hash; search again", code="unknown_result")
+    async with node.db.transaction() as session:  # a peer deleted since the search is no source any more
+        registered = await p2p_repo.existing_peer_ids(session, list(hit.sources))
+    sources = [s for s in hit.sources if s in registered and not node.is_blocked(s) and s != node.node_id]
+    sizes = await asyncio.gather(*(_probe(node, source, digest) for source in sources))
+    offered = [(source, size) for source, size in zip(sources, sizes, strict=True) if size is not None]
+    if not offered:
+        raise ServiceUnavailable("no peer offering this track answered; try again later", code="no_source")
+    # One hash is one file: sources announcing another size are wrong, the most common size wins.
+    size = Counter(size for _, size in offered).most_common(1)[0][0]
+    for source, offered_size in offered:
+        if offered_size == size:
+            await node.sync.replicate(source, [as_announcement(hit.item, source, size)])
+    row = await _row(node, digest)
+    if row is None:
+        raise Unprocessable("this result's description was rejected", code="invalid_result")
+    return row, True
