@@ -26,9 +26,11 @@ from soundtime.context import AppContext, get_context
 from soundtime.kit.body_limit import BodySizeLimit
 from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
+from soundtime.kit.http_metrics import HttpMetrics
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
+from soundtime.monitoring.router import router as monitoring_router
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.health.router import router as health_router
 from soundtime.p2p.node import P2PNode
@@ -103,7 +105,17 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
             expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
         )
-    routers = (auth_router, library_router, streaming_router, search_router, admin_router, p2p_router, health_router)
+    app.add_middleware(HttpMetrics)  # outermost: sees every answer, refusals by the layers above included
+    routers = (
+        auth_router,
+        library_router,
+        streaming_router,
+        search_router,
+        admin_router,
+        p2p_router,
+        health_router,
+        monitoring_router,
+    )
     for router in (*routers, web_router):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"], summary="Liveness and database check")

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = Field(None, alias="JWT_SECRET", repr=False)
     auth_rate_limit_per_minute: int = Field(10, ge=1, le=10_000, alias="AUTH_RATE_LIMIT_PER_MINUTE")
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN", repr=False)
 
     audio_storage_path: Path | None = Field(None, alias="AUDIO_STORAGE_PATH")
     max_upload_size: int = Field(1 << 30, alias="MAX_UPLOAD_SIZE")
@@ -130,6 +131,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_path(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value.strip()) < MIN_JWT_SECRET_LENGTH:
+            raise ValueError(
+                f"must be a random value of at least {MIN_JWT_SECRET_LENGTH} characters (openssl rand -hex 32)"
+            )
+        return value.strip()
 
     @field_validator("cors_origins", "p2p_seed_peers", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +17,7 @@ from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
+from soundtime.monitoring.counts import ScrapeCounts
 from soundtime.p2p.cache import AudioCache
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class AppContext:
     prepare_slots: asyncio.Semaphore
     #: The federation node, None when P2P_ENABLED is false (set once the lifespan has started it).
     p2p: P2PNode | None = None
+    #: Database counts shown by /metrics, cached for a few seconds.
+    scrape_counts: ScrapeCounts = field(default_factory=ScrapeCounts)
 
 
 def get_context(request: Request) -> AppContext:

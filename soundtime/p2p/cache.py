@@ -16,6 +16,7 @@ from pathlib import Path
 
 from soundtime.blobs.refs import PendingBlob
 from soundtime.blobs.store import BlobStore
+from soundtime.kit import metrics
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class AudioCache:
             await asyncio.to_thread(self.store.discard_pending, pending)
             return pending.digest in self._entries
         victims = self._victims(pending.size)
+        metrics.cache_evicted(len(victims))
         for digest in victims:
             self._forget(digest)
         self._entries[pending.digest] = pending.size
@@ -95,6 +97,7 @@ class AudioCache:
             return False
         self._forget(digest)
         await asyncio.to_thread(self.store.delete, digest)
+        metrics.cache_evicted(1, "admin")
         return True
 
     def _replace(self, victims: list[str], pending: PendingBlob) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from soundtime.blobs.errors import HashMismatch
 from soundtime.blobs.refs import BlobRef
 from soundtime.blobs.store import BlobStore
+from soundtime.kit import metrics
 from soundtime.p2p import wire
 from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
 from soundtime.p2p.transport import (
@@ -155,6 +156,7 @@ class PeerCalls:
         except TransportError as exc:
             raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
         except HashMismatch as exc:
+            metrics.verification_failed("cover")
             raise PeerMisbehaved(f"peer {node_id[:16]} sent bytes that do not match {digest[:16]}") from exc
         finally:
             writer.abort()

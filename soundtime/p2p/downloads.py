@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from soundtime.blobs.refs import PendingBlob
 from soundtime.blobs.writer import BlobWriter
+from soundtime.kit import metrics
 from soundtime.p2p import health
 from soundtime.p2p import repository as repo
 from soundtime.p2p.calls import read_blob_chunks
@@ -183,6 +184,7 @@ class Downloads:
             self._running[track.content_hash] = download
             download.task = self._node.spawn(self._transfer(download), f"download {track.content_hash[:16]}")
             download.task.add_done_callback(lambda _: self._finished(download))
+            metrics.P2P_TRANSFERS_ACTIVE.inc()
         download.acquire()
         try:
             await download.wait_started()
@@ -211,6 +213,7 @@ class Downloads:
 
     def _finished(self, download: Download) -> None:
         """The transfer's task ended (however, even cancelled before it ran): release its own reference."""
+        metrics.P2P_TRANSFERS_ACTIVE.dec()
         if self._running.get(download.digest) is download:
             del self._running[download.digest]
         if not download.finished:
@@ -223,6 +226,7 @@ class Downloads:
         if self._running.get(download.digest) is download:
             del self._running[download.digest]  # new plays start afresh instead of joining a failed transfer
         log.info("playing track %s failed: %s", track.id, error)
+        metrics.blob_fetched("audio", ok=False)
         try:
             async with self._node.db.transaction() as session:
                 await health.record_failure(session, track.id, str(error))
@@ -281,6 +285,7 @@ class Downloads:
                 await self._record_source(track, node_id, ok=False)
                 raise DownloadFailed(f"peer {node_id[:16]} stopped sending after {download.received} bytes") from exc
             if writer.digest() != track.content_hash:
+                metrics.verification_failed("audio")
                 download.failed_sources.append(node_id)
                 await self._drop_source(track, node_id)
                 raise DownloadFailed(f"peer {node_id[:16]} sent bytes that do not match the track's hash")
@@ -304,6 +309,7 @@ class Downloads:
         except Exception:
             log.exception("keeping the verified audio of track %s failed", track.id)
         download.succeed()
+        metrics.blob_fetched("audio", ok=True)
         log.info("fetched %s (%d bytes) from %s", track.content_hash[:16], track.file_size, node_id[:16])
 
     async def _record_source(self, track: RemoteTrack, node_id: str, *, ok: bool) -> None:

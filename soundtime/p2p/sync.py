@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from soundtime.kit import metrics
 from soundtime.library.tags import MAX_COVER_BYTES, image_mime
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
@@ -127,6 +128,7 @@ class CatalogSync:
             async with self.node.db.transaction() as session:
                 quota = self.node.settings.p2p_max_tracks_per_peer
                 result = await catalog.replicate(session, sender, tracks, quota=quota)
+        metrics.catalog_ingested(result.accepted, result.skipped)
         if result.accepted:
             self.node.filters.mark_dirty()
         room = MAX_PENDING_COVERS - len(self._covers_in_flight)
@@ -149,6 +151,7 @@ class CatalogSync:
                             sender, digest, self.node.blobs, max_size=MAX_COVER_BYTES
                         )
                 except (PeerError, TimeoutError) as exc:
+                    metrics.blob_fetched("cover", ok=False)
                     log.info("cover %s from %s: %s", digest[:16], sender[:16], exc or "took too long")
                     return
             mime = image_mime(await asyncio.to_thread(self.node.blobs.read_bytes, digest, max_size=ref.size))
@@ -157,5 +160,6 @@ class CatalogSync:
                 return
             async with self.node.db.transaction() as session:
                 await repo.add_cover(session, digest, mime, ref.size, album_ids)
+            metrics.blob_fetched("cover", ok=True)
         finally:
             self._covers_in_flight.discard(digest)

@@ -1,7 +1,8 @@
 """The ``soundtime/p2p/1`` wire codec (spec §2, §3): typed messages, their exact serde_json bytes, and framing.
 
-Pure functions, no I/O. :func:`encode` writes what SoundTime's serde_json writes for the same message (compact,
-fields in declaration order, ``null`` for absent options, f32 as Rust prints an f32, RFC 3339 ``Z`` datetimes).
+Pure functions, no I/O (framed and decoded messages are counted by type for ``/metrics``). :func:`encode`
+writes what SoundTime's serde_json writes for the same message (compact, fields in declaration order, ``null``
+for absent options, f32 as Rust prints an f32, RFC 3339 ``Z`` datetimes).
 :func:`decode` accepts what a SoundTime peer accepts and turns every malformed input into :class:`ProtocolError`.
 Semantic checks of announcements (lengths, hash shape, …) belong to :mod:`soundtime.p2p.validation`, not here.
 """
@@ -16,6 +17,8 @@ from typing import Annotated, Any, Final, TypeAlias
 
 import msgspec
 from msgspec.structs import force_setattr
+
+from soundtime.kit import metrics
 
 ALPN: Final = b"soundtime/p2p/1"
 MAX_FRAME_SIZE: Final = 8 * 1024 * 1024
@@ -432,6 +435,7 @@ def encode_frame(msg: Message) -> bytes:
     if size > MAX_FRAME_SIZE:
         raise ValueError(f"a {type(msg).__name__} of {size} bytes exceeds the frame limit")
     _LENGTH.pack_into(buffer, 0, size)
+    metrics.message_sent(msg)
     return bytes(buffer)
 
 
@@ -511,7 +515,9 @@ def _decode_checked(data: bytes, start: int) -> Message:
 
 def decode(body: bytes) -> Message:
     """Parse and validate one JSON body; ProtocolError for anything malformed."""
-    return _decode_checked(bytes(body), 0)
+    message = _decode_checked(bytes(body), 0)
+    metrics.message_received(message)
+    return message
 
 
 def frame_length(prefix: bytes, limit: int = MAX_FRAME_SIZE) -> int:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
+from soundtime.kit import metrics
 from soundtime.p2p.transport._iroh import _message, ffi
 from soundtime.p2p.transport.errors import (
     CloseCode,
@@ -107,7 +108,9 @@ class Stream:
         if n == 0:
             return b""
         self._check_readable()
-        return cast(bytes, await self._run(self._recv.read_exact(n), timeout, f"reading {n} bytes", send=False))
+        data = cast(bytes, await self._run(self._recv.read_exact(n), timeout, f"reading {n} bytes", send=False))
+        metrics.bytes_received(len(data))
+        return data
 
     async def read_frame(self, limit: int, timeout: float) -> bytes:
         """One frame body (4-byte big-endian length, then the body); FrameTooLarge before reading a long body."""
@@ -126,6 +129,7 @@ class Stream:
         size = min(max(1, max_bytes), _U32_MAX)
         data = cast(bytes, await self._run(self._recv.read(size), stall_timeout, "reading", send=False))
         if data:
+            metrics.bytes_received(len(data))
             return data
         code = await self._peer_reset_code()  # note #7: a reset can look like an end
         if code is not None:
@@ -141,6 +145,7 @@ class Stream:
         self._check_readable()
         limit = min(limit, _U32_MAX)
         data = await self._run(self._recv.read_to_end(limit), timeout, "reading to the end", send=False, limit=limit)
+        metrics.bytes_received(len(data))
         self._recv_state = "eof"
         return data
 
@@ -152,6 +157,7 @@ class Stream:
             raise StreamError(f"cannot write: the send side is already {self._send_state}")
         payload = data if type(data) is bytes else bytes(data)
         await self._run(self._send.write_all(payload), timeout, "writing", send=True)
+        metrics.bytes_sent(len(payload))
 
     async def write_frame(self, body: bytes, timeout: float) -> None:
         """Write one frame: the 4-byte big-endian length of ``body``, then ``body``."""
