@@ -33,6 +33,7 @@ from soundtime.library.router import router as library_router
 from soundtime.monitoring.router import router as monitoring_router
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.health.router import router as health_router
+from soundtime.p2p.library_sync.router import router as library_sync_router
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.router import router as p2p_router
 from soundtime.search.router import router as search_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         admin_router,
         p2p_router,
         health_router,
+        library_sync_router,
         monitoring_router,
     )
     for router in (*routers, web_router):

@@ -182,6 +182,7 @@ class Snapshot:
     cache_bytes: int = 0
     cache_entries: int = 0
     cache_max_bytes: int = 0
+    resyncs_running: int = 0
 
 
 _SCRAPE: ContextVar[Snapshot | None] = ContextVar("soundtime_metrics_scrape", default=None)
@@ -215,6 +216,11 @@ class _SnapshotCollector(Collector):
             f"{NAMESPACE}_p2p_cache_max_bytes",
             "The audio cache's limit (P2P_CACHE_MAX_SIZE).",
             value=snapshot.cache_max_bytes,
+        )
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_p2p_resyncs_running",
+            "Catalogue re-syncs started by an administrator that are still running.",
+            value=snapshot.resyncs_running,
         )
 
 

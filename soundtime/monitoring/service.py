@@ -18,4 +18,5 @@ async def snapshot(context: AppContext) -> Snapshot:
         cache_bytes=context.cache.total_size,
         cache_entries=len(context.cache),
         cache_max_bytes=context.cache.max_size,
+        resyncs_running=context.p2p.resyncs.running() if context.p2p is not None else 0,
     )

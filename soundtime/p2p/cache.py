@@ -55,6 +55,10 @@ class AudioCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def digests(self) -> list[str]:
+        """The hashes of every cached blob."""
+        return list(self._entries)
+
     def size_of(self, digest: str) -> int | None:
         """Size of a cached blob, None when it is not cached."""
         return self._entries.get(digest)

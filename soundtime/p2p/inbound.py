@@ -154,6 +154,7 @@ class Inbound:
     async def _catalog_sync(self, conn: PeerConnection, _: Stream, message: wire.CatalogSync) -> None:
         started = time.perf_counter()
         result = await self.node.sync.replicate(conn.node_id, message.tracks)
+        self.node.resyncs.page_received(conn.node_id, len(message.tracks), result.accepted, result.skipped)
         log.debug(
             "catalog page from %s: %d accepted, %d skipped in %.0f ms",
             conn.node_id[:16],

@@ -26,6 +26,7 @@ from soundtime.p2p.filters import SearchFilters
 from soundtime.p2p.health.keeper import HealthKeeper
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
+from soundtime.p2p.library_sync.tracker import Resyncs
 from soundtime.p2p.sync import VERSION_SUFFIX, CatalogSync
 from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
 from soundtime.p2p.validation import direct_address
@@ -103,6 +104,7 @@ class P2PNode:
         self.search = DistributedSearch(self)
         self.downloads = Downloads(self)
         self.health = HealthKeeper(self)
+        self.resyncs = Resyncs(self.spawn)
         self._discovery: LocalDiscovery | None = None
         self._blocked: set[str] = set()
         self._addresses: dict[str, PeerAddress] = {}
