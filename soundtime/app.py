@@ -30,6 +30,7 @@ from soundtime.kit.http_metrics import HttpMetrics
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
+from soundtime.monitoring import logbuffer
 from soundtime.monitoring.router import router as monitoring_router
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.health.router import router as health_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    logbuffer.install()
     app.add_middleware(BodySizeLimit, exempt_paths=frozenset({"/api/upload", "/api/upload/batch"}))
     if settings.cors_origins:
         app.add_middleware(

@@ -1,19 +1,20 @@
-"""HTTP routes of monitoring: ``/metrics`` (Prometheus) for an administrator or a scraper's METRICS_TOKEN."""
+"""HTTP routes of monitoring: ``/metrics`` (an administrator or METRICS_TOKEN) and the federation's log (admin)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from soundtime.auth.dependencies import admin_user, current_user
+from soundtime.auth.dependencies import AdminUser, admin_user, current_user
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit import metrics
 from soundtime.kit.errors import Unauthorized
 from soundtime.kit.openapi import errors
-from soundtime.monitoring import service
+from soundtime.monitoring import logbuffer, service
+from soundtime.monitoring.schemas import LogEntryOut, LogLevel, LogPage
 
 router = APIRouter(tags=["monitoring"])
 
@@ -60,3 +61,46 @@ async def read_metrics(request: Request, context: ContextDep) -> Response:
     """
     body, content_type = metrics.render(await service.snapshot(context), request.headers.get("accept"))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+@router.get(
+    "/api/admin/p2p/logs",
+    summary="Recent federation log entries",
+    tags=["admin", "p2p"],
+    responses=errors(401, 403, 422),
+)
+async def read_logs(
+    _: AdminUser,
+    level: Annotated[LogLevel | None, Query(description="only entries at this level or above")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="only entries with a larger id (next_after)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="most entries returned")] = 200,
+) -> LogPage:
+    """The federation's recent log records (``soundtime.p2p.*`` and distributed search), oldest first.
+
+    Without ``after``: the newest ``limit`` entries. To follow the log, poll with ``after=<next_after>``.
+    Records below ``LOG_LEVEL`` are never kept.
+    """
+    found = logbuffer.BUFFER.query(
+        min_level=logbuffer.LEVELS[level] if level is not None else 0, after=after, limit=limit
+    )
+    return LogPage(
+        entries=[LogEntryOut.model_validate(entry) for entry in found.entries],
+        next_after=found.next_after,
+        first_id=found.first_id,
+        capacity=logbuffer.BUFFER.capacity,
+    )
+
+
+@router.delete(
+    "/api/admin/p2p/logs",
+    summary="Clear the federation log",
+    status_code=204,
+    tags=["admin", "p2p"],
+    responses=errors(401, 403),
+)
+async def clear_logs(_: AdminUser) -> Response:
+    """Drop every kept entry (ids keep increasing, so a page that follows the log is not confused)."""
+    logbuffer.BUFFER.clear()
+    return Response(status_code=204)
