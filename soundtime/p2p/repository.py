@@ -146,8 +146,9 @@ async def replace_links(session: AsyncSession, node_id: str, neighbours: Iterabl
 
 
 async def list_links(session: AsyncSession) -> list[tuple[str, str]]:
-    """Every (peer, neighbour) edge learned by exchange."""
-    return [(a, b) for a, b in await session.execute(select(PeerLink.node_id, PeerLink.neighbour_id))]
+    """Every (peer, neighbour) edge learned by exchange, in a stable order."""
+    stmt = select(PeerLink.node_id, PeerLink.neighbour_id).order_by(PeerLink.node_id, PeerLink.neighbour_id)
+    return [(a, b) for a, b in await session.execute(stmt)]
 
 
 async def delete_peer(session: AsyncSession, node_id: str) -> bool:

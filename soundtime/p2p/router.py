@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from soundtime.auth.dependencies import AdminUser, current_user
 from soundtime.context import ContextDep, SessionDep
+from soundtime.kit.etag import json_with_etag
+from soundtime.kit.openapi import errors
 from soundtime.p2p import repository as repo
 from soundtime.p2p import service
 from soundtime.p2p.schemas import (
@@ -20,6 +22,7 @@ from soundtime.p2p.schemas import (
     BlockOut,
     NetworkGraph,
     P2PStatus,
+    PeerList,
     PeerOut,
     PingOut,
 )
@@ -28,22 +31,44 @@ router = APIRouter(tags=["p2p"])
 NodeIdPath = Annotated[str, Path(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")]
 
 
-@router.get("/api/p2p/status", summary="Node status", dependencies=[Depends(current_user)])
-async def status(context: ContextDep, session: SessionDep) -> P2PStatus:
-    """Identity, addresses, ticket and peer counts of this instance's node."""
-    return await service.status(context, session)
+@router.get(
+    "/api/p2p/status",
+    summary="Node status",
+    dependencies=[Depends(current_user)],
+    response_model=P2PStatus,
+    responses=errors(304, 401),
+)
+async def status(request: Request, context: ContextDep, session: SessionDep) -> Response:
+    """Identity, addresses, ticket and peer counts of this instance's node (ETag: poll with If-None-Match)."""
+    return json_with_etag(request, await service.status(context, session))
 
 
-@router.get("/api/p2p/network-graph", summary="Network graph", dependencies=[Depends(current_user)])
-async def network_graph(context: ContextDep, session: SessionDep) -> NetworkGraph:
-    """This instance, its relay, its peers and the peers of peers learned by exchange."""
-    return await service.network_graph(context, session)
+@router.get(
+    "/api/p2p/network-graph",
+    summary="Network graph",
+    dependencies=[Depends(current_user)],
+    response_model=NetworkGraph,
+    responses=errors(304, 401),
+)
+async def network_graph(request: Request, context: ContextDep, session: SessionDep) -> Response:
+    """This instance, its relay, its peers and the peers of peers learned by exchange.
+
+    The answer carries a strong ETag over its content: poll with ``If-None-Match`` and an unchanged graph costs
+    a 304 with no body.
+    """
+    return json_with_etag(request, await service.network_graph(context, session))
 
 
-@router.get("/api/admin/p2p/peers", summary="Known peers", tags=["admin"])
-async def list_peers(_: AdminUser, session: SessionDep) -> list[PeerOut]:
-    """Every known peer, online first."""
-    return [service.peer_out(p) for p in await repo.list_peers(session)]
+@router.get(
+    "/api/admin/p2p/peers",
+    summary="Known peers",
+    tags=["admin"],
+    response_model=list[PeerOut],
+    responses=errors(304, 401, 403),
+)
+async def list_peers(request: Request, _: AdminUser, session: SessionDep) -> Response:
+    """Every known peer, online first (ETag: poll with If-None-Match)."""
+    return json_with_etag(request, PeerList([service.peer_out(p) for p in await repo.list_peers(session)]))
 
 
 @router.post("/api/admin/p2p/peers", summary="Add a peer", status_code=201, tags=["admin"])

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 
 class P2PStatus(BaseModel):
@@ -41,6 +41,10 @@ class PeerOut(BaseModel):
     failure_count: int
     next_attempt_at: datetime | None
     last_catalog_push_at: datetime | None
+
+
+class PeerList(RootModel[list[PeerOut]]):
+    """Every known peer, online first."""
 
 
 class AddPeerIn(BaseModel):

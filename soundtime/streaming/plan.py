@@ -7,14 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from soundtime.kit.errors import RangeNotSatisfiable
+from soundtime.kit.etag import etag_matches
 from soundtime.streaming.ranges import Unsatisfiable, parse_range
-
-
-def _matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +25,7 @@ def plan_response(request: Request, digest: str, size: int, cache: str) -> Plan 
     """Decide a media request from its conditional and Range headers: a :class:`Plan`, or a 304 at once."""
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": cache}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     if_range = request.headers.get("if-range")
     range_header = request.headers.get("range") if if_range in (None, etag) else None
