@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import soundtime
 from soundtime.admin.router import router as admin_router
+from soundtime.admin.users.router import router as users_router
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.router import router as auth_router
 from soundtime.auth.throttle import LoginThrottle
@@ -115,6 +116,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         streaming_router,
         search_router,
         admin_router,
+        users_router,
         p2p_router,
         health_router,
         library_sync_router,

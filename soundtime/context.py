@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soundtime.auth.gate import AccountGate
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.throttle import LoginThrottle
 from soundtime.auth.tokens import TokenService
@@ -44,6 +45,8 @@ class AppContext:
     p2p: P2PNode | None = None
     #: Database counts shown by /metrics, cached for a few seconds.
     scrape_counts: ScrapeCounts = field(default_factory=ScrapeCounts)
+    #: Disabled accounts and revoked tokens, for routes that do not load the account.
+    account_gate: AccountGate = field(default_factory=AccountGate)
 
 
 def get_context(request: Request) -> AppContext:

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from soundtime.auth import repository as repo
+from soundtime.auth.gate import refuse
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Forbidden, TooManyRequests, Unauthorized
@@ -17,17 +18,19 @@ from soundtime.models import User
 _bearer = HTTPBearer(auto_error=False, description="access token from /api/auth/login")
 
 
-def access_claims(
+async def access_claims(
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Claims:
-    """Claims of the bearer access token (no database access)."""
+    """Claims of the bearer access token, unless its account is disabled or the token revoked (see auth.gate)."""
     if credentials is None:
         raise Unauthorized()
-    return context.tokens.verify(credentials.credentials, "access")
+    claims = context.tokens.verify(credentials.credentials, "access")
+    await context.account_gate.check(context.db, claims)
+    return claims
 
 
-def media_claims(
+async def media_claims(
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[
@@ -39,14 +42,17 @@ def media_claims(
     raw = credentials.credentials if credentials is not None else token
     if not raw:
         raise Unauthorized()
-    return context.tokens.verify(raw, "access")
+    claims = context.tokens.verify(raw, "access")
+    await context.account_gate.check(context.db, claims)
+    return claims
 
 
 async def current_user(session: SessionDep, claims: Annotated[Claims, Depends(access_claims)]) -> User:
-    """The account behind the access token; 401 if it no longer exists."""
+    """The account behind the access token; 401 if it no longer exists, is disabled, or the token was revoked."""
     user = await repo.get_user(session, claims.user_id)
     if user is None:
         raise Unauthorized("account no longer exists", code="invalid_token")
+    refuse(claims, disabled=not user.is_active, generation=user.token_generation)
     return user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.models import RefreshToken, User
@@ -47,6 +47,28 @@ async def add_user(session: AsyncSession, username: str, password_hash: str, rol
 async def list_users(session: AsyncSession) -> list[User]:
     """Every user, oldest first."""
     return list((await session.execute(select(User).order_by(User.created_at, User.id))).scalars())
+
+
+async def users_page(session: AsyncSession, limit: int, after: str | None) -> list[User]:
+    """Users in case-insensitive username order after the name ``after`` (lower-cased), at most ``limit``."""
+    stmt = select(User).order_by(func.lower(User.username)).limit(limit)
+    if after is not None:
+        stmt = stmt.where(func.lower(User.username) > after)
+    return list((await session.scalars(stmt)).all())
+
+
+async def count_active_admins(session: AsyncSession) -> int:
+    """Administrators whose account is not disabled."""
+    stmt = select(func.count()).select_from(User).where(User.role == "admin", User.disabled_at.is_(None))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def revoked_accounts(session: AsyncSession) -> dict[uuid.UUID, tuple[bool, int]]:
+    """{user id: (disabled, token generation)} of the accounts that are disabled or had tokens revoked."""
+    stmt = select(User.id, User.disabled_at.is_not(None), User.token_generation).where(
+        or_(User.disabled_at.is_not(None), User.token_generation > 0)
+    )
+    return {user_id: (bool(disabled), int(generation)) for user_id, disabled, generation in await session.execute(stmt)}
 
 
 async def add_refresh_token(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.admin.repository import load_instance_settings
 from soundtime.auth import repository as repo
+from soundtime.auth.gate import refuse
 from soundtime.auth.passwords import Passwords
 from soundtime.auth.schemas import TokenPair, UserOut
 from soundtime.auth.tokens import ACCESS_TOKEN_TTL, TokenService
@@ -63,6 +64,8 @@ async def login(context: AppContext, username: str, password: str, *, client: st
         user = await repo.get_user(session, user_id)
         if user is None:
             raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if not user.is_active:  # told only to someone who knows the password
+            raise Forbidden("this account is disabled; ask an administrator", code="account_disabled")
         await repo.touch_login(session, user, new_hash)
         pair = await issue_tokens(session, context.tokens, user)
     context.login_throttle.succeeded(username, client)
@@ -76,8 +79,8 @@ async def issue_tokens(session: AsyncSession, tokens: TokenService, user: User) 
 
 
 async def _issue(session: AsyncSession, tokens: TokenService, user: User) -> tuple[TokenPair, uuid.UUID]:
-    access, _ = tokens.issue(user.id, user.role, "access")
-    refresh, claims = tokens.issue(user.id, user.role, "refresh")
+    access, _ = tokens.issue(user.id, user.role, "access", generation=user.token_generation)
+    refresh, claims = tokens.issue(user.id, user.role, "refresh", generation=user.token_generation)
     await repo.add_refresh_token(session, claims.token_id, user.id, claims.expires_at)
     pair = TokenPair(
         access_token=access,
@@ -100,12 +103,13 @@ async def rotate(session: AsyncSession, tokens: TokenService, refresh_token: str
     now = datetime.now(UTC)
     if row is None or row.user_id != claims.user_id or row.expires_at <= now:
         raise Unauthorized("invalid refresh token", code="invalid_token")
-    if row.revoked_at is not None and not await _concurrent_rotation(session, row, now):
-        await repo.revoke_all_refresh_tokens(session, row.user_id)
-        return None
     user = await repo.get_user(session, row.user_id)
     if user is None:
         raise Unauthorized("account no longer exists", code="invalid_token")
+    refuse(claims, disabled=not user.is_active, generation=user.token_generation)  # before the reuse alarm
+    if row.revoked_at is not None and not await _concurrent_rotation(session, row, now):
+        await repo.revoke_all_refresh_tokens(session, row.user_id)
+        return None
     pair, new_id = await _issue(session, tokens, user)
     if row.revoked_at is None:
         await repo.revoke_refresh_token(session, row.id, replaced_by=new_id)
@@ -132,9 +136,17 @@ async def logout(session: AsyncSession, tokens: TokenService, refresh_token: str
     await repo.revoke_refresh_token(session, claims.token_id)
 
 
-async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
-    """Replace a user's password hash and sign out every session."""
+async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
+    """Revoke every token of the user: refresh tokens at once, access tokens by a new token generation."""
+    user.token_generation += 1
+    await repo.revoke_all_refresh_tokens(session, user.id)
+
+
+async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> bool:
+    """Replace a user's password hash and sign out every session; False when there is no such user."""
     user = await repo.get_user(session, user_id)
-    if user is not None:
-        user.password_hash = password_hash
-        await repo.revoke_all_refresh_tokens(session, user_id)
+    if user is None:
+        return False
+    user.password_hash = password_hash
+    await sign_out_everywhere(session, user)
+    return True

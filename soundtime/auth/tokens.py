@@ -28,6 +28,8 @@ class Claims:
     token_type: TokenType
     token_id: uuid.UUID
     expires_at: datetime
+    #: The account's token generation when the token was issued (older generations are revoked).
+    generation: int = 0
 
 
 class TokenService:
@@ -37,12 +39,18 @@ class TokenService:
         self._secret = secret
 
     def issue(
-        self, user_id: uuid.UUID, role: str, token_type: TokenType, *, now: datetime | None = None
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        token_type: TokenType,
+        *,
+        now: datetime | None = None,
+        generation: int = 0,
     ) -> tuple[str, Claims]:
         """Sign a new token of ``token_type`` for the user; returns the token and its claims."""
         issued = now or datetime.now(UTC)
         ttl = ACCESS_TOKEN_TTL if token_type == "access" else REFRESH_TOKEN_TTL  # noqa: S105 - a token kind
-        claims = Claims(user_id, role, token_type, uuid.uuid4(), issued + ttl)
+        claims = Claims(user_id, role, token_type, uuid.uuid4(), issued + ttl, generation)
         payload = {
             "iss": _ISSUER,
             "sub": str(user_id),
@@ -51,6 +59,7 @@ class TokenService:
             "jti": str(claims.token_id),
             "iat": int(issued.timestamp()),
             "exp": int(claims.expires_at.timestamp()),
+            "gen": generation,
         }
         return jwt.encode(payload, self._secret, algorithm=_ALGORITHM), claims
 
@@ -70,13 +79,17 @@ class TokenService:
             raise Unauthorized("invalid token", code="invalid_token") from exc
         if payload.get("typ") != expected:
             raise Unauthorized(f"an {expected} token is required", code="invalid_token")
+        generation = payload.get("gen", 0)  # tokens issued before generations existed are generation 0
         try:
+            if not isinstance(generation, int) or isinstance(generation, bool):
+                raise TypeError("gen must be an integer")
             return Claims(
                 user_id=uuid.UUID(payload["sub"]),
                 role=str(payload.get("role", "user")),
                 token_type=expected,
                 token_id=uuid.UUID(payload["jti"]),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                generation=generation,
             )
         except (ValueError, TypeError) as exc:
             raise Unauthorized("invalid token", code="invalid_token") from exc

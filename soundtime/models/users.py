@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soundtime.models.base import Base, CreatedAt, UuidPk
@@ -17,7 +17,10 @@ class User(Base):
     """A listener or administrator of this instance."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'user')", name="role"),
+        CheckConstraint("token_generation >= 0", name="token_generation_nonnegative"),
+    )
 
     id: Mapped[UuidPk]
     username: Mapped[str] = mapped_column(String(32))
@@ -25,11 +28,20 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[CreatedAt]
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set while an administrator has disabled the account: it cannot sign in and its tokens stop working.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Tokens carry the generation they were issued in; raising it (password reset, disabling) revokes them all.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
         """True for administrators."""
         return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:
+        """False while the account is disabled."""
+        return self.disabled_at is None
 
 
 class RefreshToken(Base):

@@ -1,0 +1,1 @@
+"""Users administration: list, create, change role, disable and enable, reset passwords."""
