@@ -31,6 +31,7 @@ from soundtime.kit.http_metrics import HttpMetrics
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
+from soundtime.listening.router import router as listening_router
 from soundtime.monitoring import logbuffer
 from soundtime.monitoring.router import router as monitoring_router
 from soundtime.p2p.cache import AudioCache
@@ -113,6 +114,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
     routers = (
         auth_router,
         library_router,
+        listening_router,
         streaming_router,
         search_router,
         admin_router,

@@ -5,11 +5,23 @@ from soundtime.models.federation import BlockedDomain, Peer, PeerLink, RemoteTra
 from soundtime.models.health import TrackHealth
 from soundtime.models.instance import InstanceSetting
 from soundtime.models.library import Album, Artist, Cover, ImportedFile, Track
+from soundtime.models.listening import (
+    AlbumAnnotation,
+    ArtistAnnotation,
+    Play,
+    Playlist,
+    PlaylistEntry,
+    PlayQueue,
+    PlayQueueEntry,
+    TrackAnnotation,
+)
 from soundtime.models.users import RefreshToken, User
 
 __all__ = [
     "Album",
+    "AlbumAnnotation",
     "Artist",
+    "ArtistAnnotation",
     "Base",
     "BlockedDomain",
     "Cover",
@@ -17,9 +29,15 @@ __all__ = [
     "InstanceSetting",
     "Peer",
     "PeerLink",
+    "Play",
+    "PlayQueue",
+    "PlayQueueEntry",
+    "Playlist",
+    "PlaylistEntry",
     "RefreshToken",
     "RemoteTrackSource",
     "Track",
+    "TrackAnnotation",
     "TrackHealth",
     "User",
 ]

@@ -26,6 +26,14 @@ EXPECTED_TABLES = {
     "blocked_domains",
     "instance_settings",
     "track_health",
+    "playlists",
+    "playlist_entries",
+    "track_annotations",
+    "album_annotations",
+    "artist_annotations",
+    "plays",
+    "play_queues",
+    "play_queue_entries",
 }
 
 
