@@ -24,6 +24,8 @@ from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings, resolve_jwt_secret
 from soundtime.context import AppContext, get_context
+from soundtime.credentials.crypto import SecretBox
+from soundtime.credentials.router import router as credentials_router
 from soundtime.kit.body_limit import BodySizeLimit
 from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
@@ -62,6 +64,7 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         passwords=passwords or Passwords(),
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60.0),
         login_throttle=LoginThrottle(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR),
+        secret_box=SecretBox.from_data_dir(settings.data_dir),
         prepare_slots=asyncio.Semaphore(os.cpu_count() or 1),
     )
 
@@ -113,6 +116,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
     app.add_middleware(HttpMetrics)  # outermost: sees every answer, refusals by the layers above included
     routers = (
         auth_router,
+        credentials_router,
         library_router,
         listening_router,
         streaming_router,

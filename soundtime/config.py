@@ -8,13 +8,14 @@ variable, never later at first use.
 from __future__ import annotations
 
 import re
-import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from soundtime.kit.secret_file import read_or_create
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -279,15 +280,4 @@ def resolve_jwt_secret(settings: Settings) -> str:
         return settings.jwt_secret
     if settings.is_production:  # pragma: no cover - the model validator already refused this
         raise SettingsError("JWT_SECRET is required in production")
-    path = settings.data_dir / "jwt_secret"
-    if path.exists():
-        secret = path.read_text(encoding="utf-8").strip()
-        if len(secret) >= MIN_JWT_SECRET_LENGTH:
-            return secret
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(secret, encoding="utf-8")
-    tmp.replace(path)
-    return secret
+    return read_or_create(settings.data_dir / "jwt_secret", min_length=MIN_JWT_SECRET_LENGTH)

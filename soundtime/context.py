@@ -16,6 +16,7 @@ from soundtime.auth.throttle import LoginThrottle
 from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
+from soundtime.credentials.crypto import SecretBox
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.monitoring.counts import ScrapeCounts
@@ -39,6 +40,8 @@ class AppContext:
     passwords: Passwords
     auth_limiter: RateLimiter
     login_throttle: LoginThrottle
+    #: Seals client-app passwords with the server key (``app_password_key`` in the data directory).
+    secret_box: SecretBox
     #: Bounds how many uploaded files are validated (tag parsing, integrity checks) at once.
     prepare_slots: asyncio.Semaphore
     #: The federation node, None when P2P_ENABLED is false (set once the lifespan has started it).

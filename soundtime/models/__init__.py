@@ -1,6 +1,7 @@
 """SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
 from soundtime.models.base import Base
+from soundtime.models.credentials import ApiKey, AppPassword
 from soundtime.models.federation import BlockedDomain, Peer, PeerLink, RemoteTrackSource
 from soundtime.models.health import TrackHealth
 from soundtime.models.instance import InstanceSetting
@@ -20,6 +21,8 @@ from soundtime.models.users import RefreshToken, User
 __all__ = [
     "Album",
     "AlbumAnnotation",
+    "ApiKey",
+    "AppPassword",
     "Artist",
     "ArtistAnnotation",
     "Base",

@@ -34,6 +34,8 @@ EXPECTED_TABLES = {
     "plays",
     "play_queues",
     "play_queue_entries",
+    "app_passwords",
+    "api_keys",
 }
 
 
