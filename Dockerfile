@@ -8,8 +8,22 @@
 # The runtime stage holds only the Python interpreter and the virtual environment built below; the
 # source tree, uv and the lock file stay in the builder.
 
-# Both stages must use the same interpreter: the venv's python is a symlink into the base image.
+# The builder and runtime stages must use the same interpreter: the venv's python is a symlink into it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# --------------------------------------------------------------------------------------------------------
+# Web: the browser app (web/, Svelte + Vite) built into soundtime/web/dist, with the Node.js major that
+# `make` pins (NODE_VERSION in the Makefile). Its packages come from web/package-lock.json; install scripts
+# are off (web/.npmrc).
+# --------------------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS web
+
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json web/.npmrc ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
 
 # --------------------------------------------------------------------------------------------------------
 # Builder: resolve the locked dependencies into /app/.venv, then install soundtime itself as a wheel.
@@ -39,26 +53,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY README.md ./
 COPY alembic ./alembic
 COPY soundtime ./soundtime
+COPY --from=web /src/soundtime/web/dist ./soundtime/web/dist
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --reinstall-package soundtime
-
-# --------------------------------------------------------------------------------------------------------
-# Admin panel (placeholder). web/ is a stub today, so there is no stage for it yet. When the panel
-# exists, add here:
-#
-#   FROM node:20-bookworm-slim AS panel
-#   WORKDIR /web
-#   COPY web/package.json web/package-lock.json ./
-#   RUN npm ci
-#   COPY web/ ./
-#   RUN npm run build
-#
-# and, in the builder, before the second `uv sync`, copy the bundle to where the package serves it from:
-#
-#   COPY --from=panel /web/dist ./soundtime/web/dist
-#
-# (.dockerignore then needs `!web/` next to the other re-included paths.)
-# --------------------------------------------------------------------------------------------------------
 
 # --------------------------------------------------------------------------------------------------------
 # Runtime

@@ -44,6 +44,7 @@ from soundtime.p2p.router import router as p2p_router
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
 from soundtime.web.router import router as web_router
+from soundtime.web.security import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         version=soundtime.__version__,
         summary="Self-hosted music server that federates peer to peer over iroh.",
         lifespan=lifespan,
+        docs_url=None,  # served by soundtime.web with local assets (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     logbuffer.install()
@@ -113,6 +116,7 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
             expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
         )
+    app.add_middleware(SecurityHeaders)  # on every answer, refusals by the layers above included
     app.add_middleware(HttpMetrics)  # outermost: sees every answer, refusals by the layers above included
     routers = (
         auth_router,

@@ -33,13 +33,6 @@ async def test_openapi_lists_the_api(client: httpx.AsyncClient) -> None:
         assert path in paths
 
 
-async def test_start_page(client: httpx.AsyncClient) -> None:
-    response = await client.get("/")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert f"soundtime {soundtime.__version__}" in response.text
-
-
 async def test_unknown_paths_and_methods_use_the_error_shape(client: httpx.AsyncClient) -> None:
     missing = await client.get("/api/nothing-here")
     assert missing.status_code == 404

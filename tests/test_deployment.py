@@ -437,6 +437,18 @@ def test_dockerfile_rebuilds_soundtime_from_the_copied_source() -> None:
     )
 
 
+def test_the_image_serves_the_browser_app_built_from_the_lock_file() -> None:
+    stages = {args.split()[-1]: stage for stage in _stages() for keyword, args in stage[:1] if keyword == "FROM"}
+    web = [args for keyword, args in stages["web"] if keyword == "RUN"]
+    assert any("npm ci" in args for args in web), "the web stage must install from web/package-lock.json (npm ci)"
+    assert any("npm run build" in args for args in web), "the web stage must build the app"
+    builder = stages["builder"]
+    copied = next(i for i, (keyword, args) in enumerate(builder) if keyword == "COPY" and "--from=web" in args)
+    assert builder[copied][1].endswith("/soundtime/web/dist ./soundtime/web/dist"), builder[copied]
+    last_sync = max(i for i, (keyword, args) in enumerate(builder) if keyword == "RUN" and "uv sync" in args)
+    assert copied < last_sync, "the app must be in place before soundtime's wheel is built"
+
+
 def test_image_exposes_http_and_p2p_ports() -> None:
     exposed = set()
     for args in (args for keyword, args in _stages()[-1] if keyword == "EXPOSE"):

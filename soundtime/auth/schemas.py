@@ -44,7 +44,14 @@ class TokenPair(BaseModel):
     """Tokens returned by register, login and refresh."""
 
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(description="null when sent as an HttpOnly cookie (X-Refresh-Cookie: true)")
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int = Field(description="lifetime of the access token in seconds")
     user: UserOut
+
+
+class Registration(BaseModel):
+    """Whether a visitor may create an account."""
+
+    open: bool = Field(description="an account can be created now")
+    first_account: bool = Field(description="no account exists yet: the next one becomes the administrator")

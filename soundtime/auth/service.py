@@ -16,7 +16,7 @@ from soundtime.admin.repository import load_instance_settings
 from soundtime.auth import repository as repo
 from soundtime.auth.gate import refuse
 from soundtime.auth.passwords import Passwords
-from soundtime.auth.schemas import TokenPair, UserOut
+from soundtime.auth.schemas import Registration, TokenPair, UserOut
 from soundtime.auth.tokens import ACCESS_TOKEN_TTL, TokenService
 from soundtime.context import AppContext
 from soundtime.kit.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
@@ -34,6 +34,12 @@ async def register(session: AsyncSession, passwords: Passwords, username: str, p
     if not first and not (await load_instance_settings(session)).registration_open:
         raise Forbidden("registration is closed; ask an administrator for an account", code="registration_closed")
     return await create_user(session, username, password_hash, admin=first)
+
+
+async def registration(session: AsyncSession) -> Registration:
+    """Whether registration is open now, and whether the next account would be the first (the administrator)."""
+    first = await repo.count_users(session) == 0
+    return Registration(open=first or (await load_instance_settings(session)).registration_open, first_account=first)
 
 
 async def create_user(session: AsyncSession, username: str, password_hash: str, *, admin: bool) -> User:

@@ -4,13 +4,9 @@ stop, restart — and everything is still there."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,59 +15,9 @@ import psutil
 import pytest
 
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
+from tests.support.serve import Server, clean_env
 
 PASSWORD = "a newcomer's password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    """The environment of a fresh shell: no soundtime settings, no DATABASE_URL."""
-    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env["P2P_RELAY"] = "false"  # no internet here
-    env["P2P_BIND_PORT"] = "0"  # another instance on this machine may hold the default port
-    env["P2P_LOCAL_DISCOVERY"] = "false"  # do not announce test servers on the LAN
-    return env
-
-
-class Server:
-    """`python -m soundtime serve` in a working directory, as README's `make run` does."""
-
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.workdir, self.port = workdir, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = workdir / "server.log"
-
-    def start(self) -> None:
-        env = {**clean_env(), "SOUNDTIME_PORT": str(self.port)}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "soundtime", "serve"], cwd=self.workdir, env=env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with httpx.Client(timeout=1) as probe:
-                    healthy = probe.get(f"{self.url}/healthz").status_code == 200
-                if healthy:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"server did not become healthy:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=30) == 0, self.log.read_text()
 
 
 def postgres_running_in(data: Path) -> bool:
@@ -83,11 +29,9 @@ def postgres_running_in(data: Path) -> bool:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path, free_port())
+    running = Server(tmp_path)
     yield running
-    if running.process and running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+    running.kill()
 
 
 def test_walkthrough(server: Server, audio: AudioFactory, tmp_path: Path, request: pytest.FixtureRequest) -> None:

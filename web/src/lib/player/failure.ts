@@ -1,0 +1,67 @@
+/**
+ * Why a track does not play. An <audio> element only says "error"; asking the server for the first byte of the
+ * same URL gets the real answer (410 dereferenced, 503 no peer could provide it, 401 token expired, ...).
+ */
+import { accessToken, errorOf } from '../../api/client';
+
+export type FailureKind = 'expired' | 'gone' | 'unavailable' | 'missing' | 'undecodable' | 'network' | 'other';
+
+export interface Failure {
+  kind: FailureKind;
+  message: string;
+}
+
+/** Give up on the probe after this long (a peer may take a while to answer: the server bounds its own wait). */
+const PROBE_TIMEOUT_MS = 30_000;
+
+/** What an HTTP answer to the stream URL means for the listener. */
+export function failureOf(status: number, serverMessage: string, remote: boolean, format: string): Failure {
+  switch (status) {
+    case 0:
+      return { kind: 'network', message: 'Cannot reach the server.' };
+    case 200:
+    case 206:
+      return { kind: 'undecodable', message: `This browser cannot play this ${format.toUpperCase()} file.` };
+    case 401:
+      return { kind: 'expired', message: 'Your session expired.' };
+    case 404:
+      return { kind: 'missing', message: 'This track is no longer in the library.' };
+    case 410:
+      return {
+        kind: 'gone',
+        message: 'No peer holds this track any more (it was dereferenced).',
+      };
+    case 503:
+      return {
+        kind: 'unavailable',
+        message: remote
+          ? `The peer that holds this track is unavailable: ${serverMessage}`
+          : `The server is busy: ${serverMessage}`,
+      };
+    default:
+      return { kind: 'other', message: serverMessage || `The server answered ${status}.` };
+  }
+}
+
+/** Ask the server for the first byte of ``streamUrl`` (with the Authorization header) and explain the answer. */
+export async function probe(streamUrl: string, remote: boolean, format: string): Promise<Failure> {
+  const token = await accessToken();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), PROBE_TIMEOUT_MS);
+  try {
+    const response = await fetch(streamUrl, {
+      headers: { Range: 'bytes=0-0', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      signal: controller.signal,
+    });
+    if (response.ok) {
+      await response.body?.cancel();
+      return failureOf(response.status, '', remote, format);
+    }
+    const error = await errorOf(response);
+    return failureOf(response.status, error.message, remote, format);
+  } catch {
+    return failureOf(0, '', remote, format);
+  } finally {
+    clearTimeout(timer);
+  }
+}
