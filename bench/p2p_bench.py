@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's environment:  .venv/bin/python bench/p2p_bench.py
 
-- A child process runs a serving :class:`Transport` that answers a FetchTrack-like request (one JSON frame, FIN)
+- A child process runs a serving :class:`IrohTransport` that answers a FetchTrack-like request (one JSON frame, FIN)
   with a 4-byte length and N bytes written in 512 KiB chunks, like the real FetchTrack handler.
 - Blob throughput with the send patch, and without it (the child disables the patch; a smaller payload, since
   the unpatched path copies ~5-7 MB/s). The CPU time the sending process spends per GB is reported for both.
@@ -37,10 +37,10 @@ ROOT = SCRIPT.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soundtime.p2p.transport import (  # noqa: E402
+    IrohTransport,
     PeerAddress,
     PeerConnection,
     Stream,
-    Transport,
     set_send_patch,
 )
 
@@ -102,7 +102,9 @@ async def serve(patch: bool) -> None:
     async def admit(_: str) -> bool:
         return True
 
-    transport = await Transport.start(secret_key=os.urandom(32), port=0, relay=False, on_stream=on_stream, admit=admit)
+    transport = await IrohTransport.start(
+        secret_key=os.urandom(32), port=0, relay=False, on_stream=on_stream, admit=admit
+    )
     tcp = await asyncio.start_server(on_tcp, "127.0.0.1", 0)
     tcp_port = tcp.sockets[0].getsockname()[1]
     ready = {"node_id": transport.node_id, "port": transport.bound_ports()[0], "tcp_port": tcp_port}
@@ -188,17 +190,17 @@ async def timed(child: Child, runs: int, transfer: Callable[[], Awaitable[int]])
     return statistics.median(rates), cpu / (sent / 1e9)
 
 
-async def _client() -> Transport:
+async def _client() -> IrohTransport:
     async def no_streams(_: PeerConnection, stream: Stream) -> None:
         await stream.stop()
 
     async def admit(_: str) -> bool:
         return True
 
-    return await Transport.start(secret_key=os.urandom(32), port=0, relay=False, on_stream=no_streams, admit=admit)
+    return await IrohTransport.start(secret_key=os.urandom(32), port=0, relay=False, on_stream=no_streams, admit=admit)
 
 
-async def _measure_child(client: Transport, *, patch: bool, size: int, runs: int) -> dict[str, float]:
+async def _measure_child(client: IrohTransport, *, patch: bool, size: int, runs: int) -> dict[str, float]:
     child = await Child.start(patch=patch)
     try:
         conn = await client.connect(child.address)

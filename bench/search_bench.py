@@ -44,7 +44,7 @@ from soundtime.kit.db import Database  # noqa: E402
 from soundtime.kit.embedded_pg import EmbeddedPostgres  # noqa: E402
 from soundtime.kit.ratelimit import RateLimiter  # noqa: E402
 from soundtime.p2p import wire  # noqa: E402
-from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, Transport  # noqa: E402
+from soundtime.p2p.transport import IrohTransport, PeerAddress, PeerConnection, Stream  # noqa: E402
 from soundtime.search.bloom import BloomFilter  # noqa: E402
 
 QUERY = "queen rock"
@@ -91,9 +91,9 @@ def _results(index: int, request: wire.SearchQuery, count: int, node_id: str) ->
     return wire.SearchResults(request_id=request.request_id, results=items, total=len(items))
 
 
-async def _responder(index: int, results_per_peer: int) -> Transport:
+async def _responder(index: int, results_per_peer: int) -> IrohTransport:
     bloom = BloomFilter.of_terms(set(VOCABULARY)).to_wire()
-    transport: Transport
+    transport: IrohTransport
 
     async def send_bloom(conn: PeerConnection) -> None:
         out = await transport.connect(PeerAddress(conn.node_id, tuple(conn.remote_addresses())), timeout=10)
@@ -117,7 +117,9 @@ async def _responder(index: int, results_per_peer: int) -> Transport:
     async def admit(_: str) -> bool:
         return True
 
-    transport = await Transport.start(secret_key=os.urandom(32), port=0, relay=False, on_stream=on_stream, admit=admit)
+    transport = await IrohTransport.start(
+        secret_key=os.urandom(32), port=0, relay=False, on_stream=on_stream, admit=admit
+    )
     return transport
 
 

@@ -41,6 +41,7 @@ from soundtime.p2p.health.router import router as health_router
 from soundtime.p2p.library_sync.router import router as library_sync_router
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.router import router as p2p_router
+from soundtime.p2p.transport import StartTransport
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
 from soundtime.web.router import router as web_router
@@ -70,8 +71,18 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
     )
 
 
-def create_app(settings: Settings, database_url: str, *, passwords: Passwords | None = None) -> FastAPI:
-    """Build the application for ``settings``, using the PostgreSQL database at ``database_url``."""
+def create_app(
+    settings: Settings,
+    database_url: str,
+    *,
+    passwords: Passwords | None = None,
+    p2p_transports: StartTransport | None = None,
+) -> FastAPI:
+    """Build the application for ``settings``, using the PostgreSQL database at ``database_url``.
+
+    ``p2p_transports`` starts the federation node's transport (default: an iroh endpoint; tests pass an
+    in-memory network's).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +96,9 @@ def create_app(settings: Settings, database_url: str, *, passwords: Passwords | 
         upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
         try:
             if settings.p2p_enabled:
-                context.p2p = P2PNode(settings, context.db, context.audio, context.blobs, context.cache)
+                context.p2p = P2PNode(
+                    settings, context.db, context.audio, context.blobs, context.cache, transports=p2p_transports
+                )
                 await context.p2p.start()
             log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
             yield

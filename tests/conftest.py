@@ -22,6 +22,7 @@ from soundtime.kit import migrations
 from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.models import Base
+from soundtime.p2p.transport import StartTransport
 from soundtime.runtime import server_config
 from tests.support.audio import AudioFactory
 
@@ -103,10 +104,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+async def running_app(settings: Settings, *, p2p_transports: StartTransport | None = None) -> AsyncIterator[FastAPI]:
     """An application with its lifespan running; its database is emptied afterwards."""
     assert settings.database_url is not None
-    application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS)
+    application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=p2p_transports)
     try:
         async with application.router.lifespan_context(application):
             yield application

@@ -16,6 +16,7 @@ from soundtime.kit.db import Database
 from soundtime.library import repository as library_repo
 from soundtime.library.ingest import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
+from soundtime.p2p.policy import Limits
 from soundtime.p2p.validation import announcement_problem
 from soundtime.p2p.wire import TrackAnnouncement
 
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 
 #: Tracks per CatalogSync / CatalogDelta message (spec §4).
 PAGE_SIZE = 500
-#: Most announcements read from one message (SoundTime sends pages of 500); the rest are skipped.
-MAX_TRACKS_PER_MESSAGE = 1000
 
 
 def announcement_of(row: repo.CatalogRow, origin: str) -> TrackAnnouncement:
@@ -100,18 +99,23 @@ def _album_key(track: TrackAnnouncement) -> tuple[str, str] | None:
 
 
 async def replicate(
-    session: AsyncSession, sender: str, tracks: Sequence[TrackAnnouncement], *, quota: int
+    session: AsyncSession,
+    sender: str,
+    tracks: Sequence[TrackAnnouncement],
+    *,
+    quota: int,
+    per_message: int = Limits.max_tracks_per_message,
 ) -> Replicated:
     """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each.
 
     Never creates a second track for a hash (existing rows keep their metadata, local or replicated), and
     creates artists and albums only for tracks it creates. A peer offering more than ``quota`` tracks gets
-    nothing more recorded; at most :data:`MAX_TRACKS_PER_MESSAGE` are read from one message. Covers are
+    nothing more recorded; at most ``per_message`` are read from one message. Covers are
     shown only on albums without tracks of our own. Callers serialise calls per sender (the quota check).
     """
     result = Replicated()
-    result.skipped = max(len(tracks) - MAX_TRACKS_PER_MESSAGE, 0)
-    valid = _acceptable(tracks[:MAX_TRACKS_PER_MESSAGE], sender, result)
+    result.skipped = max(len(tracks) - per_message, 0)
+    valid = _acceptable(tracks[:per_message], sender, result)
     if not valid:
         return result
     known = await repo.known_hashes(session, sender, [t.hash for t in valid])

@@ -23,6 +23,8 @@ import ifaddr
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from soundtime.kit.jobs import Jobs
+
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_soundtime._udp.local."
@@ -155,6 +157,7 @@ class LocalDiscovery:
         addresses: Sequence[str] | None = None,
         report_interval: float = REPORT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        jobs: Jobs | None = None,
     ) -> None:
         normalized = normalize_node_id(node_id)
         if normalized is None:
@@ -174,7 +177,8 @@ class LocalDiscovery:
         self._info: AsyncServiceInfo | None = None
         self._registered = False
         self._publish_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._parent_jobs = jobs
+        self._jobs: Jobs | None = None
         self._pending: set[str] = set()
         self._reported: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
 
@@ -225,17 +229,16 @@ class LocalDiscovery:
                 with contextlib.suppress(Exception):
                     await aiozc.async_close()
             return False
+        self._jobs = self._parent_jobs.group("discovery") if self._parent_jobs is not None else Jobs("p2p discovery")
         self._spawn(self._publish())
         return True
 
     async def stop(self) -> None:
         """Withdraw our announcement and stop browsing; safe to call more than once."""
-        aiozc, browser = self._aiozc, self._browser
-        self._aiozc = self._browser = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        aiozc, browser, jobs = self._aiozc, self._browser, self._jobs
+        self._aiozc = self._browser = self._jobs = None
+        if jobs is not None:
+            await jobs.close()
         if browser is not None:
             with contextlib.suppress(Exception):
                 await browser.async_cancel()
@@ -286,9 +289,10 @@ class LocalDiscovery:
             log.warning("could not announce this node over mDNS; still browsing", exc_info=True)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._jobs is None:
+            coroutine.close()
+            return
+        self._jobs.spawn(coroutine, "mDNS")
 
     def _on_state_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange

@@ -19,7 +19,6 @@ from soundtime.blobs.writer import BlobWriter
 from soundtime.kit import metrics
 from soundtime.p2p import health
 from soundtime.p2p import repository as repo
-from soundtime.p2p.calls import read_blob_chunks
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
 from soundtime.p2p.sources import rank_sources
 from soundtime.p2p.transport import Stream, StreamCode, TransportError
@@ -31,13 +30,6 @@ log = logging.getLogger(__name__)
 
 #: A blob transfer answers u32 lengths: nothing larger can be fetched.
 MAX_BLOB_SIZE = (1 << 32) - 1
-#: Transfers running at once; a play that would start one more is refused (listeners of running ones join).
-MAX_TRANSFERS = 32
-#: A transfer may take this long plus one second per MIN_TRANSFER_RATE bytes (a trickling peer cannot hold a slot).
-TRANSFER_BASE_SECONDS = 60.0
-MIN_TRANSFER_RATE = 64 * 1024
-#: A transfer nobody listens to any more is stopped after this many seconds (a player may come back to seek).
-IDLE_GRACE = 10.0
 
 
 class DownloadFailed(PeerError):
@@ -63,8 +55,9 @@ class RemoteTrack:
 class Download:
     """One transfer of a blob, readable while it runs (``read`` waits for the bytes it needs)."""
 
-    def __init__(self, track: RemoteTrack) -> None:
+    def __init__(self, track: RemoteTrack, *, idle_grace: float = 10.0) -> None:
         self.track = track
+        self.idle_grace = idle_grace
         self.digest = track.content_hash
         self.size = track.file_size
         self.received = 0
@@ -91,13 +84,13 @@ class Download:
             self._idle = None
 
     def release(self) -> None:
-        """A listener is done; a transfer nobody listens to any more is stopped after :data:`IDLE_GRACE`."""
+        """A listener is done; a transfer nobody listens to any more is stopped after ``idle_grace`` seconds."""
         self._users -= 1
         if self._users == 0 and self._fd is not None:
             os.close(self._fd)
             self._fd = None
         elif self._users == 1 and not self.finished and self._idle is None:
-            self._idle = asyncio.get_running_loop().call_later(IDLE_GRACE, self._stop_if_idle)
+            self._idle = asyncio.get_running_loop().call_later(self.idle_grace, self._stop_if_idle)
 
     def _stop_if_idle(self) -> None:
         self._idle = None
@@ -180,7 +173,7 @@ class Downloads:
         download = self._running.get(track.content_hash)
         if download is None:
             self._check_room(track)
-            download = Download(track)
+            download = Download(track, idle_grace=self._node.policy.timings.transfer_idle_grace)
             self._running[track.content_hash] = download
             download.task = self._node.spawn(self._transfer(download), f"download {track.content_hash[:16]}")
             download.task.add_done_callback(lambda _: self._finished(download))
@@ -195,14 +188,17 @@ class Downloads:
 
     def _check_room(self, track: RemoteTrack) -> None:
         """Bound the transfers, and their temp files by the cache size (one larger track may still play alone)."""
-        if len(self._running) >= MAX_TRANSFERS:
-            raise TooManyTransfers(f"{MAX_TRANSFERS} tracks are being fetched from peers already")
+        most = self._node.policy.limits.max_transfers
+        if len(self._running) >= most:
+            raise TooManyTransfers(f"{most} tracks are being fetched from peers already")
         in_flight = sum(d.size for d in self._running.values())
         if in_flight and in_flight + track.file_size > self._node.cache.max_size:
             raise TooManyTransfers("the tracks being fetched from peers already fill the audio cache")
 
     async def _transfer(self, download: Download) -> None:
-        deadline = TRANSFER_BASE_SECONDS + download.size / MIN_TRANSFER_RATE
+        # A trickling peer cannot hold a slot: the deadline grows with the size, at a minimal rate.
+        policy = self._node.policy
+        deadline = policy.timings.transfer_base + download.size / policy.limits.min_transfer_rate
         try:
             async with asyncio.timeout(deadline):
                 await self._fetch(download)
@@ -260,8 +256,7 @@ class Downloads:
         raise DownloadFailed("no peer holding this track could send it (" + "; ".join(failures) + ")")
 
     async def _open(self, node_id: str, track: RemoteTrack) -> Stream:
-        assert self._node.calls is not None
-        stream, size = await self._node.calls.open_blob(
+        stream, size = await self._node.messenger.open_blob(
             node_id, track.content_hash, max_size=min(track.file_size, MAX_BLOB_SIZE)
         )
         if size != track.file_size:
@@ -277,7 +272,7 @@ class Downloads:
             writer = await asyncio.to_thread(cache.store.writer, max_size=track.file_size)
             download.begin(node_id, writer)
             try:
-                async for chunk in read_blob_chunks(stream, track.file_size, track.content_hash):
+                async for chunk in self._node.messenger.read_blob(stream, track.file_size, track.content_hash):
                     await asyncio.to_thread(writer.write, chunk)
                     download.advance(len(chunk))
             except (TransportError, PeerError) as exc:

@@ -175,7 +175,7 @@ class SearchFilters:
 
     async def _send(self, node_id: str) -> None:
         await self._built.wait()
-        if self.node.is_blocked(node_id) or self.node.calls is None or self._message is None:
+        if self.node.is_blocked(node_id) or self._message is None:
             return
         self._sent[node_id] = self._clock()
         self._sent.move_to_end(node_id)
@@ -183,7 +183,7 @@ class SearchFilters:
             self._sent.popitem(last=False)
         try:
             async with self._send_slots:
-                await self.node.calls.send(node_id, self._message)
+                await self.node.messenger.send(node_id, self._message)
         except PeerError as exc:
             self._sent.pop(node_id, None)
             log.debug("search filter to %s not delivered: %s", node_id[:16], exc)

@@ -22,23 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A request frame must arrive within this time once its stream is open.
-REQUEST_TIMEOUT = 30.0
-#: Writing a blob to a peer fails when it accepts no byte for this long.
-SEND_STALL_TIMEOUT = 30.0
 CHUNK = 256 * 1024
-#: Requests per peer, per 2 s (a catalog push is one page at a time, each acknowledged: ~50 pages/s at most).
-FRAMES_PER_WINDOW = 200
-FRAME_WINDOW = 2.0
-#: A peer may ask for our whole catalog (RequestCatalog) once per this many seconds.
-CATALOG_REQUEST_INTERVAL = 60.0
-#: An unchanged heartbeat from a peer is written to the database at most this often (seconds).
-HEARTBEAT_RECORD_INTERVAL = 60.0
-MAX_REMEMBERED_HEARTBEATS = 10_000
 #: Most results we return to a SearchQuery, whatever limit it asks for.
 MAX_SEARCH_RESULTS = 100
-#: Malformed frames a peer may send within a minute before its connection is closed.
-OFFENCES_PER_MINUTE = 10
 
 Handler = Callable[[PeerConnection, Stream, Any], Awaitable[None]]
 
@@ -48,9 +34,10 @@ class Inbound:
 
     def __init__(self, node: P2PNode) -> None:
         self.node = node
-        self._frames = RateLimiter(FRAMES_PER_WINDOW, FRAME_WINDOW, max_keys=2_000)
-        self._offences = RateLimiter(OFFENCES_PER_MINUTE, 60.0, max_keys=10_000)
-        self._catalog_requests = RateLimiter(1, CATALOG_REQUEST_INTERVAL, max_keys=10_000)
+        timings, limits = node.policy.timings, node.policy.limits
+        self._frames = RateLimiter(limits.frames_per_window, timings.frame_window, max_keys=2_000)
+        self._offences = RateLimiter(limits.offences_per_minute, 60.0, max_keys=10_000)
+        self._catalog_requests = RateLimiter(1, timings.catalog_request_interval, max_keys=10_000)
         self._heartbeats: OrderedDict[str, tuple[wire.Pong, float]] = OrderedDict()
         self._handlers: dict[type[Any], Handler] = {
             wire.Ping: self._ping,
@@ -75,7 +62,7 @@ class Inbound:
             await stream.abort(StreamCode.REFUSED)
             return
         try:
-            body = await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=REQUEST_TIMEOUT)
+            body = await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=self.node.policy.timings.request_timeout)
             message = wire.decode(body)
         except (wire.ProtocolError, TransportError) as exc:
             await self._offence(conn, stream, exc)
@@ -92,22 +79,26 @@ class Inbound:
             conn.close(CloseCode.PROTOCOL_ERROR, b"too many malformed frames")
 
     async def _ping(self, conn: PeerConnection, stream: Stream, _: wire.Ping) -> None:
-        await stream.write(wire.encode_frame(self.node.pong()), timeout=REQUEST_TIMEOUT)
+        await stream.write(wire.encode_frame(self.node.pong()), timeout=self.node.policy.timings.request_timeout)
         await self.node.seen_on(conn.node_id, conn.remote_addresses())
         self.node.sync.push(conn.node_id)
 
     async def _pong(self, conn: PeerConnection, _: Stream, message: wire.Pong) -> None:
         # An unsolicited Pong is a heartbeat of ours (SoundTime ignores them): it keeps the peer's counts fresh.
-        # Recorded when something changed, else once per HEARTBEAT_RECORD_INTERVAL (heartbeats come every 5 s).
+        # Recorded when something changed, else once per heartbeat_record_interval (heartbeats come every 5 s).
         if message.node_id != conn.node_id:
             return
         now = time.monotonic()
         last = self._heartbeats.get(conn.node_id)
-        if last is not None and last[0] == message and now - last[1] < HEARTBEAT_RECORD_INTERVAL:
+        if (
+            last is not None
+            and last[0] == message
+            and now - last[1] < self.node.policy.timings.heartbeat_record_interval
+        ):
             return
         self._heartbeats[conn.node_id] = (message, now)
         self._heartbeats.move_to_end(conn.node_id)
-        if len(self._heartbeats) > MAX_REMEMBERED_HEARTBEATS:
+        if len(self._heartbeats) > self.node.policy.limits.max_remembered_heartbeats:
             self._heartbeats.popitem(last=False)
         await self.node.record_pong(conn.node_id, message)
 
@@ -117,7 +108,7 @@ class Inbound:
         limit = min(message.limit, MAX_SEARCH_RESULTS)
         async with self.node.db.transaction() as session:
             found = await search_repo.search_tracks(session, message.query[:256], limit) if limit else []
-        serve_cache = self.node.settings.p2p_serve_cache
+        serve_cache = self.node.policy.serve_cache
         results = []
         for row, rank in found:
             track, origin = row.track, row.track.origin_node
@@ -139,13 +130,14 @@ class Inbound:
                 )
             )
         reply = wire.SearchResults(request_id=message.request_id, results=results, total=len(results))
-        await stream.write(wire.encode_frame(reply), timeout=REQUEST_TIMEOUT)
+        await stream.write(wire.encode_frame(reply), timeout=self.node.policy.timings.request_timeout)
 
     async def _bloom_exchange(self, conn: PeerConnection, _: Stream, message: wire.BloomExchange) -> None:
         self.node.filters.receive(conn.node_id, message.bloom)  # an unusable filter is logged and ignored
 
     async def _peer_exchange(self, conn: PeerConnection, stream: Stream, message: wire.PeerExchange) -> None:
-        await stream.write(wire.encode_frame(await self.node.exchange_message()), timeout=REQUEST_TIMEOUT)
+        reply = await self.node.exchange_message()
+        await stream.write(wire.encode_frame(reply), timeout=self.node.policy.timings.request_timeout)
         await self.node.learn(conn.node_id, message)
 
     async def _announce(self, conn: PeerConnection, _: Stream, message: wire.AnnounceTrack) -> None:
@@ -177,11 +169,11 @@ class Inbound:
             async with self.node.db.transaction() as session:
                 kind = await repo.servable_digest(session, digest)
             store = {"audio": self.node.audio, "cover": self.node.blobs}.get(kind or "")
-            if store is None and self.node.settings.p2p_serve_cache and digest in self.node.cache:
+            if store is None and self.node.policy.serve_cache and digest in self.node.cache:
                 store = self.node.cache.store  # verified when it entered the cache
         size = store.size(digest) if store is not None else None
         if store is None or not size or size >= 1 << 32:
-            await stream.write(struct.pack(">I", 0), timeout=SEND_STALL_TIMEOUT)
+            await stream.write(struct.pack(">I", 0), timeout=self.node.policy.timings.send_stall_timeout)
             return
         try:
             chunks = store.aread_range(digest, chunk_size=CHUNK)
@@ -189,6 +181,6 @@ class Inbound:
             async for chunk in chunks:
                 payload = struct.pack(">I", size) + chunk if first else chunk
                 first = False
-                await stream.write(payload, timeout=SEND_STALL_TIMEOUT)
+                await stream.write(payload, timeout=self.node.policy.timings.send_stall_timeout)
         except BlobNotFound:
-            await stream.write(struct.pack(">I", 0), timeout=SEND_STALL_TIMEOUT)
+            await stream.write(struct.pack(">I", 0), timeout=self.node.policy.timings.send_stall_timeout)

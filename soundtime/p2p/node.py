@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,11 +13,11 @@ import soundtime
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.kit.db import Database
+from soundtime.kit.jobs import Jobs
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.cache import AudioCache
-from soundtime.p2p.calls import PeerCalls
 from soundtime.p2p.discovery import LocalDiscovery
 from soundtime.p2p.downloads import Downloads
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
@@ -27,8 +26,19 @@ from soundtime.p2p.health.keeper import HealthKeeper
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
 from soundtime.p2p.library_sync.tracker import Resyncs
+from soundtime.p2p.messenger import Messenger
+from soundtime.p2p.policy import Policy, Timings
 from soundtime.p2p.sync import VERSION_SUFFIX, CatalogSync
-from soundtime.p2p.transport import CloseCode, PeerAddress, Transport, normalize_node_id, parse_peer_address
+from soundtime.p2p.transport import (
+    Callbacks,
+    CloseCode,
+    IrohTransport,
+    PeerAddress,
+    StartTransport,
+    Transport,
+    normalize_node_id,
+    parse_peer_address,
+)
 from soundtime.p2p.validation import direct_address
 from soundtime.search.distributed import DistributedSearch
 
@@ -36,41 +46,33 @@ log = logging.getLogger(__name__)
 
 #: What we tell peers our version is (SoundTime shows it in its peer list).
 VERSION = f"{soundtime.__version__}{VERSION_SUFFIX}"
-#: Peer exchange: ids per list, both ways (spec §6), and addresses per id in our hint extension.
-MAX_EXCHANGE_IDS = 1000
-MAX_HINTS_PER_ID = 4
-#: The registry stops growing from peer exchange at this many peers (seeds, admins and LAN still add).
-MAX_LEARNED_PEERS = 5000
-#: Peer lists learned from one peer per minute (beyond, its lists are ignored), and new ids taken from one list.
-LEARNS_PER_MINUTE = 6
-NEW_IDS_PER_LIST = 100
-#: Learned ids never reached after this many attempts are forgotten.
-FORGET_AFTER_FAILURES = 5
 #: Largest track count we store for a peer (the column is a signed 64-bit integer; the wire allows u64).
 MAX_TRACK_COUNT = (1 << 63) - 1
 
 
-@dataclass(frozen=True)
-class Timings:
-    """How often the node does things; tests shorten them."""
-
-    round_interval: float = 300.0
-    exchange_fanout: int = 3
-    push_min_interval: float = 300.0
-    backoff_base: float = 30.0
-    backoff_max: float = 3600.0
-    redials_per_round: int = 32
-    dial_concurrency: int = 8
-    heartbeat_interval: float = 5.0
-    heartbeat_timeout: float = 5.0
-    #: After contacting a peer that has tracks, wait this long for its push before asking for its whole catalog.
-    catch_up_delay: float = 20.0
-    #: A delta push re-sends this much history, so rows committed late by long transactions are not missed.
-    watermark_margin: float = 60.0
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iroh_transports(settings: Settings, policy: Policy) -> StartTransport:
+    """Start the real transport: an iroh endpoint on ``P2P_BIND_PORT`` with the node's heartbeat."""
+
+    async def start(secret_key: bytes, callbacks: Callbacks, jobs: Jobs) -> Transport:
+        return await IrohTransport.start(
+            secret_key=secret_key,
+            port=settings.p2p_bind_port,
+            relay=settings.p2p_relay,
+            on_stream=callbacks.on_stream,
+            admit=callbacks.admit,
+            max_connections=settings.p2p_max_connections,
+            heartbeat_frame=callbacks.heartbeat_frame,
+            heartbeat_interval=policy.timings.heartbeat_interval,
+            heartbeat_timeout=policy.timings.heartbeat_timeout,
+            on_connection_lost=callbacks.on_connection_lost,
+            jobs=jobs,
+        )
+
+    return start
 
 
 class P2PNode:
@@ -86,18 +88,22 @@ class P2PNode:
         *,
         timings: Timings | None = None,
         rng: random.Random | None = None,
+        transports: StartTransport | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.audio = audio
         self.blobs = blobs
         self.cache = cache if cache is not None else AudioCache(settings.cache_dir, settings.p2p_cache_max_size)
-        self.timings = timings or Timings()
+        self.policy = Policy.from_settings(settings, timings)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._start_transport = transports or iroh_transports(settings, self.policy)
+        self.jobs = Jobs("p2p", expected=(PeerError,))
+        self._work = self.jobs.group("node")
         self.node_id = ""
         self.own_track_count = 0
         self._transport: Transport | None = None
-        self.calls: PeerCalls | None = None
+        self.messenger = Messenger(self.address_of, self.policy)
         self._inbound = Inbound(self)
         self.sync = CatalogSync(self)
         self.filters = SearchFilters(self)
@@ -108,12 +114,10 @@ class P2PNode:
         self._discovery: LocalDiscovery | None = None
         self._blocked: set[str] = set()
         self._addresses: dict[str, PeerAddress] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._contacts: dict[str, asyncio.Task[wire.Pong | None]] = {}
-        self._dial_slots = asyncio.Semaphore(self.timings.dial_concurrency)
+        self._dial_slots = asyncio.Semaphore(self.policy.limits.dial_concurrency)
         self._exchange_cursor = 0
-        self._learn_limiter = RateLimiter(LEARNS_PER_MINUTE, 60.0)
-        self._stopping = False
+        self._learn_limiter = RateLimiter(self.policy.limits.learns_per_minute, 60.0)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -131,59 +135,39 @@ class P2PNode:
             self._blocked = await repo.blocked_set(session)
             await repo.mark_all_offline(session)
             self.own_track_count = await repo.own_track_count(session)
-        self._transport = await Transport.start(
-            secret_key=secret,
-            port=self.settings.p2p_bind_port,
-            relay=self.settings.p2p_relay,
+        callbacks = Callbacks(
             on_stream=self._inbound.dispatch,
             admit=self._admit,
-            max_connections=self.settings.p2p_max_connections,
-            heartbeat_frame=self._heartbeat_frame,
-            heartbeat_interval=self.timings.heartbeat_interval,
-            heartbeat_timeout=self.timings.heartbeat_timeout,
             on_connection_lost=self._connection_lost,
+            heartbeat_frame=self._heartbeat_frame,
         )
+        self._transport = await self._start_transport(secret, callbacks, self.jobs)
         self.node_id = self._transport.node_id
-        self.calls = PeerCalls(self._transport, self.address_of)
+        self.messenger.attach(self._transport)
         self.filters.start()
         await self._register_seeds()
         self.spawn(self._run_rounds(), "p2p rounds")
         self.spawn(self.health.run_periodically(), "health sweeps")
         if self.settings.p2p_local_discovery:
-            self._discovery = LocalDiscovery(self.node_id, self._transport.bound_ports(), self._found_on_lan)
+            ports = self._transport.bound_ports()
+            self._discovery = LocalDiscovery(self.node_id, ports, self._found_on_lan, jobs=self.jobs)
             await self._discovery.start()
         log.info("p2p node %s listening on %s", self.node_id, ", ".join(self._transport.address().direct_addresses))
 
     async def stop(self) -> None:
         """Stop the schedule, close every connection and the endpoint."""
-        self._stopping = True
         if self._discovery is not None:
             await self._discovery.stop()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._work.close()
+        self.messenger.detach()
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
+        await self.jobs.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background job owned by the node (cancelled at stop; failures are logged; none once stopping)."""
-        task = asyncio.create_task(coro, name=name)
-        if self._stopping:  # stop() is cancelling every job: a new one never starts
-            task.cancel()
-            return task
-        self._tasks.add(task)
-        task.add_done_callback(self._job_done)
-        return task
-
-    def _job_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            if isinstance(exc, PeerError):
-                log.info("%s: %s", task.get_name(), exc)
-            else:
-                log.error("%s failed", task.get_name(), exc_info=exc)
+        return self._work.spawn(coro, name)
 
     # --- registry --------------------------------------------------------------------------------------------
 
@@ -317,17 +301,15 @@ class P2PNode:
 
         Its own push after our Ping comes first; only when nothing arrived is the whole catalog requested.
         """
-        assert self.calls is not None
-        await asyncio.sleep(self.timings.catch_up_delay)
+        await asyncio.sleep(self.policy.timings.catch_up_delay)
         async with self.db.transaction() as session:
             if await repo.source_count(session, node_id) > 0:
                 return
-        await self.calls.send(node_id, wire.RequestCatalog())
+        await self.messenger.send(node_id, wire.RequestCatalog())
 
     async def ping(self, node_id: str) -> wire.Pong:
         """Ping a peer and record its Pong (track count, version, online)."""
-        assert self.calls is not None
-        reply = await self.calls.request(node_id, wire.Ping())
+        reply = await self.messenger.request(node_id, wire.Ping())
         if not isinstance(reply, wire.Pong):
             raise PeerMisbehaved(f"peer {node_id[:16]} answered Ping with {type(reply).__name__}")
         if reply.node_id != node_id:
@@ -349,7 +331,9 @@ class P2PNode:
             peer = await repo.get_peer(session, node_id)
             if peer is None:
                 return
-            delay = min(self.timings.backoff_base * 2 ** min(peer.failure_count, 16), self.timings.backoff_max)
+            delay = min(
+                self.policy.timings.backoff_base * 2 ** min(peer.failure_count, 16), self.policy.timings.backoff_max
+            )
             delay *= 0.75 + self._rng.random() / 2  # jitter: peers that failed together do not retry together
             await repo.record_failure(session, node_id, _utcnow() + timedelta(seconds=delay))
 
@@ -367,13 +351,13 @@ class P2PNode:
                 await self.run_round()
             except Exception:
                 log.exception("p2p round failed")
-            await asyncio.sleep(self.timings.round_interval)
+            await asyncio.sleep(self.policy.timings.round_interval)
 
     async def run_round(self) -> None:
         """One round: re-contact due offline peers, exchange with a few online ones, push pending changes."""
         async with self.db.transaction() as session:
-            await repo.forget_unreachable_learned(session, FORGET_AFTER_FAILURES)
-            due = await repo.peers_due(session, _utcnow(), self.timings.redials_per_round)
+            await repo.forget_unreachable_learned(session, self.policy.limits.forget_after_failures)
+            due = await repo.peers_due(session, _utcnow(), self.policy.limits.redials_per_round)
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
             self.own_track_count = await repo.own_track_count(session)
         contacts = [self.contact(p.node_id) for p in due if p.node_id not in self._blocked]
@@ -381,8 +365,8 @@ class P2PNode:
         online = [n for n in online if n not in self._blocked]
         if online:
             start = self._exchange_cursor % len(online)
-            chosen = (online[start:] + online[:start])[: self.timings.exchange_fanout]
-            self._exchange_cursor += self.timings.exchange_fanout
+            chosen = (online[start:] + online[:start])[: self.policy.limits.exchange_fanout]
+            self._exchange_cursor += self.policy.limits.exchange_fanout
             results = await asyncio.gather(*(self.exchange_with(n) for n in chosen), return_exceptions=True)
             for node_id, result in zip(chosen, results, strict=True):
                 if isinstance(result, PeerError):
@@ -397,21 +381,20 @@ class P2PNode:
         """Our PeerExchange: known, unblocked ids plus our own, with the direct addresses we know for them."""
         async with self.db.transaction() as session:
             peers = await repo.list_peers(session)
-        ids = [p.node_id for p in peers if p.node_id not in self._blocked][: MAX_EXCHANGE_IDS - 1]
+        ids = [p.node_id for p in peers if p.node_id not in self._blocked][: self.policy.limits.max_exchange_ids - 1]
         hints = {
-            p.node_id: [str(a) for a in p.addresses][:MAX_HINTS_PER_ID]
+            p.node_id: [str(a) for a in p.addresses][: self.policy.limits.max_hints_per_id]
             for p in peers
             if p.node_id in ids and p.addresses
         }
         own = self.transport.address().direct_addresses
         if own:
-            hints[self.node_id] = list(own[:MAX_HINTS_PER_ID])
+            hints[self.node_id] = list(own[: self.policy.limits.max_hints_per_id])
         return wire.PeerExchange(peers=[*ids, self.node_id], addresses=hints or None)
 
     async def exchange_with(self, node_id: str) -> None:
         """Exchange peer lists with a peer and learn from its answer."""
-        assert self.calls is not None
-        reply = await self.calls.request(node_id, await self.exchange_message())
+        reply = await self.messenger.request(node_id, await self.exchange_message())
         if not isinstance(reply, wire.PeerExchange):
             raise PeerMisbehaved(f"peer {node_id[:16]} answered PeerExchange with {type(reply).__name__}")
         await self.learn(node_id, reply)
@@ -422,7 +405,7 @@ class P2PNode:
             log.info("ignoring a peer list from %s: too many lists in a minute", sender[:16])
             return
         ids: list[str] = []
-        for raw in dict.fromkeys(message.peers[:MAX_EXCHANGE_IDS]):
+        for raw in dict.fromkeys(message.peers[: self.policy.limits.max_exchange_ids]):
             node_id = _valid_node_id(raw)
             if node_id is not None and node_id not in (self.node_id, sender) and node_id not in self._blocked:
                 ids.append(node_id)
@@ -431,18 +414,20 @@ class P2PNode:
         for raw_id, raw_addresses in (message.addresses or {}).items():
             node_id = raw_id.lower()
             if node_id in hints:
-                valid = (direct_address(a) for a in raw_addresses[:MAX_HINTS_PER_ID])
+                valid = (direct_address(a) for a in raw_addresses[: self.policy.limits.max_hints_per_id])
                 hints[node_id] = [a for a in valid if a is not None]
         async with self.db.transaction() as session:
             known = await repo.existing_peer_ids(session, ids)
-            room = MAX_LEARNED_PEERS - await repo.peer_count(session)
-            new = [node_id for node_id in ids if node_id not in known][: max(min(room, NEW_IDS_PER_LIST), 0)]
+            room = self.policy.limits.max_learned_peers - await repo.peer_count(session)
+            new = [node_id for node_id in ids if node_id not in known][
+                : max(min(room, self.policy.limits.new_ids_per_list), 0)
+            ]
             await repo.add_learned_peers(session, {node_id: hints[node_id] for node_id in [*known, *new]})
             await repo.replace_links(session, sender, ids)
         for node_id in new:  # a hint never replaces what we know of a peer (the database keeps the same rule)
             if hints[node_id]:
                 self._addresses.setdefault(node_id, PeerAddress(node_id, tuple(hints[node_id])))
-        for node_id in new[: self.timings.redials_per_round]:
+        for node_id in new[: self.policy.limits.redials_per_round]:
             self.spawn(self.contact(node_id), f"contact {node_id[:16]} (learned)")
 
 

@@ -31,7 +31,6 @@ from soundtime.p2p.schemas import (
 from soundtime.p2p.transport import parse_peer_address
 from soundtime.p2p.validation import is_node_id
 
-PING_TIMEOUT = 10.0
 #: Entries per import: the largest list (ids with 500-character reasons) stays under the 1 MiB body limit.
 MAX_IMPORTED_BLOCKS = 1000
 _HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -136,7 +135,7 @@ async def add_peer(context: AppContext, text: str) -> AddPeerOut:
     await node.add_peer(address, source="manual")
     error = None
     try:
-        async with asyncio.timeout(PING_TIMEOUT):
+        async with asyncio.timeout(node.policy.timings.admin_ping_timeout):
             reachable = await node.contact(address.node_id) is not None
     except TimeoutError:
         reachable, error = False, "no answer in time"
@@ -168,7 +167,7 @@ async def ping_peer(context: AppContext, node_id: str) -> PingOut:
         raise Conflict("this node is blocked", code="peer_blocked")
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(PING_TIMEOUT):
+        async with asyncio.timeout(node.policy.timings.admin_ping_timeout):
             pong = await node.ping(node_id)
     except (PeerError, TimeoutError) as exc:
         await node.record_failure(node_id)

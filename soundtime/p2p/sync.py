@@ -22,17 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Catalog pushes running at once (each reads pages and waits for acknowledgements), covers fetched at once,
-#: covers waiting to be fetched, and the time one cover may take.
-CONCURRENT_PUSHES = 4
-CONCURRENT_COVER_FETCHES = 2
-MAX_PENDING_COVERS = 2000
-COVER_FETCH_DEADLINE = 60.0
 #: How our nodes' version strings end (peers without it are treated as SoundTime nodes).
 VERSION_SUFFIX = "-soundtime-py"
-#: Catalog pages in flight to one peer of ours (it ingests one while the next travel; measured 4 > 2 > 1);
-#: SoundTime peers handle a connection's streams one at a time, so they get one page at a time.
-PUSH_WINDOW = 4
 
 
 class CatalogSync:
@@ -42,8 +33,8 @@ class CatalogSync:
         self.node = node
         self._pushes: dict[str, asyncio.Task[None]] = {}
         self._again: dict[str, bool] = {}  # pushes requested while one ran: {peer: full?}
-        self._push_slots = asyncio.Semaphore(CONCURRENT_PUSHES)
-        self._cover_slots = asyncio.Semaphore(CONCURRENT_COVER_FETCHES)
+        self._push_slots = asyncio.Semaphore(node.policy.limits.concurrent_pushes)
+        self._cover_slots = asyncio.Semaphore(node.policy.limits.concurrent_cover_fetches)
         self._covers_in_flight: set[str] = set()
         #: One ingest at a time per sender (its quota is checked inside); a lock lives while someone holds it.
         self._ingest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -67,7 +58,7 @@ class CatalogSync:
             if full or min_interval == 0:
                 self._again[node_id] = full or self._again.get(node_id, False)
             return
-        interval = self.node.timings.push_min_interval if min_interval is None else min_interval
+        interval = self.node.policy.timings.push_min_interval if min_interval is None else min_interval
         task = self.node.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
         self._pushes[node_id] = task
         task.add_done_callback(functools.partial(self._push_done, node_id))
@@ -88,7 +79,6 @@ class CatalogSync:
                 raise failures.exceptions[0] from None
 
     async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
-        assert self.node.calls is not None
         async with self.node.db.transaction() as session:
             peer = await repo.claim_push(session, node_id, min_interval)
             started = await repo.database_now(session)
@@ -96,17 +86,24 @@ class CatalogSync:
             return
         since = None if full else peer.sync_watermark
         sent = 0
-        window = asyncio.Semaphore(PUSH_WINDOW if (peer.version or "").endswith(VERSION_SUFFIX) else 1)
+        # Pages in flight to one peer of ours (it ingests one while the next travel; measured 4 > 2 > 1); SoundTime
+        # peers handle a connection's streams one at a time, so they get one page at a time.
+        ours = (peer.version or "").endswith(VERSION_SUFFIX)
+        window = asyncio.Semaphore(self.node.policy.limits.push_window if ours else 1)
         async with asyncio.TaskGroup() as group:
             async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
                 message: wire.Message = (
                     wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
                 )
                 await window.acquire()
-                group.create_task(self.node.calls.send(node_id, message)).add_done_callback(lambda _: window.release())
+                group.create_task(self.node.messenger.send(node_id, message)).add_done_callback(
+                    lambda _: window.release()
+                )
                 sent += len(page)
         async with self.node.db.transaction() as session:
-            await repo.mark_pushed(session, node_id, started - timedelta(seconds=self.node.timings.watermark_margin))
+            await repo.mark_pushed(
+                session, node_id, started - timedelta(seconds=self.node.policy.timings.watermark_margin)
+            )
         if sent:
             log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
 
@@ -126,12 +123,14 @@ class CatalogSync:
             if self.node.is_blocked(sender):
                 return catalog.Replicated(skipped=len(tracks))
             async with self.node.db.transaction() as session:
-                quota = self.node.settings.p2p_max_tracks_per_peer
-                result = await catalog.replicate(session, sender, tracks, quota=quota)
+                limits = self.node.policy.limits
+                result = await catalog.replicate(
+                    session, sender, tracks, quota=limits.max_tracks_per_peer, per_message=limits.max_tracks_per_message
+                )
         metrics.catalog_ingested(result.accepted, result.skipped)
         if result.accepted:
             self.node.filters.mark_dirty()
-        room = MAX_PENDING_COVERS - len(self._covers_in_flight)
+        room = self.node.policy.limits.max_pending_covers - len(self._covers_in_flight)
         wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
         for digest in wanted:
             self._covers_in_flight.add(digest)
@@ -140,14 +139,13 @@ class CatalogSync:
 
     async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
         """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""
-        assert self.node.calls is not None
         try:
             async with self._cover_slots:
                 if self.node.is_blocked(sender):
                     return
                 try:
-                    async with asyncio.timeout(COVER_FETCH_DEADLINE):
-                        ref = await self.node.calls.fetch_blob(
+                    async with asyncio.timeout(self.node.policy.timings.cover_fetch_deadline):
+                        ref = await self.node.messenger.fetch_blob(
                             sender, digest, self.node.blobs, max_size=MAX_COVER_BYTES
                         )
                 except (PeerError, TimeoutError) as exc:

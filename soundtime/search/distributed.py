@@ -162,10 +162,9 @@ class DistributedSearch:
 
     async def _ask(self, peer: str, request: wire.SearchQuery) -> list[wire.SearchResultItem] | None:
         """A peer's hits (at most ``limit``), None when it failed or answered something else."""
-        assert self.node.calls is not None
         try:
             async with asyncio.timeout(PEER_TIMEOUT):
-                reply = await self.node.calls.request(peer, request, within=PEER_TIMEOUT)
+                reply = await self.node.messenger.request(peer, request, within=PEER_TIMEOUT)
         except (PeerError, TimeoutError) as exc:
             log.info("search on peer %s failed: %s", peer[:16], exc or "no answer in time")
             return None

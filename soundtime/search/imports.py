@@ -32,10 +32,9 @@ async def _row(node: P2PNode, digest: str) -> library.TrackRow | None:
 
 
 async def _probe(node: P2PNode, source: str, digest: str) -> int | None:
-    assert node.calls is not None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT):
-            return await node.calls.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
+            return await node.messenger.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
     except (PeerError, TimeoutError) as exc:
         log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")
         return None

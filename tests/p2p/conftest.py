@@ -17,6 +17,7 @@ from soundtime.config import Settings
 from soundtime.context import AppContext
 from soundtime.kit import migrations
 from soundtime.p2p.node import P2PNode
+from soundtime.p2p.transport import MemoryNetwork, StartTransport
 from tests.conftest import asgi_client, make_settings, running_app
 from tests.support.api import bearer, register
 
@@ -53,8 +54,7 @@ class Instance:
 
     def dial_address(self) -> str:
         """``id@127.0.0.1:port`` of this node (what another test instance is given as a seed)."""
-        port = self.node.transport.bound_ports()[0]
-        return f"{self.node_id}@127.0.0.1:{port}"
+        return f"{self.node_id}@{self.node.transport.local_address().direct_addresses[0]}"
 
 
 @pytest.fixture(scope="session")
@@ -75,14 +75,18 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
     """``await start_instance("a", **settings)`` starts an instance; all are stopped (and emptied) at the end.
 
     The data folder is per name, so starting a name again after :func:`stop` is a restart with the same identity.
+    With ``network=`` the instance's node joins that in-memory network instead of binding an iroh endpoint.
     """
     stack = AsyncExitStack()
     running: dict[str, AsyncExitStack] = {}
 
-    async def start(name: str, *, keep_data: bool = False, **overrides: Any) -> Instance:
+    async def start(
+        name: str, *, keep_data: bool = False, network: MemoryNetwork | None = None, **overrides: Any
+    ) -> Instance:
         settings = make_settings(tmp_path / name, instance_databases[name], **{"P2P_ENABLED": True, **overrides})
         inner = AsyncExitStack()
-        app = await inner.enter_async_context(_app(settings, keep_data=keep_data))
+        transports = network.start if network is not None else None
+        app = await inner.enter_async_context(_app(settings, keep_data=keep_data, transports=transports))
         client = await inner.enter_async_context(asgi_client(app))
         running[name] = inner
         token = await _admin_token(client)
@@ -102,18 +106,24 @@ async def _stop(running: dict[str, AsyncExitStack], name: str) -> None:
 
 
 @asynccontextmanager
-async def _app(settings: Settings, *, keep_data: bool) -> AsyncIterator[FastAPI]:
+async def _app(settings: Settings, *, keep_data: bool, transports: StartTransport | None) -> AsyncIterator[FastAPI]:
     if keep_data:
         from soundtime.app import create_app
         from tests.conftest import FAST_PASSWORDS
 
         assert settings.database_url is not None
-        application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS)
+        application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=transports)
         async with application.router.lifespan_context(application):
             yield application
     else:
-        async with running_app(settings) as application:
+        async with running_app(settings, p2p_transports=transports) as application:
             yield application
+
+
+@pytest.fixture
+def network() -> MemoryNetwork:
+    """An in-memory network for instances and fake peers of one test (``start_instance(..., network=network)``)."""
+    return MemoryNetwork()
 
 
 async def _admin_token(client: httpx.AsyncClient) -> str:

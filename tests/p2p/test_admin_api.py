@@ -7,11 +7,11 @@ import secrets
 import socket
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -230,12 +230,12 @@ async def _positive(value: Any) -> bool:
     return bool(await value)
 
 
-async def test_an_unreachable_peer_is_added_as_offline(start_instance: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_unreachable_peer_is_added_as_offline(start_instance: Any) -> None:
     a: Instance = await start_instance("a")
     dead = random_node_id()
     address = f"{dead}@127.0.0.1:{closed_udp_port()}"
-    # Nothing answers on a dead UDP port: the service gives up after PING_TIMEOUT (10 s), shortened here.
-    monkeypatch.setattr(service, "PING_TIMEOUT", 1.0)
+    # Nothing answers on a dead UDP port: the service gives up after admin_ping_timeout (10 s), shortened here.
+    a.node.policy.timings = replace(a.node.policy.timings, admin_ping_timeout=1.0)
 
     started = time.monotonic()
     response = await a.client.post(PEERS, json={"node_id": address}, headers=a.headers)

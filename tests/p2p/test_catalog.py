@@ -11,6 +11,7 @@ from soundtime.kit.db import Database
 from soundtime.models import Album, Artist, RemoteTrackSource, Track
 from soundtime.p2p import catalog
 from soundtime.p2p import repository as repo
+from soundtime.p2p.policy import Limits
 from tests.support.soundtime_peer import announcement
 
 A = "a" * 64
@@ -79,15 +80,15 @@ async def test_one_message_is_read_up_to_its_cap_and_known_hashes_create_no_rows
     await _peers(db, A)
     async with db.transaction() as session:
         big = await catalog.replicate(session, A, [announcement(A, i) for i in range(1200)], quota=10_000)
-    assert (big.accepted, big.skipped) == (catalog.MAX_TRACKS_PER_MESSAGE, 200)
+    assert (big.accepted, big.skipped) == (Limits().max_tracks_per_message, 200)
     artists, albums = await _count(db, Artist), await _count(db, Album)
     # The same hashes again under new names: nothing new is created, and the quota does not count them twice.
     renamed = [announcement(A, i, artist_name=f"New {i}", album_title=f"New {i}") for i in range(100)]
     async with db.transaction() as session:
-        again = await catalog.replicate(session, A, renamed, quota=catalog.MAX_TRACKS_PER_MESSAGE)
+        again = await catalog.replicate(session, A, renamed, quota=Limits().max_tracks_per_message)
     assert (again.accepted, again.skipped) == (100, 0)
     assert (await _count(db, Artist), await _count(db, Album)) == (artists, albums)
-    assert await _count(db, Track) == catalog.MAX_TRACKS_PER_MESSAGE
+    assert await _count(db, Track) == Limits().max_tracks_per_message
 
 
 async def test_a_peer_cannot_put_covers_on_our_albums(db: Database) -> None:

@@ -515,7 +515,7 @@ async def test_our_answers_name_the_source_that_can_serve(
         return {hit.title: hit.source_node for hit in reply.results}
 
     assert await ask("queen") == {"Queen Own": a.node_id, "Queen Cached": a.node_id, "Queen Remote": fake.node_id}
-    a.node.settings = a.node.settings.model_copy(update={"p2p_serve_cache": False})
+    a.node.policy.serve_cache = False
     assert (await ask("queen"))["Queen Cached"] == fake.node_id
     assert await ask("queen", limit=0) == {}
     assert len(await ask("queen", limit=2)) == 2

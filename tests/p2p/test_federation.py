@@ -185,7 +185,7 @@ async def test_a_deleted_peer_added_again_sends_its_whole_catalog_again(
     b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _has_title(b, "Again"))
 
-    b.node.timings = replace(b.node.timings, catch_up_delay=0.2)
+    b.node.policy.timings = replace(b.node.policy.timings, catch_up_delay=0.2)
     assert (await b.client.delete(f"/api/admin/p2p/peers/{a.node_id}", headers=b.headers)).status_code == 204
     assert await _count(b, select(func.count()).select_from(RemoteTrackSource)) == 0
     response = await b.client.post("/api/admin/p2p/peers", json={"node_id": a.dial_address()}, headers=b.headers)
@@ -204,10 +204,9 @@ async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instan
     assert await eventually(lambda: _online(b, a.node_id))
     assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
     a.node._inbound._frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
-    assert b.node.calls is not None
-    await b.node.calls.send(a.node_id, wire.RequestCatalog())
+    await b.node.messenger.send(a.node_id, wire.RequestCatalog())
     with pytest.raises(PeerUnavailable, match="refused"):
-        await b.node.calls.send(a.node_id, wire.RequestCatalog())
+        await b.node.messenger.send(a.node_id, wire.RequestCatalog())
 
 
 async def _has_filter(instance: Instance, node_id: str) -> bool:

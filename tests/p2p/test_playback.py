@@ -6,7 +6,7 @@ import asyncio
 import os
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from blake3 import blake3
 from sqlalchemy import select
 
 from soundtime.models import RemoteTrackSource, Track, TrackHealth
-from soundtime.p2p import downloads, wire
+from soundtime.p2p import wire
 from soundtime.p2p.transport import PeerAddress, Stream, StreamCode
 from tests.p2p.conftest import Instance, StartInstance, eventually
 from tests.support.api import error_code
@@ -318,7 +318,7 @@ async def test_verified_cached_audio_is_served_to_other_peers_unless_disabled(st
         assert await asker.call(address, fetch) == struct.pack(">I", 0)  # not cached yet: nothing to serve
         assert (await stream(b, await track_id(b, digest))).content == data
         assert await asker.call(address, fetch) == struct.pack(">I", len(data)) + data
-        b.node.settings = b.node.settings.model_copy(update={"p2p_serve_cache": False})
+        b.node.policy.serve_cache = False
         assert await asker.call(address, fetch) == struct.pack(">I", 0)
     finally:
         await asker.close()
@@ -360,7 +360,7 @@ async def test_plays_beyond_the_transfer_limit_are_refused_without_a_strike(
     try:
         b = await b_with(start_instance, peer)
         track = await track_id(b, digest)
-        monkeypatch.setattr(downloads, "MAX_TRANSFERS", 0)
+        b.node.policy.limits = replace(b.node.policy.limits, max_transfers=0)
         busy = await stream(b, track)
         assert busy.status_code == 503
         assert error_code(busy) == "busy"

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from soundtime.models import Peer, PeerLink
-from soundtime.p2p import node, wire
-from soundtime.p2p.transport import PeerAddress, normalize_node_id
+from soundtime.p2p import wire
+from soundtime.p2p.transport import MemoryNetwork, PeerAddress, normalize_node_id
 from tests.p2p.conftest import Instance
 
 
@@ -33,8 +33,8 @@ async def _peer(instance: Instance, node_id: str) -> Peer:
         return peer
 
 
-async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any) -> None:
-    b = await start_instance("b")
+async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any, network: MemoryNetwork) -> None:
+    b = await start_instance("b", network=network)
     await b.node.add_peer(PeerAddress(NOBODY), source="manual")
 
     await b.node.run_round()
@@ -57,9 +57,9 @@ async def test_unreachable_peers_are_retried_with_growing_back_off(start_instanc
     assert (second.next_attempt_at - datetime.now(UTC)).total_seconds() >= 60 * 0.75 - 2
 
 
-async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any) -> None:
-    a = await start_instance("a")
-    b = await start_instance("b")
+async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any, network: MemoryNetwork) -> None:
+    a = await start_instance("a", network=network)
+    b = await start_instance("b", network=network)
     sender = a.node_id
     await b.node.seen_on(sender, [])
     listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
@@ -76,7 +76,7 @@ async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any) -> None:
     # ourselves, the sender, garbage and invalid keys are dropped; at most 1,000 ids of one list are read,
     # and at most 100 new peers are registered from it
     assert links == 1000 - 4
-    assert learned == node.NEW_IDS_PER_LIST + 1  # plus the sender
+    assert learned == b.node.policy.limits.new_ids_per_list + 1  # plus the sender
     assert nobody is not None
     assert nobody.source == "exchange"
     assert nobody.addresses == ["10.0.0.1:1", "[::1]:2"]  # at most 4 read, invalid ones dropped

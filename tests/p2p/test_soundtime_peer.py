@@ -14,7 +14,7 @@ from blake3 import blake3
 from sqlalchemy import func, select
 
 from soundtime.models import Album, Artist, Peer, RemoteTrackSource, Track
-from soundtime.p2p import calls, wire
+from soundtime.p2p import wire
 from soundtime.p2p.transport import PeerAddress, TransportError
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import upload
@@ -137,7 +137,7 @@ async def test_ping_pushes_a_delta_since_the_last_sync_and_request_catalog_a_ful
     start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path
 ) -> None:
     b = await start_instance("b")
-    b.node.timings = replace(b.node.timings, push_min_interval=0, watermark_margin=0)
+    b.node.policy.timings = replace(b.node.policy.timings, push_min_interval=0, watermark_margin=0)
     await _upload_one(b, audio, tmp_path, "One")
     await _upload_one(b, audio, tmp_path, "Two")
     target = _address_of(b)
@@ -261,9 +261,9 @@ async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, s
 async def test_a_peer_slow_to_finish_a_page_gets_it_once(
     start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(calls, "ACK_TIMEOUT", 0.5)
     soundtime_peer.fin_delay = 1.5  # handled one at a time, FIN after processing: longer than our wait
     b = await start_instance("b")
+    b.node.policy.timings = replace(b.node.policy.timings, ack_timeout=0.5)
     await _upload_one(b, audio, tmp_path, "Slow")
     await soundtime_peer.call(_address_of(b), wire.encode_frame(wire.Ping()))
     await eventually(lambda: _of_type(soundtime_peer, wire.CatalogSync))

@@ -1,4 +1,5 @@
-"""The iroh transport between real endpoints on loopback (relays off): framing, deadlines, limits, lifecycle."""
+"""Transports: the contract both implementations keep (iroh endpoints on loopback with relays off, and the
+in-memory network), and what only the iroh transport has (caps, idle timers, heartbeats, addresses)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.transport import (
     ALPN,
     MAX_INCOMING_PER_PEER,
+    Callbacks,
     CloseCode,
     ConnectFailed,
     ConnectionClosed,
     FrameTooLarge,
+    IrohTransport,
+    MemoryNetwork,
     PeerAddress,
     PeerConnection,
     Stream,
@@ -93,19 +97,49 @@ async def admit_all(_: str) -> bool:
     return True
 
 
+IrohStart = Callable[..., Awaitable[IrohTransport]]
 Start = Callable[..., Awaitable[Transport]]
+#: Options only the iroh transport has (the in-memory network has no sockets, caps or idle timers).
+IROH_ONLY = {"max_connections", "idle_timeout", "heartbeat_interval", "heartbeat_timeout", "bind_host_v6"}
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    """``await start(**options)``: a transport on a random port; all are closed at the end of the test."""
-    started: list[Transport] = []
+async def start_iroh() -> AsyncIterator[IrohStart]:
+    """``await start_iroh(**options)``: an iroh transport on a random port; all are closed at the end of the test."""
+    started: list[IrohTransport] = []
 
-    async def make(**options: Any) -> Transport:
+    async def make(**options: Any) -> IrohTransport:
         options.setdefault("secret_key", os.urandom(32))
         options.setdefault("on_stream", Server())
         options.setdefault("admit", admit_all)
-        transport = await Transport.start(port=0, relay=False, **options)
+        transport = await IrohTransport.start(port=0, relay=False, **options)
+        started.append(transport)
+        return transport
+
+    yield make
+    for transport in started:
+        await transport.close()
+
+
+@pytest.fixture(params=["iroh", "memory"])
+async def start(request: pytest.FixtureRequest, start_iroh: IrohStart) -> AsyncIterator[Start]:
+    """``await start(**options)``: a transport of each implementation (the same contract holds for both)."""
+    if request.param == "iroh":
+        yield start_iroh
+        return
+    network = MemoryNetwork()
+    started: list[Transport] = []
+
+    async def make(**options: Any) -> Transport:
+        assert not IROH_ONLY & set(options), "an iroh-only option in a test of the common contract"
+        callbacks = Callbacks(
+            on_stream=options.pop("on_stream", None) or Server(),
+            admit=options.pop("admit", admit_all),
+            on_connection_lost=options.pop("on_connection_lost", None),
+            heartbeat_frame=options.pop("heartbeat_frame", None),
+        )
+        transport = await network.start(options.pop("secret_key", os.urandom(32)), callbacks)
+        assert not options
         started.append(transport)
         return transport
 
@@ -180,12 +214,54 @@ async def test_a_request_is_answered_on_the_same_stream(start: Start) -> None:
     assert conn.outgoing
     assert conn.node_id == server.node_id
     assert await request(conn, b"Ehello") == b"hello"
-    assert conn.rtt_ms() is not None
-    assert f"127.0.0.1:{server.bound_ports()[0]}" in conn.remote_addresses()
+    assert server.local_address().direct_addresses[0] in conn.remote_addresses()
     served = server.connections(client.node_id)
     assert len(served) == 1, served
     assert not served[0].outgoing
-    assert f"127.0.0.1:{client.bound_ports()[0]}" in served[0].remote_addresses()
+    assert client.local_address().direct_addresses[0] in served[0].remote_addresses()
+
+
+async def test_a_connection_knows_its_round_trip_time_and_the_loopback_path(start_iroh: IrohStart) -> None:
+    server, client = await start_iroh(), await start_iroh()
+
+    conn = await client.connect(server.local_address())
+
+    assert await request(conn, b"Ehello") == b"hello"
+    assert conn.rtt_ms() is not None
+    assert f"127.0.0.1:{server.bound_ports()[0]}" in conn.remote_addresses()
+    (served,) = server.connections(client.node_id)
+    assert f"127.0.0.1:{client.bound_ports()[0]}" in served.remote_addresses()
+
+
+async def test_a_stream_opened_on_an_accepted_connection_is_refused(start: Start) -> None:
+    server, client = await start(), await start()
+    conn = await client.connect(server.local_address())
+    assert await request(conn, b"Ehello") == b"hello"
+    (served,) = server.connections(client.node_id)
+
+    with pytest.raises(StreamError) as raised:  # requests travel on the requester's own connection (spec §2)
+        await request(served, b"Ereverse")
+
+    assert raised.value.code == StreamCode.REFUSED
+    assert await request(conn, b"Estill") == b"still"
+
+
+async def test_a_connection_the_peer_closes_is_reported_lost(start: Start) -> None:
+    lost: list[str] = []
+
+    async def on_lost(node_id: str) -> None:
+        lost.append(node_id)
+
+    server, client = await start(), await start(on_connection_lost=on_lost)
+    conn = await client.connect(server.local_address())
+    assert await request(conn, b"Ehello") == b"hello"
+
+    assert server.close_peer(client.node_id, CloseCode.NORMAL, b"bye") == 1
+
+    closed = await asyncio.wait_for(conn.wait_closed(), 5)
+    assert (closed.code, closed.reason) == (CloseCode.NORMAL, "bye")
+    await eventually(lambda: lost == [server.node_id])
+    assert client.connections() == []
 
 
 async def test_a_big_reply_written_just_before_the_handler_returns_is_delivered(start: Start) -> None:
@@ -203,9 +279,9 @@ async def test_a_big_reply_written_just_before_the_handler_returns_is_delivered(
     assert all(reply == BIG_REPLY for reply in replies)
 
 
-async def test_send_patch_is_applied_and_data_is_byte_identical(start: Start) -> None:
+async def test_send_patch_is_applied_and_data_is_byte_identical(start_iroh: IrohStart) -> None:
     assert send_patch_applied()
-    server, client = await start(), await start()
+    server, client = await start_iroh(), await start_iroh()
     conn = await client.connect(server.local_address())
 
     for payload in (b"", b"\x00", os.urandom(1024 * 1024 + 3)):
@@ -337,9 +413,9 @@ async def test_a_failing_handler_resets_its_stream_only(start: Start) -> None:
     assert not conn.is_closed
 
 
-async def test_many_concurrent_streams_queue_behind_the_per_connection_cap(start: Start) -> None:
+async def test_many_concurrent_streams_queue_behind_the_per_connection_cap(start_iroh: IrohStart) -> None:
     handler = Server()
-    server, client = await start(on_stream=handler), await start()
+    server, client = await start_iroh(on_stream=handler), await start_iroh()
     conn = await client.connect(server.local_address())
 
     replies = await asyncio.gather(*(request(conn, b"W%d" % i, within=15) for i in range(200)))
@@ -372,8 +448,8 @@ async def test_connections_are_pooled_and_concurrent_dials_share_one(start: Star
     await eventually(lambda: len(server.connections(client.node_id)) == 1)
 
 
-async def test_connections_over_the_cap_are_refused_before_the_handshake(start: Start) -> None:
-    server, first, second = await start(max_connections=1), await start(), await start()
+async def test_connections_over_the_cap_are_refused_before_the_handshake(start_iroh: IrohStart) -> None:
+    server, first, second = await start_iroh(max_connections=1), await start_iroh(), await start_iroh()
     conn = await first.connect(server.local_address())
     await eventually(lambda: len(server.connections()) == 1)
 
@@ -383,10 +459,10 @@ async def test_connections_over_the_cap_are_refused_before_the_handshake(start: 
     assert await request(conn, b"Eok") == b"ok"
 
 
-async def test_one_identity_holds_at_most_four_incoming_connections(start: Start) -> None:
-    server = await start()
+async def test_one_identity_holds_at_most_four_incoming_connections(start_iroh: IrohStart) -> None:
+    server = await start_iroh()
     key = os.urandom(32)
-    clients = [await start(secret_key=key) for _ in range(MAX_INCOMING_PER_PEER + 1)]
+    clients = [await start_iroh(secret_key=key) for _ in range(MAX_INCOMING_PER_PEER + 1)]
     conns = []
     for count, client in enumerate(clients, start=1):
         conns.append(await client.connect(server.local_address()))
@@ -398,9 +474,9 @@ async def test_one_identity_holds_at_most_four_incoming_connections(start: Start
     assert await request(conns[-1], b"Eok") == b"ok"
 
 
-async def test_an_incoming_connection_without_streams_is_closed_when_idle(start: Start) -> None:
-    server = await start(idle_timeout=0.4, heartbeat_interval=0.1)
-    client = await start()
+async def test_an_incoming_connection_without_streams_is_closed_when_idle(start_iroh: IrohStart) -> None:
+    server = await start_iroh(idle_timeout=0.4, heartbeat_interval=0.1)
+    client = await start_iroh()
     conn = await client.connect(server.local_address())
     closed = await asyncio.wait_for(conn.wait_closed(), 5)
     assert closed.code == CloseCode.IDLE
@@ -450,14 +526,14 @@ async def test_close_peer_closes_incoming_and_outgoing_connections(start: Start)
     assert (await a.connect(b.local_address())) is not a_to_b  # a later dial makes a new connection
 
 
-async def test_an_idle_outgoing_connection_is_closed_without_reporting_a_loss(start: Start) -> None:
+async def test_an_idle_outgoing_connection_is_closed_without_reporting_a_loss(start_iroh: IrohStart) -> None:
     lost: list[str] = []
 
     async def on_lost(node_id: str) -> None:
         lost.append(node_id)
 
-    server = await start()
-    client = await start(idle_timeout=0.4, heartbeat_interval=0.1, on_connection_lost=on_lost)
+    server = await start_iroh()
+    client = await start_iroh(idle_timeout=0.4, heartbeat_interval=0.1, on_connection_lost=on_lost)
     conn = await client.connect(server.local_address())
     served = await asyncio.wait_for(_first_incoming(server, client.node_id), 5)
 
@@ -469,15 +545,15 @@ async def test_an_idle_outgoing_connection_is_closed_without_reporting_a_loss(st
     assert lost == []
 
 
-async def test_heartbeats_keep_a_live_peer_and_detect_a_dead_one(start: Start, tmp_path: Path) -> None:
+async def test_heartbeats_keep_a_live_peer_and_detect_a_dead_one(start_iroh: IrohStart, tmp_path: Path) -> None:
     handler = Server()
     lost: list[str] = []
 
     async def on_lost(node_id: str) -> None:
         lost.append(node_id)
 
-    live = await start(on_stream=handler)
-    client = await start(
+    live = await start_iroh(on_stream=handler)
+    client = await start_iroh(
         heartbeat_frame=lambda: struct.pack(">I", 2) + b"hb",
         heartbeat_interval=0.2,
         heartbeat_timeout=0.2,
@@ -523,8 +599,8 @@ async def test_the_node_id_is_stable_across_restarts_with_the_same_key(start: St
         await first.connect(second.local_address())
 
 
-async def test_addresses_and_ports(start: Start) -> None:
-    transport = await start()
+async def test_addresses_and_ports(start_iroh: IrohStart) -> None:
+    transport = await start_iroh()
 
     ports = transport.bound_ports()
     local = transport.local_address()
@@ -539,12 +615,12 @@ async def test_addresses_and_ports(start: Start) -> None:
     assert ALPN == b"soundtime/p2p/1"
 
 
-async def test_ipv6_loopback_and_an_endpoint_without_a_pinned_ipv6_port(start: Start) -> None:
-    server = await start()
+async def test_ipv6_loopback_and_an_endpoint_without_a_pinned_ipv6_port(start_iroh: IrohStart) -> None:
+    server = await start_iroh()
     v6 = [address for address in server.local_address().direct_addresses if address.startswith("[::1]:")]
     if not v6:
         pytest.skip("no IPv6 on this host")
-    client = await start(bind_host_v6=None)
+    client = await start_iroh(bind_host_v6=None)
 
     conn = await client.connect(PeerAddress(server.node_id, tuple(v6)))
 
@@ -576,7 +652,7 @@ async def _first_incoming(server: Transport, node_id: str) -> PeerConnection:
 
 CHILD = """
 import asyncio, os, sys
-from soundtime.p2p.transport import Transport
+from soundtime.p2p.transport import IrohTransport
 
 async def main():
     async def on_stream(conn, stream):
@@ -586,7 +662,8 @@ async def main():
     async def admit(node_id):
         return True
 
-    transport = await Transport.start(secret_key=os.urandom(32), port=0, relay=False, on_stream=on_stream, admit=admit)
+    key = os.urandom(32)
+    transport = await IrohTransport.start(secret_key=key, port=0, relay=False, on_stream=on_stream, admit=admit)
     print(transport.node_id, transport.bound_ports()[0], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await transport.close()

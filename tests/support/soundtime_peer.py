@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from blake3 import blake3
 
 from soundtime.p2p import wire
-from soundtime.p2p.transport import PeerAddress, PeerConnection, Stream, Transport, TransportError
+from soundtime.p2p.transport import (
+    Callbacks,
+    IrohTransport,
+    MemoryNetwork,
+    PeerAddress,
+    PeerConnection,
+    Stream,
+    Transport,
+    TransportError,
+)
 
 SOUNDTIME_VERSION = "0.1.57"
 
@@ -96,15 +105,20 @@ class FakeSoundTime:
     answer_search: Callable[[wire.SearchQuery], wire.Message] | None = None
 
     @classmethod
-    async def start(cls) -> FakeSoundTime:
+    async def start(cls, network: MemoryNetwork | None = None) -> FakeSoundTime:
+        """A peer on a real iroh endpoint on loopback, or on ``network``."""
         peer = cls.__new__(cls)
 
         async def admit(_: str) -> bool:
             return True
 
-        transport = await Transport.start(
-            secret_key=os.urandom(32), port=0, relay=False, on_stream=peer._serve, admit=admit
-        )
+        transport: Transport
+        if network is None:
+            transport = await IrohTransport.start(
+                secret_key=os.urandom(32), port=0, relay=False, on_stream=peer._serve, admit=admit
+            )
+        else:
+            transport = await network.start(os.urandom(32), Callbacks(on_stream=peer._serve, admit=admit))
         cls.__init__(peer, transport)
         return peer
 
@@ -112,8 +126,12 @@ class FakeSoundTime:
     def node_id(self) -> str:
         return self.transport.node_id
 
+    def address(self) -> PeerAddress:
+        """Where a node on the same host (or network) dials this peer."""
+        return PeerAddress(self.node_id, self.transport.local_address().direct_addresses[:1])
+
     def dial_address(self) -> str:
-        return f"{self.node_id}@127.0.0.1:{self.transport.bound_ports()[0]}"
+        return f"{self.node_id}@{self.address().direct_addresses[0]}"
 
     def of_type(self, kind: type[object]) -> list[Received]:
         return [r for r in self.received if isinstance(r.message, kind)]

@@ -171,9 +171,6 @@ class HealthKeeper:
         """Whether the blob is cached or a source (origin first, then best copy) announces the right size."""
         if target.content_hash in self.node.cache:
             return _Probed(True, "", ())
-        calls = self.node.calls
-        if calls is None:
-            return _Probed(False, "the p2p node is not running", ())
         if sources is None:
             async with self.node.db.transaction() as session:
                 sources = await p2p_repo.sources_of(session, target.id)
@@ -189,7 +186,9 @@ class HealthKeeper:
                 error = f"peer {node_id[:16]} is unreachable"
                 continue
             try:
-                size = await calls.probe_blob(node_id, target.content_hash, max_size=max(target.file_size, 1))
+                size = await self.node.messenger.probe_blob(
+                    node_id, target.content_hash, max_size=max(target.file_size, 1)
+                )
             except PeerUnavailable as exc:
                 unreachable.add(node_id)  # for the rest of this sweep: one timeout per dead peer, not per track
                 error = str(exc)

@@ -68,7 +68,6 @@ async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
     peer; 409 when it is blocked or a re-sync of it is running.
     """
     node = _node(context)
-    assert node.calls is not None  # set when the node started, before the app serves requests
     node_id = node_id.lower()
     async with context.db.transaction() as session:
         if await p2p_repo.get_peer(session, node_id) is None:
@@ -82,7 +81,7 @@ async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
             pong = await node.ping(node_id)
-            await node.calls.send(node_id, wire.RequestCatalog())
+            await node.messenger.send(node_id, wire.RequestCatalog())
     except (PeerError, TimeoutError) as exc:
         reason = str(exc) or f"no answer within {REQUEST_TIMEOUT:g} s"
         node.resyncs.failed(resync, f"the peer could not be asked: {reason}")

@@ -1,13 +1,17 @@
-"""QUIC transport for ``soundtime/p2p/1`` over iroh: the only package of the project that uses ``iroh``.
+"""Transports for ``soundtime/p2p/1``: the interface (:mod:`.base`), QUIC over iroh (the only package of the project
+that uses ``iroh``) and an in-memory network for tests (:mod:`.memory`).
 
 Everything above this package sees ``bytes``, 64-hex node ids and the exception types defined here. Layout:
 
+- ``base``: the interface above the transport sees (:class:`Transport`, :class:`PeerConnection`, :class:`Stream`)
+  and the callbacks a transport calls.
 - ``_iroh``: the only module that imports ``iroh`` (the bindings as ``ffi``), the send-path patch and the
   ``IrohError`` message helper.
 - ``errors``: close and stream codes, :class:`TransportError` and its subclasses.
 - ``addresses``: :class:`PeerAddress`, node ids, socket addresses and endpoint tickets.
-- ``streams``: :class:`Stream` and :class:`PeerConnection`.
-- ``endpoint``: :class:`Transport` (bind, accept, handshake, pooling, heartbeat, idle, close).
+- ``streams``: :class:`IrohStream` and :class:`IrohConnection`.
+- ``endpoint``: :class:`IrohTransport` (bind, accept, handshake, pooling, heartbeat, idle, close).
+- ``memory``: :class:`MemoryNetwork`, N transports in one process (same stream semantics, no sockets).
 
 The quirks of the iroh 1.2.0 bindings (docs: shared/notes/iroh-python.md) are handled here:
 
@@ -25,15 +29,25 @@ The quirks of the iroh 1.2.0 bindings (docs: shared/notes/iroh-python.md) are ha
 """
 
 from soundtime.p2p.transport._iroh import send_patch_applied, set_send_patch
-from soundtime.p2p.transport.addresses import PeerAddress, normalize_node_id, parse_peer_address, parse_socket_address
-from soundtime.p2p.transport.endpoint import (
-    ALPN,
-    MAX_INCOMING_PER_PEER,
+from soundtime.p2p.transport.addresses import (
+    PeerAddress,
+    node_id_of_secret,
+    normalize_node_id,
+    parse_peer_address,
+    parse_socket_address,
+    ticket_of,
+)
+from soundtime.p2p.transport.base import (
     AdmitHook,
+    Callbacks,
     ConnectionLostHook,
+    PeerConnection,
+    StartTransport,
+    Stream,
     StreamHandler,
     Transport,
 )
+from soundtime.p2p.transport.endpoint import ALPN, MAX_INCOMING_PER_PEER, IrohTransport
 from soundtime.p2p.transport.errors import (
     CloseCode,
     ConnectFailed,
@@ -45,21 +59,29 @@ from soundtime.p2p.transport.errors import (
     StreamTimeout,
     TransportError,
 )
-from soundtime.p2p.transport.streams import PeerConnection, Spawn, Stream
+from soundtime.p2p.transport.memory import MemoryNetwork, MemoryTransport
+from soundtime.p2p.transport.streams import IrohConnection, IrohStream, Spawn
 
 __all__ = [
     "ALPN",
     "MAX_INCOMING_PER_PEER",
     "AdmitHook",
+    "Callbacks",
     "CloseCode",
     "ConnectFailed",
     "ConnectionClosed",
     "ConnectionLost",
     "ConnectionLostHook",
     "FrameTooLarge",
+    "IrohConnection",
+    "IrohStream",
+    "IrohTransport",
+    "MemoryNetwork",
+    "MemoryTransport",
     "PeerAddress",
     "PeerConnection",
     "Spawn",
+    "StartTransport",
     "Stream",
     "StreamCode",
     "StreamError",
@@ -67,9 +89,11 @@ __all__ = [
     "StreamTimeout",
     "Transport",
     "TransportError",
+    "node_id_of_secret",
     "normalize_node_id",
     "parse_peer_address",
     "parse_socket_address",
     "send_patch_applied",
     "set_send_patch",
+    "ticket_of",
 ]

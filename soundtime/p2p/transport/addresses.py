@@ -75,6 +75,16 @@ def _parse_ticket(text: str) -> PeerAddress:
     return PeerAddress(str(addr.id()), tuple(addr.direct_addresses()), addr.relay_url())
 
 
+def node_id_of_secret(secret_key: bytes) -> str:
+    """The node id (public key, 64 hex) of a 32-byte secret key."""
+    return str(ffi.SecretKey.from_bytes(secret_key).public())
+
+
+def ticket_of(address: PeerAddress) -> str:
+    """An iroh endpoint ticket carrying ``address``."""
+    return str(ffi.EndpointTicket.from_addr(_endpoint_addr(address)))
+
+
 def _endpoint_addr(address: PeerAddress) -> ffi.EndpointAddr:
     node = ffi.EndpointId.from_string(address.node_id)
     return ffi.EndpointAddr(node, address.relay_url, list(address.direct_addresses))

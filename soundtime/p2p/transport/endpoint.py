@@ -10,14 +10,16 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
+from soundtime.kit.jobs import Jobs
 from soundtime.p2p.transport._iroh import _message, ffi
-from soundtime.p2p.transport.addresses import PeerAddress, _endpoint_addr
+from soundtime.p2p.transport.addresses import PeerAddress, _endpoint_addr, ticket_of
+from soundtime.p2p.transport.base import AdmitHook, ConnectionLostHook, ConnectionTable, StreamHandler
 from soundtime.p2p.transport.errors import CloseCode, ConnectFailed, ConnectionClosed, StreamCode, TransportError
-from soundtime.p2p.transport.streams import PeerConnection, Stream, _consume, _quietly, _remaining, _within
+from soundtime.p2p.transport.streams import IrohConnection, IrohStream, _quietly, _remaining, _within
 
 log = logging.getLogger("soundtime.p2p.transport")  # one logger name for the whole package
 
@@ -25,11 +27,6 @@ ALPN = b"soundtime/p2p/1"
 
 #: Incoming connections one node id may hold at once; a new one closes its oldest.
 MAX_INCOMING_PER_PEER = 4
-
-
-StreamHandler = Callable[[PeerConnection, Stream], Awaitable[None]]
-AdmitHook = Callable[[str], Awaitable[bool]]
-ConnectionLostHook = Callable[[str], Awaitable[None]]
 
 
 class _BindPreset(ffi.Preset):
@@ -105,19 +102,17 @@ class _Settings:
     finish_timeout: float
 
 
-class Transport:
+class IrohTransport(ConnectionTable[IrohConnection]):
     """One iroh endpoint: serves streams on connections peers open, pools our outgoing connections."""
 
-    def __init__(self, endpoint: ffi.Endpoint, settings: _Settings) -> None:
+    def __init__(self, endpoint: ffi.Endpoint, settings: _Settings, jobs: Jobs) -> None:
         self._ep = endpoint
         self._settings = settings
         self.node_id = str(endpoint.id())
-        self._outgoing: dict[str, PeerConnection] = {}
-        self._incoming: dict[str, set[PeerConnection]] = {}
-        self._dials: dict[str, asyncio.Task[PeerConnection]] = {}
+        super().__init__()
+        self._dials: dict[str, asyncio.Task[IrohConnection]] = {}
         self._handshakes = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closing = False
+        self._jobs = jobs
         self._closed = asyncio.Event()
 
     @classmethod
@@ -140,13 +135,15 @@ class Transport:
         idle_timeout: float = 120.0,
         handshake_timeout: float = 10.0,
         finish_timeout: float = 30.0,
-    ) -> Transport:
+        jobs: Jobs | None = None,
+    ) -> IrohTransport:
         """Bind the endpoint on ``port`` (0: random) for both address families and start accepting.
 
         ``bind_host_v6=None`` leaves IPv6 unpinned (iroh then binds ``[::]`` on a random port itself; neither
         family can be turned off). ``heartbeat_frame`` returns the complete bytes to send (length prefix
         included); ``on_connection_lost`` is called when a pooled outgoing connection ends without us choosing to
-        close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost).
+        close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost). The
+        transport's tasks run in a group of ``jobs`` (a supervisor of its own when None).
         """
         if len(secret_key) != 32:
             raise ValueError("the secret key must be 32 bytes")
@@ -164,7 +161,9 @@ class Transport:
             finish_timeout=finish_timeout,
         )
         ffi.uniffi_set_event_loop(cast(asyncio.BaseEventLoop, asyncio.get_running_loop()))  # note #1
-        transport = cls(await _bind(secret_key, port, relay, bind_host_v4, bind_host_v6), settings)
+        endpoint = await _bind(secret_key, port, relay, bind_host_v4, bind_host_v6)
+        group = jobs.group("transport", expected=()) if jobs is not None else Jobs("p2p transport")
+        transport = cls(endpoint, settings, group)
         transport._spawn(transport._accept_loop())
         log.debug("p2p endpoint %s bound on %s", transport.node_id[:16], transport._ep.bound_sockets())
         return transport
@@ -183,7 +182,7 @@ class Transport:
 
     def ticket(self) -> str:
         """An iroh endpoint ticket carrying :meth:`address`."""
-        return str(ffi.EndpointTicket.from_addr(_endpoint_addr(self.address())))
+        return ticket_of(self.address())
 
     def relay_url(self) -> str | None:
         """Our home relay, when relays are enabled and one was found."""
@@ -195,7 +194,7 @@ class Transport:
 
     # --- connections
 
-    async def connect(self, addr: PeerAddress, timeout: float = 10.0) -> PeerConnection:
+    async def connect(self, addr: PeerAddress, timeout: float = 10.0) -> IrohConnection:
         """Our open outgoing connection to ``addr.node_id``, dialling it if there is none (one dial at a time)."""
         if self._closing:
             raise ConnectFailed("the transport is closed")
@@ -216,27 +215,6 @@ class Transport:
                 raise ConnectFailed("the transport closed while dialling") from None
             raise
 
-    def connections(self, node_id: str | None = None) -> list[PeerConnection]:
-        """Open connections (both directions) with ``node_id``, or with everyone."""
-        found = [conn for conn in self._outgoing.values() if node_id in (None, conn.node_id)]
-        for peer, conns in self._incoming.items():
-            if node_id in (None, peer):
-                found.extend(conns)
-        return [conn for conn in found if not conn.is_closed]
-
-    def close_peer(self, node_id: str, code: CloseCode = CloseCode.BLOCKED, reason: bytes = b"blocked") -> int:
-        """Close every connection with ``node_id`` (incoming and outgoing); returns how many."""
-        conns = self.connections(node_id)
-        for conn in conns:
-            conn.close(code, reason)
-            self._forget(conn)
-        return len(conns)
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closing
-
     async def close(self) -> None:
         """Close every connection (CloseCode.SHUTDOWN), stop every task and close the endpoint. Idempotent."""
         if self._closing:
@@ -246,10 +224,7 @@ class Transport:
         try:
             for conn in self.connections():
                 conn.close(CloseCode.SHUTDOWN, b"shutdown")
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._jobs.close()
             try:
                 await _within(self._ep.close(), 5.0)
             except (TimeoutError, ffi.IrohError) as exc:
@@ -259,40 +234,29 @@ class Transport:
 
     # --- internals: tasks
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> bool:
+        """Run ``coro`` as a transport task; False (and it never runs) once the transport is closing."""
         if self._closing:
             coro.close()
-            return None
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _spawn_quiet(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self._spawn(coro)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("p2p transport task failed", exc_info=exc)
+            return False
+        self._jobs.spawn(coro, "p2p transport task")
+        return True
 
     # --- internals: outgoing
 
-    def _start_dial(self, addr: PeerAddress, timeout: float) -> asyncio.Task[PeerConnection]:
-        task = asyncio.ensure_future(self._dial(addr, timeout))
-        self._tasks.add(task)
+    def _start_dial(self, addr: PeerAddress, timeout: float) -> asyncio.Task[IrohConnection]:
+        # The caller that awaits the dial gets its failure; nobody else needs it logged.
+        task = self._jobs.spawn(self._dial(addr, timeout), f"dial {addr.node_id[:16]}", log_failure=False)
         self._dials[addr.node_id] = task
 
-        def done(finished: asyncio.Task[PeerConnection]) -> None:
-            self._tasks.discard(finished)
+        def done(finished: asyncio.Task[IrohConnection]) -> None:
             if self._dials.get(addr.node_id) is finished:
                 del self._dials[addr.node_id]
-            _consume(finished)
 
         task.add_done_callback(done)
         return task
 
-    async def _dial(self, addr: PeerAddress, timeout: float) -> PeerConnection:
+    async def _dial(self, addr: PeerAddress, timeout: float) -> IrohConnection:
         short = addr.node_id[:16]
         try:
             target = _endpoint_addr(addr)
@@ -304,7 +268,7 @@ class Transport:
             raise ConnectFailed(f"no answer from {short} within {timeout:g} s") from None
         except ffi.IrohError as exc:
             raise ConnectFailed(f"cannot connect to {short}: {_message(exc)}") from None
-        peer = PeerConnection(conn, addr.node_id, outgoing=True, spawn=self._spawn_quiet)
+        peer = IrohConnection(conn, addr.node_id, outgoing=True, spawn=self._spawn)
         if self._closing:
             peer.close(CloseCode.SHUTDOWN, b"shutdown")
             raise ConnectFailed("the transport closed while dialling")
@@ -314,7 +278,7 @@ class Transport:
         self._spawn(self._keep_alive(peer))
         return peer
 
-    async def _refuse_streams(self, peer: PeerConnection) -> None:
+    async def _refuse_streams(self, peer: IrohConnection) -> None:
         """Peers send requests on their own connections (spec §2): streams on ours are refused, not left hanging."""
         while True:
             try:
@@ -322,9 +286,9 @@ class Transport:
             except ffi.IrohError:
                 return
             log.debug("refusing a stream opened by %s on our outgoing connection", peer.node_id[:16])
-            self._spawn(Stream(bi, peer).abort(StreamCode.REFUSED))
+            self._spawn(IrohStream(bi, peer).abort(StreamCode.REFUSED))
 
-    async def _keep_alive(self, peer: PeerConnection) -> None:
+    async def _keep_alive(self, peer: IrohConnection) -> None:
         """Close the connection when idle; when heartbeats are on, close it when the peer stops acknowledging."""
         while True:
             await asyncio.sleep(self._settings.heartbeat_interval)
@@ -340,7 +304,7 @@ class Transport:
                 peer.close(CloseCode.HEARTBEAT_TIMEOUT, b"heartbeat timeout")
                 return
 
-    async def _heartbeat(self, peer: PeerConnection) -> bool:
+    async def _heartbeat(self, peer: IrohConnection) -> bool:
         """Write the heartbeat frame on a new stream and require the peer's acknowledgement in time.
 
         A peer whose packets keep arriving while the heartbeat times out (e.g. all its stream slots are busy)
@@ -400,7 +364,7 @@ class Transport:
                 return
         finally:
             self._handshakes -= 1
-        peer = PeerConnection(conn, node_id, outgoing=False, spawn=self._spawn_quiet)
+        peer = IrohConnection(conn, node_id, outgoing=False, spawn=self._spawn)
         conns = self._incoming.setdefault(node_id, set())
         conns.add(peer)
         if len(conns) > MAX_INCOMING_PER_PEER:  # one identity cannot take every connection slot
@@ -415,7 +379,7 @@ class Transport:
         self._spawn(self._close_when_idle(peer))
         await self._serve(peer)
 
-    async def _close_when_idle(self, peer: PeerConnection) -> None:
+    async def _close_when_idle(self, peer: IrohConnection) -> None:
         """Close an incoming connection that carried no stream for ``idle_timeout`` seconds."""
         while not peer.is_closed:
             await asyncio.sleep(self._settings.heartbeat_interval)
@@ -424,7 +388,7 @@ class Transport:
                 peer.close(CloseCode.IDLE, b"idle")
                 self._forget(peer)
 
-    async def _admitted(self, peer: PeerConnection) -> bool:
+    async def _admitted(self, peer: IrohConnection) -> bool:
         try:
             admitted = await self._settings.admit(peer.node_id)
         except Exception:
@@ -435,7 +399,7 @@ class Transport:
             peer.close(CloseCode.BLOCKED, b"blocked")
         return admitted
 
-    async def _serve(self, peer: PeerConnection) -> None:
+    async def _serve(self, peer: IrohConnection) -> None:
         """Accept the peer's streams, one task each, at most ``max_streams_per_connection`` at a time."""
         slots = asyncio.Semaphore(self._settings.max_streams)
         while True:
@@ -445,10 +409,10 @@ class Transport:
             except ffi.IrohError:
                 slots.release()
                 return
-            if self._spawn(self._serve_stream(peer, Stream(bi, peer), slots)) is None:
+            if not self._spawn(self._serve_stream(peer, IrohStream(bi, peer), slots)):
                 return
 
-    async def _serve_stream(self, peer: PeerConnection, stream: Stream, slots: asyncio.Semaphore) -> None:
+    async def _serve_stream(self, peer: IrohConnection, stream: IrohStream, slots: asyncio.Semaphore) -> None:
         peer.last_used = time.monotonic()
         try:
             await self._settings.on_stream(peer, stream)
@@ -465,7 +429,7 @@ class Transport:
 
     # --- internals: both directions
 
-    async def _watch(self, peer: PeerConnection) -> None:
+    async def _watch(self, peer: IrohConnection) -> None:
         text = "connection lost"
         try:
             text = await peer._conn.closed()
@@ -481,7 +445,7 @@ class Transport:
             except Exception:
                 log.exception("the connection-lost hook failed for %s", peer.node_id[:16])
 
-    def _lost_matters(self, peer: PeerConnection) -> bool:
+    def _lost_matters(self, peer: IrohConnection) -> bool:
         """A pooled connection ended without us choosing to close it (heartbeat failures count as lost)."""
         if not peer.outgoing or self._closing:
             return False
@@ -490,14 +454,3 @@ class Transport:
             return False
         local = peer._local_close
         return local is None or local[0] == CloseCode.HEARTBEAT_TIMEOUT
-
-    def _forget(self, peer: PeerConnection) -> None:
-        if peer.outgoing:
-            if self._outgoing.get(peer.node_id) is peer:
-                del self._outgoing[peer.node_id]
-            return
-        conns = self._incoming.get(peer.node_id)
-        if conns is not None:
-            conns.discard(peer)
-            if not conns:
-                del self._incoming[peer.node_id]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from soundtime.kit import metrics
 from soundtime.p2p.transport._iroh import _message, ffi
+from soundtime.p2p.transport.base import StreamBase
 from soundtime.p2p.transport.errors import (
     CloseCode,
     ConnectionClosed,
@@ -37,7 +37,7 @@ _U32_MAX = (1 << 32) - 1
 _QUICK_TIMEOUT = 2.0  # best-effort control calls (stop, reset, received_reset)
 
 
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+Spawn = Callable[[Coroutine[Any, Any, Any]], object]
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -78,10 +78,10 @@ async def _quietly(operation: Coroutine[Any, Any, Any]) -> None:
         log.debug("best-effort stream call failed: %s", _message(exc))
 
 
-class Stream:
+class IrohStream(StreamBase):
     """One bidirectional stream. Not for concurrent use of the same direction by two tasks."""
 
-    def __init__(self, bi: ffi.BiStream, connection: PeerConnection) -> None:
+    def __init__(self, bi: ffi.BiStream, connection: IrohConnection) -> None:
         self._send = bi.send()
         self._recv = bi.recv()
         self.connection = connection
@@ -111,15 +111,6 @@ class Stream:
         data = cast(bytes, await self._run(self._recv.read_exact(n), timeout, f"reading {n} bytes", send=False))
         metrics.bytes_received(len(data))
         return data
-
-    async def read_frame(self, limit: int, timeout: float) -> bytes:
-        """One frame body (4-byte big-endian length, then the body); FrameTooLarge before reading a long body."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        (length,) = struct.unpack(">I", await self.read_exact(4, timeout))
-        if length > limit:
-            await self.abort(StreamCode.TOO_LARGE)
-            raise FrameTooLarge(length, limit)
-        return await self.read_exact(length, _remaining(deadline))
 
     async def read_chunk(self, max_bytes: int, stall_timeout: float) -> bytes:
         """Up to ``max_bytes`` as they arrive; b"" only at a clean end; StreamTimeout after a stall."""
@@ -159,10 +150,6 @@ class Stream:
         await self._run(self._send.write_all(payload), timeout, "writing", send=True)
         metrics.bytes_sent(len(payload))
 
-    async def write_frame(self, body: bytes, timeout: float) -> None:
-        """Write one frame: the 4-byte big-endian length of ``body``, then ``body``."""
-        await self.write(struct.pack(">I", len(body)) + body, timeout)
-
     async def finish(self, ack_timeout: float | None) -> int | None:
         """Send FIN; unless ``ack_timeout`` is None, wait for the peer to acknowledge all data (note #3).
 
@@ -198,22 +185,6 @@ class Stream:
         self._recv_state = "stopped"
         await self._cancel_op(send=False)
         await _quietly(self._recv.stop(int(code)))
-
-    async def abort(self, code: int = StreamCode.INTERNAL) -> None:
-        """Stop reading and reset the send side."""
-        await self.stop(code)
-        await self.reset(code)
-
-    async def __aenter__(self) -> Stream:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            await self.stop(StreamCode.DONE)
-            if self._send_state == "open":
-                await self.finish(None)
-        else:
-            await self.abort(StreamCode.INTERNAL)
 
     async def _settle(self, ack_timeout: float) -> None:
         """After a handler: FIN if needed, wait for the acknowledgement, stop reading what is left."""
@@ -314,7 +285,7 @@ class Stream:
 # --- connections ----------------------------------------------------------------------------------------------
 
 
-class PeerConnection:
+class IrohConnection:
     """One QUIC connection with a peer, opened by us (``outgoing``) or by the peer."""
 
     def __init__(self, conn: ffi.Connection, node_id: str, *, outgoing: bool, spawn: Spawn) -> None:
@@ -330,7 +301,7 @@ class PeerConnection:
 
     def __repr__(self) -> str:
         direction = "to" if self.outgoing else "from"
-        return f"<PeerConnection {direction} {self.node_id[:16]}{' closed' if self.is_closed else ''}>"
+        return f"<IrohConnection {direction} {self.node_id[:16]}{' closed' if self.is_closed else ''}>"
 
     @property
     def is_closed(self) -> bool:
@@ -342,7 +313,7 @@ class PeerConnection:
         """Why the connection closed, once it has."""
         return self._close_error
 
-    async def open_stream(self, timeout: float = 10.0) -> Stream:
+    async def open_stream(self, timeout: float = 10.0) -> IrohStream:
         """Open a new bidirectional stream (waits while the peer's stream limit is reached)."""
         self.last_used = time.monotonic()
         return await self._open(timeout)
@@ -379,7 +350,7 @@ class PeerConnection:
         ordered = sorted((path for path in paths if path.is_ip), key=lambda path: not path.is_selected)
         return list(dict.fromkeys(path.remote_addr for path in ordered))
 
-    async def _open(self, timeout: float) -> Stream:
+    async def _open(self, timeout: float) -> IrohStream:
         if self.is_closed:
             raise self._error(ConnectionClosed, "opening a stream")
         task = asyncio.ensure_future(self._conn.open_bi())
@@ -394,14 +365,14 @@ class PeerConnection:
             raise StreamTimeout(f"no stream to {self.node_id[:16]} available within {timeout:g} s")
         if task.exception() is not None:
             raise self._error(ConnectionClosed, "opening a stream")
-        return Stream(task.result(), self)
+        return IrohStream(task.result(), self)
 
     def _discard_open(self, task: asyncio.Task[ffi.BiStream]) -> None:
         """Cancel an ``open_bi``; a stream that was opened anyway is reset rather than left to finish empty."""
 
         def discard(done: asyncio.Future[ffi.BiStream]) -> None:
             if not done.cancelled() and done.exception() is None:
-                self._spawn(Stream(done.result(), self).abort(StreamCode.INTERNAL))
+                self._spawn(IrohStream(done.result(), self).abort(StreamCode.INTERNAL))
 
         task.add_done_callback(discard)
         task.cancel()

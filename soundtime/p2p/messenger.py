@@ -1,4 +1,9 @@
-"""Requests we send to peers, always on our own outgoing connections (spec §2, §4)."""
+"""The messenger: requests we send to peers by node id, always on our own outgoing connections (spec §2, §4).
+
+It exists from the node's construction; until a transport is attached (and after it is detached) every call
+raises :class:`PeerUnavailable`, so no caller needs to know whether the node is running. Blocking is enforced
+here for every outgoing call: ``address_of`` answers None for a blocked peer, before and after dialling.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from soundtime.blobs.store import BlobStore
 from soundtime.kit import metrics
 from soundtime.p2p import wire
 from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
+from soundtime.p2p.policy import Policy
 from soundtime.p2p.transport import (
     CloseCode,
     PeerAddress,
@@ -27,50 +33,64 @@ from soundtime.p2p.transport import (
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0
-REPLY_TIMEOUT = 10.0
-#: A fire-and-forget send waits this long for the peer's acknowledgement.
-ACK_TIMEOUT = 30.0
-SEND_ATTEMPTS = 3
 #: A fire-and-forget message gets no payload back, only a FIN; anything longer is not read.
 ACK_REPLY_LIMIT = 1024
-#: A blob transfer fails when no byte arrives for this long (never because it is merely long).
-STALL_TIMEOUT = 15.0
 CHUNK = 256 * 1024
 
 AddressOf = Callable[[str], Awaitable[PeerAddress | None]]
 
 
-class PeerCalls:
+class Messenger:
     """Send requests to peers by node id; ``address_of`` says how to reach one, None when it must not be dialled."""
 
-    def __init__(self, transport: Transport, address_of: AddressOf) -> None:
-        self._transport = transport
+    def __init__(self, address_of: AddressOf, policy: Policy) -> None:
         self._address_of = address_of
+        self._policy = policy
+        self._transport: Transport | None = None
+
+    def attach(self, transport: Transport) -> None:
+        """Calls go through ``transport`` from now on."""
+        self._transport = transport
+
+    def detach(self) -> None:
+        """The transport is closing: calls raise :class:`PeerUnavailable` again."""
+        self._transport = None
+
+    @property
+    def transport(self) -> Transport:
+        """The attached transport; PeerUnavailable when the node is not running."""
+        return self._check_running()
+
+    def _check_running(self) -> Transport:
+        if self._transport is None:
+            raise PeerUnavailable("the p2p node is not running")
+        return self._transport
 
     async def connection(self, node_id: str) -> PeerConnection:
         """Our outgoing connection to the peer (pooled by the transport)."""
+        transport = self.transport
         address = await self._address_of(node_id)
         if address is None:
             raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
         try:
-            connection = await self._transport.connect(address, timeout=CONNECT_TIMEOUT)
+            connection = await transport.connect(address, timeout=self._policy.timings.connect_timeout)
         except TransportError as exc:
             raise PeerUnavailable(f"cannot reach peer {node_id[:16]}: {exc}") from exc
         if await self._address_of(node_id) is None:  # blocked while we were dialling: do not keep the connection
-            self._transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
+            transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
             raise PeerUnavailable(f"peer {node_id[:16]} was blocked")
         return connection
 
     async def _open(self, node_id: str) -> Stream:
         connection = await self.connection(node_id)
         try:
-            return await connection.open_stream(timeout=CONNECT_TIMEOUT)
+            return await connection.open_stream(timeout=self._policy.timings.connect_timeout)
         except TransportError as exc:
             raise PeerUnavailable(f"cannot open a stream to peer {node_id[:16]}: {exc}") from exc
 
-    async def request(self, node_id: str, message: wire.Message, *, within: float = REPLY_TIMEOUT) -> wire.Message:
-        """Send ``message`` and return the peer's one-frame reply."""
+    async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
+        """Send ``message`` and return the peer's one-frame reply (within ``Timings.reply_timeout`` by default)."""
+        within = self._policy.timings.reply_timeout if within is None else within
         stream = await self._open(node_id)
         try:
             await stream.write(wire.encode_frame(message), timeout=within)
@@ -90,27 +110,30 @@ class PeerCalls:
         instead of its FIN (spec §4: the acceptor FINs once it has handled the message). A peer slow to FIN is
         not retried (SoundTime handles a connection's streams one at a time).
         """
+        self._check_running()
         if await self._address_of(node_id) is None:
             raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
         frame = wire.encode_frame(message)
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        attempts = self._policy.limits.send_attempts
+        for attempt in range(1, attempts + 1):
             try:
                 await self._deliver(node_id, frame)
             except (PeerUnavailable, TransportError) as exc:
-                if attempt == SEND_ATTEMPTS:
+                if attempt == attempts:
                     raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {exc}") from exc
                 await asyncio.sleep(0.5 * attempt)
             else:
                 return
 
     async def _deliver(self, node_id: str, frame: bytes) -> None:
+        ack_timeout = self._policy.timings.ack_timeout
         stream = await self._open(node_id)
-        await stream.write(frame, timeout=ACK_TIMEOUT)
-        stopped = await stream.finish(ack_timeout=ACK_TIMEOUT)
+        await stream.write(frame, timeout=ack_timeout)
+        stopped = await stream.finish(ack_timeout=ack_timeout)
         if stopped not in (None, StreamCode.DONE):
             raise PeerUnavailable(f"the peer refused it (code {stopped})")
         try:
-            await stream.read_to_end(ACK_REPLY_LIMIT, timeout=ACK_TIMEOUT)
+            await stream.read_to_end(ACK_REPLY_LIMIT, timeout=ack_timeout)
         except StreamTimeout:
             log.debug("peer %s acknowledged a message but did not finish its side in time", node_id[:16])
         except StreamError as exc:
@@ -121,13 +144,14 @@ class PeerCalls:
     async def open_blob(self, node_id: str, digest: str, *, max_size: int) -> tuple[Stream, int]:
         """Ask a peer for a blob; return the stream positioned at its first byte and the announced size.
 
-        The caller reads ``size`` bytes (:func:`read_blob_chunks`) and must verify them against ``digest``.
+        The caller reads ``size`` bytes (:meth:`read_blob`) and must verify them against ``digest``.
         """
+        reply_timeout = self._policy.timings.reply_timeout
         stream = await self._open(node_id)
         try:
-            await stream.write(wire.encode_frame(wire.FetchTrack(hash=digest)), timeout=REPLY_TIMEOUT)
+            await stream.write(wire.encode_frame(wire.FetchTrack(hash=digest)), timeout=reply_timeout)
             await stream.finish(ack_timeout=None)
-            (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=REPLY_TIMEOUT))
+            (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=reply_timeout))
         except TransportError as exc:
             await stream.abort(StreamCode.DONE)
             raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
@@ -150,7 +174,7 @@ class PeerCalls:
         stream, size = await self.open_blob(node_id, digest, max_size=max_size)
         writer = store.writer(max_size=size)
         try:
-            async for chunk in read_blob_chunks(stream, size, digest):
+            async for chunk in self.read_blob(stream, size, digest):
                 await asyncio.to_thread(writer.write, chunk)
             return await asyncio.to_thread(writer.commit, digest)
         except TransportError as exc:
@@ -162,18 +186,18 @@ class PeerCalls:
             writer.abort()
             await stream.abort(StreamCode.DONE)
 
+    async def read_blob(self, stream: Stream, size: int, digest: str) -> AsyncIterator[bytes]:
+        """The ``size`` bytes of a blob transfer as they arrive; a stall, a short or a long transfer raises.
 
-async def read_blob_chunks(stream: Stream, size: int, digest: str) -> AsyncIterator[bytes]:
-    """The ``size`` bytes of a blob transfer as they arrive; a stall, a short or a long transfer raises.
-
-    Raises :class:`TransportError` (stall, reset, lost connection) or :class:`PeerMisbehaved` (wrong length).
-    """
-    received = 0
-    while received < size:
-        chunk = await stream.read_chunk(min(CHUNK, size - received), stall_timeout=STALL_TIMEOUT)
-        if not chunk:
-            raise PeerMisbehaved(f"the transfer of {digest[:16]} ended after {received} of {size} bytes")
-        received += len(chunk)
-        yield chunk
-    if await stream.read_chunk(1, stall_timeout=STALL_TIMEOUT):
-        raise PeerMisbehaved(f"the transfer of {digest[:16]} carried more than {size} bytes")
+        Raises :class:`TransportError` (stall, reset, lost connection) or :class:`PeerMisbehaved` (wrong length).
+        """
+        received = 0
+        stall = self._policy.timings.stall_timeout
+        while received < size:
+            chunk = await stream.read_chunk(min(CHUNK, size - received), stall_timeout=stall)
+            if not chunk:
+                raise PeerMisbehaved(f"the transfer of {digest[:16]} ended after {received} of {size} bytes")
+            received += len(chunk)
+            yield chunk
+        if await stream.read_chunk(1, stall_timeout=stall):
+            raise PeerMisbehaved(f"the transfer of {digest[:16]} carried more than {size} bytes")

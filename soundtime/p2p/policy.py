@@ -1,0 +1,131 @@
+"""Every policy value of federation in one place: how often, how long, how many. Tests and operators read them here.
+
+Components hold the node's :class:`Policy` and read it when they act, so a test may swap ``policy.timings`` or
+``policy.limits`` (``dataclasses.replace``) on a running node. Protocol constants (frame and page sizes, the u32
+length of a blob transfer) stay with the code that implements the protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from soundtime.config import Settings
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Intervals and deadlines, in seconds."""
+
+    # --- the schedule
+    #: A round (re-dial due peers, exchange with a few, push pending changes) runs this often.
+    round_interval: float = 300.0
+    #: A catalog push to one peer starts at most this often (unless asked for: a RequestCatalog, an upload).
+    push_min_interval: float = 300.0
+    #: Back-off after failed contacts: base * 2^failures, at most ``backoff_max`` (then a jitter of ±25 %).
+    backoff_base: float = 30.0
+    backoff_max: float = 3600.0
+    #: After contacting a peer that has tracks, wait this long for its push before asking for its whole catalog.
+    catch_up_delay: float = 20.0
+    #: A delta push re-sends this much history, so rows committed late by long transactions are not missed.
+    watermark_margin: float = 60.0
+    #: The health sweep over every replicated track runs this often.
+    sweep_interval: float = 600.0
+    # --- connections
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 5.0
+    # --- calls we make
+    connect_timeout: float = 10.0
+    reply_timeout: float = 10.0
+    #: A fire-and-forget send waits this long for the peer's acknowledgement.
+    ack_timeout: float = 30.0
+    #: A blob transfer fails when no byte arrives for this long (never because it is merely long).
+    stall_timeout: float = 15.0
+    #: An administrator's ping or added peer must answer within this time.
+    admin_ping_timeout: float = 10.0
+    # --- requests we serve
+    #: A request frame must arrive within this time once its stream is open.
+    request_timeout: float = 30.0
+    #: Writing a blob to a peer fails when it accepts no byte for this long.
+    send_stall_timeout: float = 30.0
+    #: The window of ``Limits.frames_per_window``.
+    frame_window: float = 2.0
+    #: A peer may ask for our whole catalog (RequestCatalog) once per this many seconds.
+    catalog_request_interval: float = 60.0
+    #: An unchanged heartbeat from a peer is written to the database at most this often.
+    heartbeat_record_interval: float = 60.0
+    # --- transfers
+    #: The time one cover may take.
+    cover_fetch_deadline: float = 60.0
+    #: A transfer may take this long plus one second per ``Limits.min_transfer_rate`` bytes.
+    transfer_base: float = 60.0
+    #: A transfer nobody listens to any more is stopped after this long (a player may come back to seek).
+    transfer_idle_grace: float = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Counts, sizes, rates and concurrency."""
+
+    # --- the schedule
+    #: Online peers we exchange peer lists with per round.
+    exchange_fanout: int = 3
+    #: Due peers re-dialled per round, and dials at once.
+    redials_per_round: int = 32
+    dial_concurrency: int = 8
+    #: A fire-and-forget send is tried this many times.
+    send_attempts: int = 3
+    # --- peer exchange (spec §6)
+    #: Ids per list, both ways, and addresses per id in our hint extension.
+    max_exchange_ids: int = 1000
+    max_hints_per_id: int = 4
+    #: The registry stops growing from peer exchange at this many peers (seeds, admins and LAN still add).
+    max_learned_peers: int = 5000
+    #: Peer lists learned from one peer per minute (beyond, its lists are ignored), and new ids taken from one.
+    learns_per_minute: int = 6
+    new_ids_per_list: int = 100
+    #: Learned ids never reached after this many attempts are forgotten.
+    forget_after_failures: int = 5
+    # --- requests we serve
+    #: Requests per peer per ``Timings.frame_window`` (a push is one acknowledged page at a time: ~50 pages/s).
+    frames_per_window: int = 200
+    #: Malformed frames a peer may send within a minute before its connection is closed.
+    offences_per_minute: int = 10
+    #: Peers whose last heartbeat we remember (to write unchanged ones rarely).
+    max_remembered_heartbeats: int = 10_000
+    # --- catalog sync
+    #: Catalog pushes running at once; pages in flight to one peer of ours (SoundTime peers get one at a time).
+    concurrent_pushes: int = 4
+    push_window: int = 4
+    #: Covers fetched at once, and covers waiting to be fetched.
+    concurrent_cover_fetches: int = 2
+    max_pending_covers: int = 2000
+    #: Most announcements read from one message (SoundTime sends pages of 500); the rest are skipped.
+    max_tracks_per_message: int = 1000
+    #: Most tracks one peer may add (``P2P_MAX_TRACKS_PER_PEER``).
+    max_tracks_per_peer: int = 100_000
+    # --- transfers and health
+    #: Transfers running at once; a play that would start one more is refused (listeners of running ones join).
+    max_transfers: int = 32
+    #: Bytes per second a transfer must average (beyond ``Timings.transfer_base``).
+    min_transfer_rate: int = 64 * 1024
+    #: Recoveries running at once (SoundTime's limit), and those requested by failed plays that may wait.
+    max_recoveries: int = 32
+    max_queued_recoveries: int = 256
+    #: Replicated tracks per sweep batch.
+    sweep_batch: int = 500
+
+
+@dataclass
+class Policy:
+    """The policy of one node: its timings, its limits, and whether verified cached audio is offered to peers."""
+
+    timings: Timings = field(default_factory=Timings)
+    limits: Limits = field(default_factory=Limits)
+    #: Offer audio cached from peers to other peers (``P2P_SERVE_CACHE``).
+    serve_cache: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, timings: Timings | None = None) -> Policy:
+        """The defaults, with what the operator configured."""
+        limits = Limits(max_tracks_per_peer=settings.p2p_max_tracks_per_peer)
+        return cls(timings=timings or Timings(), limits=limits, serve_cache=settings.p2p_serve_cache)
