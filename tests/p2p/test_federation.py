@@ -13,6 +13,7 @@ from soundtime.kit.ratelimit import RateLimiter
 from soundtime.models import Album, Artist, Cover, Peer, PeerLink, RemoteTrackSource, Track
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerUnavailable
+from soundtime.p2p.transport import MemoryNetwork
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
@@ -199,8 +200,9 @@ async def _sources(instance: Instance, expected: int) -> bool:
 
 
 async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instance: Any) -> None:
-    a = await start_instance("a")
-    b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
+    network = MemoryNetwork(heartbeat_interval=3600)  # no heartbeat may take the one request A still reads
+    a = await start_instance("a", network=network)
+    b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(b, a.node_id))
     assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
     a.node._inbound._frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer

@@ -246,6 +246,25 @@ async def test_a_stream_opened_on_an_accepted_connection_is_refused(start: Start
     assert await request(conn, b"Estill") == b"still"
 
 
+async def test_a_request_the_server_refuses_is_seen_as_refused_by_the_sender(start: Start) -> None:
+    async def refuse(_: PeerConnection, stream: Stream) -> None:
+        await stream.abort(StreamCode.REFUSED)
+
+    server, client = await start(on_stream=refuse), await start()
+    conn = await client.connect(server.local_address())
+    stream = await conn.open_stream()
+    await stream.write_frame(b"Ehello", timeout=5)
+
+    stopped = await stream.finish(ack_timeout=5)
+
+    if stopped is None:  # acknowledged before the refusal arrived: the reset instead of a FIN tells
+        with pytest.raises(StreamError) as raised:
+            await stream.read_to_end(1024, timeout=5)
+        assert raised.value.code == StreamCode.REFUSED
+    else:
+        assert stopped == StreamCode.REFUSED
+
+
 async def test_a_connection_the_peer_closes_is_reported_lost(start: Start) -> None:
     lost: list[str] = []
 

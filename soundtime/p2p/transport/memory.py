@@ -20,6 +20,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from soundtime.kit import metrics
 from soundtime.kit.jobs import Jobs
 from soundtime.p2p.transport.addresses import PeerAddress, node_id_of_secret, ticket_of
 from soundtime.p2p.transport.base import Callbacks, ConnectionTable, StreamBase
@@ -70,6 +71,17 @@ class MemoryStream(StreamBase):
         self._recv = recv
         self._send_state = "open"  # open -> finished, or reset
         self._recv_state = "open"  # open -> eof, or stopped (by us) / failed
+        self._peer_end: MemoryStream | None = None  # set until the peer has been told about the stream
+
+    def _announce(self) -> None:
+        """As over QUIC, a stream exists for the peer once its first frame arrives: hand it over now."""
+        theirs, self._peer_end = self._peer_end, None
+        if theirs is None:
+            return
+        if self.connection.outgoing:
+            self.connection.peer_owner()._serve(theirs.connection, theirs)
+        else:  # requests travel on the requester's own connection (spec §2): the peer refuses this one
+            theirs._refuse()
 
     @property
     def node_id(self) -> str:
@@ -136,6 +148,8 @@ class MemoryStream(StreamBase):
             raise StreamError(f"cannot write: the send side is already {self._send_state}")
         deadline = asyncio.get_running_loop().time() + timeout
         view = memoryview(bytes(data))
+        metrics.bytes_sent(len(view))
+        self._announce()
         while True:
             self._raise_if_send_broken("writing")
             room = WINDOW - len(self._send.buffer)
@@ -158,6 +172,7 @@ class MemoryStream(StreamBase):
             self._send.fin = True
             self._send_state = "finished"
             self._send.notify()
+            self._announce()
         await asyncio.sleep(0)
         return self._send.stopped
 
@@ -183,6 +198,16 @@ class MemoryStream(StreamBase):
         self._recv.buffer.clear()
         self._recv.notify()
 
+    def _refuse(self) -> None:
+        """Stop reading and reset, with ``StreamCode.REFUSED`` (synchronously: nothing to wait for in memory)."""
+        self._recv_state = "stopped"
+        self._recv.stopped = StreamCode.REFUSED
+        self._recv.buffer.clear()
+        self._recv.notify()
+        self._send_state = "reset"
+        self._send.reset = StreamCode.REFUSED
+        self._send.notify()
+
     async def _settle(self) -> None:
         """After a handler: FIN if needed, stop reading what is left."""
         if self._send_state == "open" and self._send.stopped is None and not self.connection.is_closed:
@@ -195,6 +220,7 @@ class MemoryStream(StreamBase):
         data = bytes(self._recv.buffer[:n])
         del self._recv.buffer[:n]
         self._recv.notify()  # room for the writer
+        metrics.bytes_received(len(data))
         return data
 
     def _check_readable(self) -> None:
@@ -268,11 +294,7 @@ class MemoryConnection:
         assert self.peer is not None
         forth, back = _Pipe(), _Pipe()
         ours = MemoryStream(self, forth, back)
-        theirs = MemoryStream(self.peer, back, forth)
-        if self.outgoing:
-            self.peer._owner._serve(self.peer, theirs)
-        else:  # requests travel on the requester's own connection (spec §2): the peer refuses this one
-            await theirs.abort(StreamCode.REFUSED)
+        ours._peer_end = MemoryStream(self.peer, back, forth)  # the peer learns of it with the first bytes or FIN
         await asyncio.sleep(0)
         return ours
 
@@ -295,6 +317,11 @@ class MemoryConnection:
     def remote_addresses(self) -> list[str]:
         """The peer's address on the network."""
         return [self._remote_address]
+
+    def peer_owner(self) -> MemoryTransport:
+        """The transport at the other end."""
+        assert self.peer is not None
+        return self.peer._owner
 
     def _lost(self, what: str) -> ConnectionLost:
         failure = self._failure or ConnectionClosed("connection lost")
