@@ -9,13 +9,16 @@ operation, FIN and acknowledgement, reset and stop codes, connections closed wit
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
-from soundtime.p2p.transport.errors import CloseCode, ConnectionClosed, FrameTooLarge, StreamCode
+from soundtime.p2p.transport.errors import CloseCode, ConnectionClosed, FrameTooLarge, StreamCode, TransportError
+
+log = logging.getLogger("soundtime.p2p.transport")
 
 if TYPE_CHECKING:
     from soundtime.kit.jobs import Jobs
@@ -248,6 +251,20 @@ class ConnectionTable(Generic[C]):
             conns.discard(conn)
             if not conns:
                 del self._incoming[conn.node_id]
+
+
+async def run_handler(handler: StreamHandler, conn: PeerConnection, stream: Stream) -> bool:
+    """Serve one stream; a failing handler resets its stream only (logged). True when it returned normally."""
+    try:
+        await handler(conn, stream)
+    except TransportError as exc:
+        log.debug("a stream from %s failed: %s", conn.node_id[:16], exc)
+    except Exception:
+        log.exception("the stream handler failed for a stream from %s", conn.node_id[:16])
+    else:
+        return True
+    await stream.abort(StreamCode.INTERNAL)
+    return False
 
 
 @dataclass(frozen=True)

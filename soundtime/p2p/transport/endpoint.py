@@ -17,7 +17,7 @@ from typing import Any, cast
 from soundtime.kit.jobs import Jobs
 from soundtime.p2p.transport._iroh import _message, ffi
 from soundtime.p2p.transport.addresses import PeerAddress, _endpoint_addr, ticket_of
-from soundtime.p2p.transport.base import AdmitHook, ConnectionLostHook, ConnectionTable, StreamHandler
+from soundtime.p2p.transport.base import AdmitHook, ConnectionLostHook, ConnectionTable, StreamHandler, run_handler
 from soundtime.p2p.transport.errors import CloseCode, ConnectFailed, ConnectionClosed, StreamCode, TransportError
 from soundtime.p2p.transport.streams import IrohConnection, IrohStream, _quietly, _remaining, _within
 
@@ -415,15 +415,8 @@ class IrohTransport(ConnectionTable[IrohConnection]):
     async def _serve_stream(self, peer: IrohConnection, stream: IrohStream, slots: asyncio.Semaphore) -> None:
         peer.last_used = time.monotonic()
         try:
-            await self._settings.on_stream(peer, stream)
-        except TransportError as exc:
-            log.debug("a stream from %s failed: %s", peer.node_id[:16], exc)
-            await stream.abort(StreamCode.INTERNAL)
-        except Exception:
-            log.exception("the stream handler failed for a stream from %s", peer.node_id[:16])
-            await stream.abort(StreamCode.INTERNAL)
-        else:
-            await stream._settle(self._settings.finish_timeout)
+            if await run_handler(self._settings.on_stream, peer, stream):
+                await stream._settle(self._settings.finish_timeout)
         finally:
             slots.release()
 

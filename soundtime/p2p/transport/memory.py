@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from soundtime.kit import metrics
 from soundtime.kit.jobs import Jobs
 from soundtime.p2p.transport.addresses import PeerAddress, node_id_of_secret, ticket_of
-from soundtime.p2p.transport.base import Callbacks, ConnectionTable, StreamBase
+from soundtime.p2p.transport.base import Callbacks, ConnectionTable, StreamBase, run_handler
 from soundtime.p2p.transport.errors import (
     CloseCode,
     ConnectFailed,
@@ -427,15 +427,7 @@ class MemoryTransport(ConnectionTable["MemoryConnection"]):
         self._jobs.spawn(self._serve_stream(conn, stream), f"stream from {conn.node_id[:16]}")
 
     async def _serve_stream(self, conn: MemoryConnection, stream: MemoryStream) -> None:
-        try:
-            await self._callbacks.on_stream(conn, stream)
-        except TransportError as exc:
-            log.debug("a stream from %s failed: %s", conn.node_id[:16], exc)
-            await stream.abort(StreamCode.INTERNAL)
-        except Exception:
-            log.exception("the stream handler failed for a stream from %s", conn.node_id[:16])
-            await stream.abort(StreamCode.INTERNAL)
-        else:
+        if await run_handler(self._callbacks.on_stream, conn, stream):
             await stream._settle()
 
     async def _keep_alive(self, conn: MemoryConnection) -> None:
