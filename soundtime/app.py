@@ -44,6 +44,7 @@ from soundtime.p2p.router import router as p2p_router
 from soundtime.p2p.transport import StartTransport
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
+from soundtime.subsonic.router import router as subsonic_router
 from soundtime.web.router import router as web_router
 from soundtime.web.security import SecurityHeaders
 
@@ -144,6 +145,7 @@ def create_app(
         health_router,
         library_sync_router,
         monitoring_router,
+        subsonic_router,
     )
     for router in (*routers, web_router):
         app.include_router(router)

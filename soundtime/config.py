@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     max_upload_size: int = Field(1 << 30, alias="MAX_UPLOAD_SIZE")
     upload_batch_max_files: int = Field(200, ge=1, le=10_000, alias="UPLOAD_BATCH_MAX_FILES")
 
+    subsonic_search_peers: bool = Field(True, alias="SUBSONIC_SEARCH_PEERS")
+
     p2p_enabled: bool = Field(True, alias="P2P_ENABLED")
     p2p_bind_port: int = Field(11204, ge=0, le=65535, alias="P2P_BIND_PORT")
     p2p_blobs_dir: Path | None = Field(None, alias="P2P_BLOBS_DIR")
