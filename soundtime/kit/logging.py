@@ -11,7 +11,9 @@ from typing import Any
 
 from soundtime.kit.errors import ResponseAborted
 
-_TOKEN_IN_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&\s\"]+")
+#: Credentials that travel in query strings: access tokens of audio players (``token``), and those of Subsonic
+#: client apps on /rest/ (``p``: an app password, ``t``: a token replayable with its salt, ``apiKey``).
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:token|access_token|apiKey|p|t)=)[^&\s\"]+")
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -39,7 +41,7 @@ def _redact(value: object) -> object:
 
 
 class RedactTokens(logging.Filter):
-    """Blank out ``token=`` query parameters (used by audio players) before access logs are written."""
+    """Blank out credentials in query strings (see ``_TOKEN_IN_QUERY``) before access logs are written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's arguments in place; never drops a record."""

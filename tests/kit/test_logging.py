@@ -6,7 +6,7 @@ import logging
 import sys
 
 from soundtime.kit.errors import ResponseAborted
-from soundtime.kit.logging import QuietAbortedResponses
+from soundtime.kit.logging import QuietAbortedResponses, RedactTokens
 
 
 def record_of(exc: BaseException) -> logging.LogRecord:
@@ -36,3 +36,19 @@ def test_other_errors_keep_their_traceback() -> None:
     assert QuietAbortedResponses().filter(record)
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
+
+
+def test_credentials_in_query_strings_stay_out_of_access_logs() -> None:
+    path = (
+        "/rest/stream.view?u=alice&t=26719a1196d2a940705a59634eb18eab&s=c19b2d&v=1.16.1&c=DSub&id=tr-1"
+        "&p=enc:736573616d65&apiKey=st_abc&token=eyJ.x.y"
+    )
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', None, None)
+    record.args = ("127.0.0.1:5000", "GET", path, "1.1", 200)
+    assert RedactTokens().filter(record)
+    logged = record.getMessage()
+    for secret in ("26719a1196d2a940705a59634eb18eab", "736573616d65", "st_abc", "eyJ.x.y"):
+        assert secret not in logged
+    assert "t=[redacted]&s=c19b2d" in logged
+    assert "u=alice" in logged
+    assert "id=tr-1" in logged
