@@ -30,7 +30,9 @@ type Answer<O> = O extends { responses: infer R }
     ? Json<S>
     : R extends { 201: infer S }
       ? Json<S>
-      : null
+      : R extends { 202: infer S }
+        ? Json<S>
+        : null
   : never;
 type Parameters_<O> = O extends { parameters: infer P } ? P : never;
 type Query<O> = Parameters_<O> extends { query?: infer Q } ? Q : never;
