@@ -44,6 +44,7 @@ from soundtime.p2p.router import router as p2p_router
 from soundtime.p2p.transport import StartTransport
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
+from soundtime.streaming.transcode import TranscodeCache, Transcoder
 from soundtime.subsonic.router import router as subsonic_router
 from soundtime.web.router import router as web_router
 from soundtime.web.security import SecurityHeaders
@@ -69,6 +70,10 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
         login_throttle=LoginThrottle(settings.auth_rate_limit_per_minute * ACCOUNT_LIMIT_FACTOR),
         secret_box=SecretBox.from_data_dir(settings.data_dir),
         prepare_slots=asyncio.Semaphore(os.cpu_count() or 1),
+        transcoder=Transcoder(
+            TranscodeCache(settings.transcode_dir, settings.transcode_cache_max_size),
+            max_concurrent=settings.transcode_slots,
+        ),
     )
 
 
@@ -92,6 +97,7 @@ def create_app(
         if removed:
             log.info("removed %d unfinished files left by an interrupted write", removed)
         await asyncio.to_thread(context.cache.load)
+        await asyncio.to_thread(context.transcoder.cache.load)
         await context.db.ping()
         app.state.context = context
         upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
@@ -104,6 +110,7 @@ def create_app(
             log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
             yield
         finally:
+            await context.transcoder.close()
             if context.p2p is not None:
                 await context.p2p.stop()
             upkeep.cancel()

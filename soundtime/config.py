@@ -7,6 +7,7 @@ variable, never later at first use.
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +24,9 @@ _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
 _NODE_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 #: JWT secrets that are published (in our docs or SoundTime's) and therefore never acceptable in production.
+#: Live transcodes allowed at once per CPU core when TRANSCODE_MAX_CONCURRENT is unset (see bench/transcode_bench.py:
+#: one core sustains about 30 MP3 or 80 Opus transcodes at real time; a quarter of the MP3 figure leaves headroom).
+TRANSCODES_PER_CORE = 8
 KNOWN_WEAK_JWT_SECRETS = frozenset({"", "change-me", "changeme", "secret", "change-me-in-production"})
 MIN_JWT_SECRET_LENGTH = 32
 
@@ -130,7 +134,20 @@ class Settings(BaseSettings):
     p2p_max_tracks_per_peer: int = Field(500_000, ge=0, le=100_000_000, alias="P2P_MAX_TRACKS_PER_PEER")
     p2p_max_connections: int = Field(256, ge=1, le=10_000, alias="P2P_MAX_CONNECTIONS")
 
-    @field_validator("audio_storage_path", "p2p_blobs_dir", "p2p_secret_key_path", mode="before")
+    transcode_max_concurrent: int | None = Field(None, ge=1, le=10_000, alias="TRANSCODE_MAX_CONCURRENT")
+    transcode_cache_path: Path | None = Field(None, alias="TRANSCODE_CACHE_DIR")
+    transcode_cache_max_size: int = Field(1 << 30, alias="TRANSCODE_CACHE_MAX_SIZE")
+    transcode_opus_bitrate: int = Field(128, ge=16, le=256, alias="TRANSCODE_OPUS_BITRATE")
+    transcode_mp3_bitrate: int = Field(192, ge=32, le=320, alias="TRANSCODE_MP3_BITRATE")
+
+    @field_validator(
+        "audio_storage_path",
+        "p2p_blobs_dir",
+        "p2p_secret_key_path",
+        "transcode_cache_path",
+        "transcode_max_concurrent",
+        mode="before",
+    )
     @classmethod
     def _empty_path(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -164,7 +181,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://music.example.org")
         return value
 
-    @field_validator("max_upload_size", "p2p_cache_max_size", mode="before")
+    @field_validator("max_upload_size", "p2p_cache_max_size", "transcode_cache_max_size", mode="before")
     @classmethod
     def _size(cls, value: Any) -> int:
         return parse_size(value)
@@ -213,6 +230,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _separate_transcode_cache(self) -> Self:
+        cache = self.transcode_dir.resolve()
+        for store in (self.audio_dir.resolve(), self.blobs_dir.resolve()):
+            if cache == store or cache in store.parents or store in cache.parents:
+                raise ValueError(
+                    "TRANSCODE_CACHE_DIR must be a folder of its own, neither inside nor around AUDIO_STORAGE_PATH "
+                    "or P2P_BLOBS_DIR: the cache removes files it does not know"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _production_secrets(self) -> Self:
         if self.environment is Environment.PRODUCTION:
             secret = self.jwt_secret or ""
@@ -238,6 +266,19 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Content-addressed cache of audio fetched from peers (bounded by ``P2P_CACHE_MAX_SIZE``)."""
         return self.blobs_dir / "cache"
+
+    @property
+    def transcode_dir(self) -> Path:
+        """Finished transcodes, bounded by ``TRANSCODE_CACHE_MAX_SIZE``."""
+        return self.transcode_cache_path or self.data_dir / "transcodes"
+
+    @property
+    def transcode_slots(self) -> int:
+        """Live transcodes allowed at once: ``TRANSCODE_MAX_CONCURRENT``, or 8 per CPU core this process may use."""
+        if self.transcode_max_concurrent is not None:
+            return self.transcode_max_concurrent
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return TRANSCODES_PER_CORE * cores
 
     @property
     def secret_key_path(self) -> Path:

@@ -24,6 +24,7 @@ from soundtime.p2p.cache import AudioCache
 
 if TYPE_CHECKING:
     from soundtime.p2p.node import P2PNode
+    from soundtime.streaming.transcode import Transcoder
 
 
 @dataclass
@@ -44,6 +45,8 @@ class AppContext:
     secret_box: SecretBox
     #: Bounds how many uploaded files are validated (tag parsing, integrity checks) at once.
     prepare_slots: asyncio.Semaphore
+    #: Live transcodes (bounded) and the cache of finished ones.
+    transcoder: Transcoder
     #: The federation node, None when P2P_ENABLED is false (set once the lifespan has started it).
     p2p: P2PNode | None = None
     #: Database counts shown by /metrics, cached for a few seconds.

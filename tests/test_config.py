@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path
@@ -142,3 +143,17 @@ def test_dotenv_file_in_working_directory_is_read(tmp_path: Path, monkeypatch: p
     (tmp_path / ".env").write_text("SOUNDTIME_PORT=9999\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().port == 9999
+
+
+def test_transcoding_defaults_and_an_explicit_limit() -> None:
+    settings = load_settings(_env_file=None, SOUNDTIME_DATA_DIR="/srv/st", TRANSCODE_MAX_CONCURRENT="")
+    assert settings.transcode_dir == Path("/srv/st/transcodes")
+    assert settings.transcode_slots == 8 * len(os.sched_getaffinity(0))
+    assert settings.transcode_cache_max_size == 1 << 30
+    assert load_settings(_env_file=None, TRANSCODE_MAX_CONCURRENT="3").transcode_slots == 3
+
+
+@pytest.mark.parametrize("folder", ["/srv/st/music", "/srv/st/music/transcodes", "/srv/st/p2p", "/srv/st/p2p/blobs/x"])
+def test_the_transcode_cache_needs_a_folder_of_its_own(folder: str) -> None:
+    with pytest.raises(SettingsError, match="TRANSCODE_CACHE_DIR"):
+        load_settings(_env_file=None, SOUNDTIME_DATA_DIR="/srv/st", TRANSCODE_CACHE_DIR=folder)

@@ -123,6 +123,36 @@ CACHE_EVICTIONS = Counter(
     registry=REGISTRY,
 )
 
+# --- transcoding ----------------------------------------------------------------------------------------------------
+
+TRANSCODE_REQUESTS = Counter(
+    "transcode_requests",
+    "Requests for a transcoded stream, by format and answer (live: transcoded now; cache: a finished transcode; "
+    "busy: refused, every transcode slot taken).",
+    ["format", "answer"],
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
+TRANSCODES = Counter(
+    "transcodes",
+    "Live transcodes ended, by format and outcome (completed; stopped: the listener went away; failed).",
+    ["format", "outcome"],
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
+TRANSCODES_ACTIVE = Gauge(
+    "transcodes_active",
+    "Live transcodes running now, each in its own worker thread (bounded by TRANSCODE_MAX_CONCURRENT).",
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
+TRANSCODE_CACHE_EVICTIONS = Counter(
+    "transcode_cache_evictions",
+    "Finished transcodes removed from the transcode cache to make room (least recently used first).",
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
+
 # --- hooks (one call at the place where the thing happens) ---------------------------------------------------------
 
 
@@ -166,6 +196,22 @@ def cache_evicted(count: int, reason: str = "space") -> None:
     """``count`` blobs left the audio cache."""
     if count:
         CACHE_EVICTIONS.labels(reason).inc(count)
+
+
+def transcode_requested(fmt: str, answer: str) -> None:
+    """A transcoded stream was asked for and answered ``answer`` ("live", "cache" or "busy")."""
+    TRANSCODE_REQUESTS.labels(fmt, answer).inc()
+
+
+def transcode_ended(fmt: str, outcome: str) -> None:
+    """A live transcode's worker ended ("completed", "stopped" or "failed")."""
+    TRANSCODES.labels(fmt, outcome).inc()
+
+
+def transcode_cache_evicted(count: int) -> None:
+    """``count`` finished transcodes left the transcode cache."""
+    if count:
+        TRANSCODE_CACHE_EVICTIONS.inc(count)
 
 
 # --- values read at scrape time --------------------------------------------------------------------------------------

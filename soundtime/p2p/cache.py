@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from soundtime.blobs.refs import PendingBlob
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 class AudioCache:
     """Verified audio blobs from peers, least recently used first out. Use from one event loop."""
 
-    def __init__(self, root: Path, max_size: int) -> None:
+    def __init__(self, root: Path, max_size: int, *, evicted: Callable[[int], None] = metrics.cache_evicted) -> None:
         self.store = BlobStore(root)
         self.max_size = max_size
+        self._evicted = evicted  # counts blobs evicted to make room (another cache built on this one counts apart)
         self._entries: OrderedDict[str, int] = OrderedDict()  # digest -> size, least recently used first
         self.total_size = 0
 
@@ -82,7 +84,7 @@ class AudioCache:
             await asyncio.to_thread(self.store.discard_pending, pending)
             return pending.digest in self._entries
         victims = self._victims(pending.size)
-        metrics.cache_evicted(len(victims))
+        self._evicted(len(victims))
         for digest in victims:
             self._forget(digest)
         self._entries[pending.digest] = pending.size

@@ -30,15 +30,23 @@ async def remote_response(request: Request, context: AppContext, track: RemoteTr
     media_type = service.audio_type(track.format)
     if request.method == "HEAD":
         return Response(status_code=plan.status, headers=plan.headers, media_type=media_type)
+    return _FollowingResponse(await open_download(context, track), plan, media_type)
+
+
+async def open_download(context: AppContext, track: RemoteTrack) -> Download:
+    """Join or start the transfer of a replicated track; returns once a peer is sending. Release it when done.
+
+    503 ``p2p_disabled`` without federation, ``busy`` when the node fetches as much as it allows at once,
+    ``peer_unavailable`` when no peer could start sending.
+    """
     if context.p2p is None:
         raise ServiceUnavailable("this track's audio is held by a peer and federation is disabled", code="p2p_disabled")
     try:
-        download = await context.p2p.downloads.open(track)
+        return await context.p2p.downloads.open(track)
     except TooManyTransfers as exc:
         raise ServiceUnavailable(f"{exc}; try again in a moment", code="busy") from exc
     except DownloadFailed as exc:
         raise ServiceUnavailable(f"no peer could provide this track right now: {exc}", code="peer_unavailable") from exc
-    return _FollowingResponse(download, plan, media_type)
 
 
 class _FollowingResponse(StreamingResponse):

@@ -1,68 +1,68 @@
-"""Audio streaming and cover art over HTTP: conditional requests, single and suffix byte ranges, HEAD."""
+"""Audio streaming and cover art over HTTP: conditional requests, single and suffix byte ranges, HEAD, transcoding."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
 
 from soundtime.auth.dependencies import MediaClaims
-from soundtime.blobs.store import BlobNotFound
 from soundtime.context import ContextDep, SessionDep
-from soundtime.kit.errors import NotFound
-from soundtime.streaming import remote, service
-from soundtime.streaming.plan import plan_response
+from soundtime.kit.errors import Unprocessable
+from soundtime.streaming import service
+from soundtime.streaming.responses import media_response, original_audio_response
+from soundtime.streaming.transcode import Format, TranscodeOptions, transcode_response
+from soundtime.streaming.transcode.options import MAX_OFFSET
 
 router = APIRouter(tags=["streaming"])
 
+_STREAM_DESCRIPTION = """The audio bytes.
 
-async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()  # closes the file at once when the listener goes away
+Without `format` (or with `format=raw`): the file as stored, byte for byte, honouring `Range` (single and suffix
+ranges), `If-Range` and `If-None-Match`. A replicated track is fetched from a peer on demand and streamed while it
+arrives (410 once dereferenced).
 
-
-async def media_response(request: Request, media: service.Media) -> Response:
-    """Serve a stored blob with ETag, ``If-None-Match``, ``If-Range`` and one byte range.
-
-    The blob is opened (and its first chunk read) before the status line is sent, so a blob that vanished
-    is a clean 404 rather than a response cut off after its headers.
-    """
-    plan = plan_response(request, media.digest, media.size, media.cache)
-    if isinstance(plan, Response):
-        return plan
-    missing = NotFound("the file is missing on the server", code="file_missing")
-    if request.method == "HEAD":
-        if not media.store.exists(media.digest):
-            raise missing
-        return Response(status_code=plan.status, headers=plan.headers, media_type=media.media_type)
-    body = media.store.aread_range(media.digest, plan.start, plan.stop)
-    try:
-        first = await anext(body, b"")
-    except BlobNotFound as exc:
-        raise missing from exc
-    return StreamingResponse(
-        _chain(first, body), status_code=plan.status, headers=plan.headers, media_type=media.media_type
-    )
+With `format=opus` (Ogg Opus) or `format=mp3`: the track transcoded at `bitrate` kbps (default
+`TRANSCODE_OPUS_BITRATE` / `TRANSCODE_MP3_BITRATE`; MP3 is rounded down to a standard rate, Opus to a multiple
+of 8), starting `offset` seconds in (sample-exact). A transcode made earlier from the start is served from the cache
+with `Content-Length`, `ETag` and ranges; otherwise the bytes are sent as they are encoded, without
+`Content-Length` (`Accept-Ranges: none`: seek with `offset`). `X-Content-Duration` gives the seconds of audio.
+503 `busy` (with `Retry-After`) when the server already runs `TRANSCODE_MAX_CONCURRENT` transcodes.
+"""
 
 
-@router.get("/api/tracks/{track_id}/stream", summary="Stream a track's audio (HEAD works too)")
+@router.get(
+    "/api/tracks/{track_id}/stream",
+    summary="Stream a track's audio, as stored or transcoded (HEAD too)",
+    description=_STREAM_DESCRIPTION,
+)
 @router.head("/api/tracks/{track_id}/stream", include_in_schema=False)
-async def stream_track(track_id: uuid.UUID, request: Request, _: MediaClaims, context: ContextDep) -> Response:
-    """The audio bytes, honouring ``Range`` (single and suffix ranges), ``If-Range`` and ``If-None-Match``.
-
-    A replicated track is fetched from a peer on demand and streamed while it arrives (410 once dereferenced).
-    """
-    async with context.db.transaction() as session:  # not held while a peer is being asked for the audio
-        audio = await service.track_audio(session, context, track_id)
-    if isinstance(audio, service.Media):
-        return await media_response(request, audio)
-    return await remote.remote_response(request, context, audio)
+async def stream_track(
+    track_id: uuid.UUID,
+    request: Request,
+    *,
+    _: MediaClaims,
+    context: ContextDep,
+    format: Annotated[
+        Literal["raw", "opus", "mp3"] | None,
+        Query(description="`opus` or `mp3` to transcode; `raw` (default): as stored"),
+    ] = None,
+    bitrate: Annotated[int | None, Query(ge=1, le=10_000, description="kbps of the transcode")] = None,
+    offset: Annotated[
+        float | None, Query(ge=0, le=MAX_OFFSET, allow_inf_nan=False, description="seconds into the track to start at")
+    ] = None,
+) -> Response:
+    if format is None or format == "raw":
+        if bitrate is not None or offset is not None:
+            raise Unprocessable(
+                "bitrate and offset apply to transcoded streams: add format=opus or format=mp3", code="invalid"
+            )
+        return await original_audio_response(request, context, track_id)
+    fmt = Format(format)
+    default = context.settings.transcode_opus_bitrate if fmt is Format.OPUS else context.settings.transcode_mp3_bitrate
+    options = TranscodeOptions.strict(fmt, bitrate or default, offset or 0.0)
+    return await transcode_response(request, context, track_id, options)
 
 
 @router.get("/api/albums/{album_id}/cover", summary="An album's cover art")

@@ -47,28 +47,46 @@ def audio_type(fmt: str) -> str:
     return AUDIO_MIME.get(fmt, "application/octet-stream")
 
 
+@dataclass(frozen=True, slots=True)
+class Playable:
+    """A track's audio and the facts about it that a player needs."""
+
+    content_hash: str
+    duration_secs: float
+    audio: Media | RemoteTrack
+
+
 async def track_audio(session: AsyncSession, context: AppContext, track_id: uuid.UUID) -> Media | RemoteTrack:
     """Where a track's audio comes from: a stored blob (ours, or cached from a peer), or a peer.
 
     404 for an unknown track, 410 for a dereferenced replicated track, 503 when it must come from a peer and
     federation is disabled.
     """
+    return (await playable(session, context, track_id)).audio
+
+
+async def playable(session: AsyncSession, context: AppContext, track_id: uuid.UUID) -> Playable:
+    """A track's audio (see :func:`track_audio`) with its hash and duration."""
     track = await repo.get_track_entity(session, track_id)
     if track is None:
         raise NotFound("no such track")
+    audio: Media | RemoteTrack
     if track.file_path is not None:
-        return Media(context.audio, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
+        audio = Media(context.audio, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
+        return Playable(track.content_hash, track.duration_secs, audio)
     if await health.state_of(session, track.id) == "dereferenced":
         raise Gone("this track was dereferenced: no peer has been able to provide its audio", code="dereferenced")
     if track.content_hash in context.cache:
         context.cache.touch(track.content_hash)
         store = context.cache.store
-        return Media(store, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
-    if context.p2p is None:
+        audio = Media(store, track.content_hash, track.file_size, audio_type(track.format), AUDIO_CACHE)
+    elif context.p2p is None:
         raise ServiceUnavailable("this track's audio is held by a peer and federation is disabled", code="p2p_disabled")
-    return RemoteTrack(
-        track.id, track.content_hash, track.file_size, track.format, track.bitrate_kbps, track.sample_rate
-    )
+    else:
+        audio = RemoteTrack(
+            track.id, track.content_hash, track.file_size, track.format, track.bitrate_kbps, track.sample_rate
+        )
+    return Playable(track.content_hash, track.duration_secs, audio)
 
 
 def _cover(blobs: BlobStore, cover: Cover | None) -> Media:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import base64
+import io
 import math
 import os
 import random
@@ -209,6 +210,62 @@ def encode_noise(
     count = max(1, round(seconds * rate))
     pcm = random.Random(seed).randbytes(2 * count * channels)  # s16 noise in either byte order
     _encode_pcm(path, muxer, encoder, pcm, rate=rate, channels=channels, options=options)
+
+
+def encode_segments(
+    path: Path, muxer: str, encoder: str, segments: list[tuple[float, float]], *, rate: int = 44100, channels: int = 2
+) -> None:
+    """Encode consecutive (frequency, seconds) tones (frequency 0: silence): audio whose content tells the time."""
+    pcm = b"".join(
+        _sine_pcm(TrackSpec(duration=seconds, frequency=freq, channels=channels), rate)[0]
+        if freq
+        else bytes(2 * channels * round(seconds * rate))
+        for freq, seconds in segments
+    )
+    _encode_pcm(path, muxer, encoder, pcm, rate=rate, channels=channels, options=None)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What PyAV makes of some encoded audio."""
+
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    samples: int
+    #: Mean absolute sample value (0..1) of each 10 ms window of the first channel: where the sound is.
+    loudness: list[float]
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.sample_rate
+
+
+def decode(data: bytes) -> Decoded:
+    """Decode a whole stream held in memory."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=stream.codec_context.sample_rate)
+        samples = 0
+        pcm = array.array("h")
+        for frame in container.decode(stream):
+            samples += frame.samples
+            for mono in resampler.resample(frame):
+                pcm.frombytes(bytes(mono.planes[0])[: 2 * mono.samples])
+        window = stream.codec_context.sample_rate // 100
+        loudness = [
+            sum(abs(value) for value in pcm[start : start + window]) / window / 32768
+            for start in range(0, len(pcm) - window + 1, window)
+        ]
+        return Decoded(
+            container.format.name,
+            stream.codec_context.codec.name,
+            stream.codec_context.sample_rate,
+            stream.codec_context.channels,
+            samples,
+            loudness,
+        )
 
 
 def _encode_pcm(

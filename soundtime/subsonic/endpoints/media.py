@@ -16,7 +16,7 @@ from soundtime.kit.errors import NotFound
 from soundtime.listening import playlists
 from soundtime.streaming import remote as remote_streaming
 from soundtime.streaming import service as streaming
-from soundtime.streaming.router import media_response
+from soundtime.streaming.responses import media_response
 from soundtime.subsonic import covers, ids, remote
 from soundtime.subsonic import repository as repo
 from soundtime.subsonic.errors import not_found
