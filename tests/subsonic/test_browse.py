@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+from sqlalchemy import text
+
 from tests.subsonic.conftest import Library
 
 
@@ -125,6 +128,27 @@ async def test_every_album_list_type(library: Library) -> None:
     assert (await library.json("getAlbumList2", type="byGenre"))["error"]["code"] == 10
     many = await library.ok("getAlbumList2", type="newest", size=100000, offset=-5)  # clamped, not refused
     assert names(many) == ["Coast", "First Light"]
+
+
+async def test_album_lists_page_to_the_end_of_a_large_library(app: FastAPI, library: Library) -> None:
+    """A client paging through every album (Symfonium syncs by alphabeticalByName) reaches the last one: deep
+    offsets are not clamped to a page it has already seen."""
+    many = 100_010
+    async with app.state.context.db.transaction() as session:
+        await session.execute(
+            text(
+                "WITH artist AS (INSERT INTO artists (id, name) VALUES (gen_random_uuid(), 'Prolific') RETURNING id) "
+                "INSERT INTO albums (id, title, artist_id) "
+                "SELECT gen_random_uuid(), 'Album ' || to_char(g, 'FM000000'), artist.id "
+                "FROM generate_series(1, :n) g, artist"
+            ),
+            {"n": many},
+        )
+    total = many + 2  # and Coast, First Light of the library
+    tail = await library.ok("getAlbumList2", type="alphabeticalByName", size=500, offset=total - 3)
+    assert names(tail) == ["Album 100010", "Coast", "First Light"]
+    past = await library.ok("getAlbumList2", type="alphabeticalByName", size=500, offset=total)
+    assert names(past) == []
 
 
 async def test_random_songs(library: Library) -> None:

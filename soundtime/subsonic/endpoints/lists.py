@@ -12,8 +12,10 @@ from soundtime.subsonic.errors import Code, SubsonicError, missing
 from soundtime.subsonic.registry import Call, Payload, endpoint
 
 MAX_SIZE = 500
-#: Offsets beyond this are clamped (an offset costs the rows it skips).
-MAX_OFFSET = 100_000
+#: Offsets are clamped here, far beyond any library: a client paging through every album (as Symfonium does with
+#: alphabeticalByName) must reach the end (a lower clamp would answer the same page again, forever). A deep offset
+#: costs at most one pass over the albums or a genre's tracks: it cannot skip more rows than exist.
+MAX_OFFSET = 10_000_000
 #: getStarred answers at most this many items of each kind.
 MAX_STARRED = 5000
 LIST_TYPES: tuple[str, ...] = get_args(repo.ListType)
