@@ -11,7 +11,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     upload_batch_max_files: int = Field(200, ge=1, le=10_000, alias="UPLOAD_BATCH_MAX_FILES")
 
     subsonic_search_peers: bool = Field(True, alias="SUBSONIC_SEARCH_PEERS")
+    subsonic_transcode_format: Literal["mp3", "opus"] = Field("mp3", alias="SUBSONIC_TRANSCODE_FORMAT")
 
     p2p_enabled: bool = Field(True, alias="P2P_ENABLED")
     p2p_bind_port: int = Field(11204, ge=0, le=65535, alias="P2P_BIND_PORT")

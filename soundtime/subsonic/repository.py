@@ -408,6 +408,12 @@ async def albums_after(
     return await _albums_in_order(session, user_id, ids)
 
 
+async def stream_source(session: AsyncSession, track_id: uuid.UUID) -> tuple[str, int | None] | None:
+    """(format, bitrate in kbps) of a track's stored audio, or None when there is no such track."""
+    row = (await session.execute(select(Track.format, Track.bitrate_kbps).where(Track.id == track_id))).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 async def album_of_track(session: AsyncSession, track_id: uuid.UUID) -> uuid.UUID | None:
     """The album a track belongs to."""
     return (await session.execute(select(Track.album_id).where(Track.id == track_id))).scalar_one_or_none()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,27 +22,41 @@ from soundtime.streaming.transcode.service import (
     open_transcode,
 )
 
+log = logging.getLogger(__name__)
+
 #: A live transcode has no length and no ranges (its bytes do not exist yet); caches must not keep it.
 LIVE_HEADERS = {"Accept-Ranges": "none", "Cache-Control": "no-store"}
 
 
 async def transcode_response(
-    request: Request, context: AppContext, track_id: uuid.UUID, options: TranscodeOptions
+    request: Request,
+    context: AppContext,
+    track_id: uuid.UUID,
+    options: TranscodeOptions,
+    *,
+    estimate_length: bool = False,
 ) -> Response:
     """Answer a request for a transcoded stream (GET or HEAD).
 
     A finished transcode comes from the cache like any stored file: ``Content-Length``, ``ETag``, ``Range``,
     ``If-Range`` and ``If-None-Match`` all work. Otherwise the transcode runs now and its bytes are sent as they
-    are encoded, without ``Content-Length`` and without ranges (``Accept-Ranges: none``; a ``Range`` header is
-    ignored and the whole stream sent): seek with the ``offset`` instead. ``X-Content-Duration`` gives the length
-    of the audio in seconds when it is known. Errors are those of :func:`open_transcode`.
+    are encoded, without ranges (``Accept-Ranges: none``; a ``Range`` header is ignored and the whole stream sent):
+    seek with the ``offset`` instead. ``X-Content-Duration`` gives the length of the audio in seconds when it is
+    known. A live transcode has no ``Content-Length``, unless ``estimate_length`` asks for one (and the track's
+    length is known): then it is :meth:`TranscodeOptions.estimated_size`, and exactly that many bytes are sent —
+    the stream followed by zero bytes, which decoders skip as padding (cut short in the rare case a track is
+    longer than its tags say). Errors are those of :func:`open_transcode`.
     """
     if request.method == "HEAD":
-        cached = await lookup_transcode(context, track_id, options)
+        cached, duration_s = await lookup_transcode(context, track_id, options)
         if cached is not None:
             return await _cached_response(request, cached)
-        # no Content-Length: a live transcode's length is not known (a plain Response would claim 0 bytes)
-        return StreamingResponse(_nothing(), headers=_live_headers(None), media_type=options.media_type)
+        # no Content-Length unless estimated: a live transcode's length is not known (a plain Response would
+        # claim 0 bytes)
+        headers = _live_headers(duration_s)
+        if estimate_length and duration_s is not None:
+            headers["Content-Length"] = str(options.estimated_size(duration_s))
+        return StreamingResponse(_nothing(), headers=headers, media_type=options.media_type)
     transcoded = await open_transcode(context, track_id, options)
     if isinstance(transcoded, CachedTranscode):
         try:
@@ -49,6 +64,8 @@ async def transcode_response(
         except NotFound:  # evicted since the lookup: make it again
             transcoded = await open_transcode(context, track_id, options, use_cache=False)
     assert isinstance(transcoded, LiveTranscode)
+    if estimate_length and transcoded.duration_s is not None:
+        return LiveTranscodeResponse(transcoded, length=options.estimated_size(transcoded.duration_s))
     return LiveTranscodeResponse(transcoded)
 
 
@@ -72,18 +89,44 @@ def _live_headers(duration_s: float | None) -> dict[str, str]:
 
 
 class LiveTranscodeResponse(StreamingResponse):
-    """Streams a live transcode; the transcode is stopped when the response ends, however it ends."""
+    """Streams a live transcode; the transcode is stopped when the response ends, however it ends.
 
-    def __init__(self, transcoded: Transcoded) -> None:
+    With a ``length``, exactly that many bytes are sent (``Content-Length``): the transcode padded with zero bytes,
+    or cut at ``length``.
+    """
+
+    def __init__(self, transcoded: Transcoded, *, length: int | None = None) -> None:
         self._transcoded = transcoded
-        super().__init__(
-            transcoded.chunks(),
-            headers=_live_headers(transcoded.duration_s),
-            media_type=transcoded.media_type,
-        )
+        headers = _live_headers(transcoded.duration_s)
+        body = transcoded.chunks()
+        if length is not None:
+            headers["Content-Length"] = str(length)
+            body = _exactly(body, length)
+        super().__init__(body, headers=headers, media_type=transcoded.media_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self._transcoded.aclose()
+
+
+#: Zero bytes of padding are sent in pieces of this size.
+_PADDING = bytes(64 * 1024)
+
+
+async def _exactly(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+    """``length`` bytes: ``chunks`` (cut short if longer), then zero bytes."""
+    left = length
+    async for chunk in chunks:
+        if len(chunk) >= left:
+            if len(chunk) > left:
+                log.info("a transcode was longer than its estimated length (%d bytes): cut", length)
+            yield chunk[:left]
+            return
+        left -= len(chunk)
+        yield chunk
+    while left:
+        piece = _PADDING[: min(left, len(_PADDING))]
+        left -= len(piece)
+        yield piece

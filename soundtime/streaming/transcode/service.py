@@ -278,15 +278,16 @@ async def _resolve(context: AppContext, track_id: uuid.UUID, options: TranscodeO
 
 async def lookup_transcode(
     context: AppContext, track_id: uuid.UUID, options: TranscodeOptions
-) -> CachedTranscode | None:
-    """The finished transcode if the cache holds it, else None; starts nothing (for HEAD requests).
+) -> tuple[CachedTranscode | None, float | None]:
+    """(the finished transcode if the cache holds it, the seconds of audio a transcode would have); starts nothing
+    (for HEAD requests).
 
     Raises the errors of :func:`open_transcode` that need no transcode (404, 410, 422, 503 ``p2p_disabled``).
     """
     request = await _resolve(context, track_id, options)
     if request.key is None:
-        return None
-    return context.transcoder.cached(request.key, options.media_type, request.duration_s)
+        return None, request.duration_s
+    return context.transcoder.cached(request.key, options.media_type, request.duration_s), request.duration_s
 
 
 async def open_transcode(

@@ -1,9 +1,9 @@
 """Media retrieval: stream, download, getCoverArt.
 
-``stream`` and ``download`` send the stored file byte for byte, with HTTP ranges, ETag and HEAD (replicated
-tracks come from their peers while they arrive, as on ``/api/tracks/{id}/stream``). Until the transcoding
-service is available, ``format``, ``maxBitRate`` and ``timeOffset`` are ignored and the original is sent (clients
-then play it as it is: it is what ``suffix``/``contentType`` announce).
+``download`` sends the stored file byte for byte, with HTTP ranges, ETag and HEAD (replicated tracks come from
+their peers while they arrive, as on ``/api/tracks/{id}/stream``). ``stream`` does the same, or transcodes when
+``format``, ``maxBitRate`` or ``timeOffset`` ask for it (see :mod:`soundtime.subsonic.transcoding`);
+``estimateContentLength=true`` gives a live transcode an estimated ``Content-Length``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fastapi import Response
 
 from soundtime.kit.errors import NotFound
 from soundtime.listening import playlists
-from soundtime.streaming import remote as remote_streaming
 from soundtime.streaming import service as streaming
-from soundtime.streaming.responses import media_response
-from soundtime.subsonic import covers, ids, remote
+from soundtime.streaming.responses import media_response, original_audio_response
+from soundtime.streaming.transcode import Format, transcode_response
+from soundtime.subsonic import covers, ids, remote, transcoding
 from soundtime.subsonic import repository as repo
 from soundtime.subsonic.errors import not_found
 from soundtime.subsonic.registry import Call, app_state, endpoint
@@ -25,17 +25,30 @@ from soundtime.subsonic.registry import Call, app_state, endpoint
 
 async def original(call: Call, track_id: uuid.UUID) -> Response:
     """The track's audio as stored (no database session is held while a peer sends it)."""
-    async with call.session() as session:
-        audio = await streaming.track_audio(session, call.context, track_id)
-    if isinstance(audio, streaming.Media):
-        return await media_response(call.request, audio)
-    return await remote_streaming.remote_response(call.request, call.context, audio)
+    return await original_audio_response(call.request, call.context, track_id)
+
+
+def _defaults(call: Call) -> transcoding.Defaults:
+    settings = call.context.settings
+    return transcoding.Defaults(
+        Format(settings.subsonic_transcode_format), settings.transcode_opus_bitrate, settings.transcode_mp3_bitrate
+    )
 
 
 @endpoint("stream")
 async def stream(call: Call) -> Response:
-    """A song's audio (``tr-`` id, or a peer's hit ``rh-``: imported first)."""
-    return await original(call, await remote.track_id(call, call.params.require("id")))
+    """A song's audio (``tr-`` id, or a peer's hit ``rh-``: imported first): the stored file, or a transcode."""
+    asked = transcoding.Request.parse(call.params)
+    track_id = await remote.track_id(call, call.params.require("id"))
+    async with call.session() as session:
+        source = await repo.stream_source(session, track_id)
+    if source is None:
+        raise not_found("song")
+    options = transcoding.plan(asked, *source, _defaults(call))
+    if options is None:
+        return await original(call, track_id)
+    estimate = call.params.boolean("estimateContentLength", False)
+    return await transcode_response(call.request, call.context, track_id, options, estimate_length=estimate)
 
 
 @endpoint("download")

@@ -13,7 +13,7 @@ from soundtime.subsonic.registry import Call, Payload, endpoint
 #: The only music folder: the whole library (own and federated tracks).
 MUSIC_FOLDER = {"id": 1, "name": "Music"}
 #: OpenSubsonic extensions offered, with their versions.
-EXTENSIONS = {"formPost": [1], "apiKeyAuthentication": [1], "indexBasedQueue": [1]}
+EXTENSIONS = {"formPost": [1], "apiKeyAuthentication": [1], "indexBasedQueue": [1], "transcodeOffset": [1]}
 
 
 @endpoint("ping")
