@@ -10,12 +10,12 @@
 
 # The builder and runtime stages must use the same interpreter: the venv's python is a symlink into it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG NODE_IMAGE=node:24-bookworm-slim
+ARG NODE_IMAGE=node:24.19.0-bookworm-slim
 
 # --------------------------------------------------------------------------------------------------------
-# Web: the browser app (web/, Svelte + Vite) built into soundtime/web/dist, with the Node.js major that
-# `make` pins (NODE_VERSION in the Makefile). Its packages come from web/package-lock.json; install scripts
-# are off (web/.npmrc).
+# Web: the browser app (web/, Svelte + Vite) built into soundtime/web/dist, with the Node.js that `make` pins
+# (NODE_VERSION in the Makefile; a test keeps the two in step). Its packages come from web/package-lock.json;
+# install scripts are off (web/.npmrc).
 # --------------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS web
 

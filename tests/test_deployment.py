@@ -449,6 +449,14 @@ def test_the_image_serves_the_browser_app_built_from_the_lock_file() -> None:
     assert copied < last_sync, "the app must be in place before soundtime's wheel is built"
 
 
+def test_the_image_builds_the_app_with_the_node_that_make_pins() -> None:
+    pinned = re.search(r"^NODE_VERSION := (\S+)$", (REPO / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    image = re.search(r"^ARG NODE_IMAGE=node:(\S+?)-", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert pinned, "the Makefile pins NODE_VERSION"
+    assert image, "the Dockerfile names its NODE_IMAGE with a version"
+    assert image[1] == pinned[1], f"Dockerfile builds with Node {image[1]}, make with {pinned[1]}"
+
+
 def test_image_exposes_http_and_p2p_ports() -> None:
     exposed = set()
     for args in (args for keyword, args in _stages()[-1] if keyword == "EXPOSE"):

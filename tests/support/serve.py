@@ -42,12 +42,21 @@ class Server:
         self.log = workdir / "server.log"
 
     def start(self, *, within: float = 90) -> None:
+        self.launch()
+        self.wait_healthy(within=within)
+
+    def launch(self) -> None:
+        """Start the process (several servers can be launched, then waited for, to start them side by side)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**clean_env(), **self.settings, "SOUNDTIME_PORT": str(self.port)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "soundtime", "serve"], cwd=self.workdir, env=env, stdout=log, stderr=log
             )
+
+    def wait_healthy(self, *, within: float = 90) -> None:
+        """Wait until /healthz answers 200 (fail with the server's log if it exits or takes too long)."""
+        assert self.process is not None
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -54,31 +54,50 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-StartServer = Callable[..., Server]
+class Servers:
+    """Starts `soundtime serve` processes, each on a new database; all stop when the test module ends."""
 
+    def __init__(self, make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._make_database = make_database
+        self._tmp = tmp_path_factory
+        self.started: list[Server] = []
 
-@pytest.fixture(scope="module")
-def serve(make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServer]:
-    """``serve(**settings)`` starts `soundtime serve` on a new database; all stop when the module ends."""
-    started: list[Server] = []
+    def __call__(self, **settings: str) -> Server:
+        [server] = self.many(1, **settings)
+        return server
 
-    def start(**settings: str) -> Server:
-        url = make_database(f"soundtime_web_{next(_databases)}")
+    def many(self, count: int, **settings: str) -> list[Server]:
+        """``count`` servers with the same settings, started side by side."""
+        servers = [self._server(settings) for _ in range(count)]
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_healthy()
+        return servers
+
+    def _server(self, settings: dict[str, str]) -> Server:
         env = {
-            "DATABASE_URL": url,
+            "DATABASE_URL": self._make_database(f"soundtime_web_{next(_databases)}"),
             "JWT_SECRET": TEST_JWT_SECRET,
             "P2P_ENABLED": "false",
             "AUTH_RATE_LIMIT_PER_MINUTE": "1000",
             "LOG_LEVEL": "warning",
             **settings,
         }
-        server = Server(tmp_path_factory.mktemp("serve"), **env)
-        started.append(server)
-        server.start()
+        server = Server(self._tmp.mktemp("serve"), **env)
+        self.started.append(server)
         return server
 
-    yield start
-    for server in started:
+
+StartServer = Servers
+
+
+@pytest.fixture(scope="module")
+def serve(make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """``serve(**settings)`` or ``serve.many(n, **settings)``: live servers for the module."""
+    servers = Servers(make_database, tmp_path_factory)
+    yield servers
+    for server in servers.started:
         server.kill()
 
 
@@ -151,7 +170,7 @@ async def new_tab(browser: Browser) -> AsyncIterator[Callable[[str], Any]]:
     assert not problems, "\n".join(problems)
 
 
-async def audio_time(page: Page, *, beyond: float, within: float = 20.0) -> float:
+async def audio_time(page: Page, *, beyond: float, within: float = 30.0) -> float:
     """Wait until the page's <audio> has played past ``beyond`` seconds; its position then.
 
     (Polled from here: ``wait_for_function`` evaluates strings in the page, which the app's policy forbids.)

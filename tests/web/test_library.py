@@ -147,6 +147,8 @@ async def test_a_local_track_plays_and_the_player_controls_it(server: Server, ne
     await expect(player).to_contain_text(titles[0])
     await audio_time(page, beyond=1)
     await expect(player.get_by_role("button", name="Pause")).to_be_visible()
+    session = await page.evaluate("() => { const m = navigator.mediaSession.metadata; return [m.title, m.artist] }")
+    assert session == [titles[0], ARTIST]  # lock screens and media keys see the track
     await tab.check("player-playing")
 
     # Keyboard: Space pauses (nothing focused), N moves to the next track of the list.

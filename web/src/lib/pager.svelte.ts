@@ -12,6 +12,11 @@ export interface Page<T> {
 
 export type Fetch<T> = (cursor: string | null, signal: AbortSignal) => Promise<Page<T>>;
 
+/** Rows asked for: a small first page paints soonest, bigger ones then keep ahead of scrolling. */
+export function pageSize(cursor: string | null): number {
+  return cursor === null ? 50 : 200;
+}
+
 export class Pager<T> {
   loading = $state(false);
   error = $state<string | null>(null);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pager, type Page } from './pager.svelte';
+import { Pager, pageSize, type Page } from './pager.svelte';
 
 function pages(...all: Page<number>[]): { fetch: (cursor: string | null) => Promise<Page<number>>; asked: (string | null)[] } {
   const asked: (string | null)[] = [];
@@ -68,5 +68,12 @@ describe('Pager', () => {
     release({ items: [1], next_cursor: null });
     await loading;
     expect(pager.items).toEqual([]);
+  });
+});
+
+describe('page sizes', () => {
+  it('asks for a small first page, then bigger ones', () => {
+    expect(pageSize(null)).toBe(50);
+    expect(pageSize('c1')).toBe(200);
   });
 });

@@ -8,38 +8,34 @@ export type FailureKind = 'expired' | 'gone' | 'unavailable' | 'missing' | 'unde
 
 export interface Failure {
   kind: FailureKind;
+  /** One short sentence for the player bar. */
   message: string;
+  /** The server's own explanation, when it gave one (shown on hover, read by screen readers). */
+  detail: string;
 }
 
 /** Give up on the probe after this long (a peer may take a while to answer: the server bounds its own wait). */
 const PROBE_TIMEOUT_MS = 30_000;
 
 /** What an HTTP answer to the stream URL means for the listener. */
-export function failureOf(status: number, serverMessage: string, remote: boolean, format: string): Failure {
+export function failureOf(status: number, detail: string, remote: boolean, format: string): Failure {
+  const failure = (kind: FailureKind, message: string): Failure => ({ kind, message, detail });
   switch (status) {
     case 0:
-      return { kind: 'network', message: 'Cannot reach the server.' };
+      return failure('network', 'Cannot reach the server.');
     case 200:
     case 206:
-      return { kind: 'undecodable', message: `This browser cannot play this ${format.toUpperCase()} file.` };
+      return failure('undecodable', `This browser cannot play this ${format.toUpperCase()} file.`);
     case 401:
-      return { kind: 'expired', message: 'Your session expired.' };
+      return failure('expired', 'Your session expired.');
     case 404:
-      return { kind: 'missing', message: 'This track is no longer in the library.' };
+      return failure('missing', 'This track is no longer in the library.');
     case 410:
-      return {
-        kind: 'gone',
-        message: 'No peer holds this track any more (it was dereferenced).',
-      };
+      return failure('gone', 'No peer holds this track any more (dereferenced).');
     case 503:
-      return {
-        kind: 'unavailable',
-        message: remote
-          ? `The peer that holds this track is unavailable: ${serverMessage}`
-          : `The server is busy: ${serverMessage}`,
-      };
+      return failure('unavailable', remote ? 'The peer holding this track is unreachable.' : 'The server is busy; try again.');
     default:
-      return { kind: 'other', message: serverMessage || `The server answered ${status}.` };
+      return failure('other', detail || `The server answered ${status}.`);
   }
 }
 

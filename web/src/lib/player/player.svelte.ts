@@ -27,6 +27,8 @@ export class Player {
   volume = $state(storedVolume());
   muted = $state(false);
   error = $state<string | null>(null);
+  /** The server's explanation of ``error``, when it gave one. */
+  errorDetail = $state('');
   /** When the server started fetching the current (remote) track from a peer; null once it plays. */
   fetchingSince = $state<number | null>(null);
   entries = $state.raw<Entry<Track>[]>([]);
@@ -36,7 +38,7 @@ export class Player {
 
   readonly queue: Queue<Track>;
   private audio: HTMLAudioElement | null = null;
-  /** The current track already got one retry with a renewed token. */
+  /** The current track got a retry with a renewed token and has not played since. */
   private retried = false;
 
   constructor(random: () => number = Math.random) {
@@ -56,6 +58,7 @@ export class Player {
         this.phase = 'playing';
         this.fetchingSince = null;
         this.error = null;
+        this.retried = false; // a later expiry (a long track, a long pause) may renew again
       },
       pause: () => {
         if (this.phase !== 'error' && !audio.ended) this.phase = 'paused';
@@ -229,6 +232,7 @@ export class Player {
     this.phase = 'error';
     this.fetchingSince = null;
     this.error = failure.message;
+    this.errorDetail = failure.detail;
   }
 
   private sync(): void {
