@@ -76,6 +76,14 @@ class EmbeddedPostgres:
             f"(SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
         )
 
+    def copy_database(self, source: str, name: str) -> None:
+        """Create ``name`` as a copy of ``source``, which nobody may be connected to (a migrated template copies
+        much faster than the migrations run)."""
+        for identifier in (source, name):
+            if not identifier.replace("_", "").isalnum():
+                raise ValueError(f"unsafe database name {identifier!r}")
+        self._require().psql(f"CREATE DATABASE {name} TEMPLATE {source}\n")
+
     def stop(self) -> None:
         """Release this process's handle; the cluster stops when no process holds one."""
         if self._server is not None:

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 
@@ -46,3 +49,20 @@ def test_a_crashed_user_does_not_keep_the_cluster_running(tmp_path: Path) -> Non
         assert not postgres_running(pgdata)
     finally:
         stop_leftovers(pgdata)
+
+
+async def test_a_database_copied_from_a_migrated_one_has_its_schema(pg_cluster: EmbeddedPostgres) -> None:
+    pg_cluster.create_database("copy_source")
+    source = create_async_engine(pg_cluster.url("copy_source"))
+    async with source.begin() as conn:
+        await conn.execute(text("CREATE TABLE kept (id int PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO kept VALUES (7)"))
+    await source.dispose()  # a template must have no connections
+
+    pg_cluster.copy_database("copy_source", "copy_target")
+    target = create_async_engine(pg_cluster.url("copy_target"))
+    async with target.connect() as conn:
+        assert (await conn.execute(text("SELECT id FROM kept"))).scalar_one() == 7
+    await target.dispose()
+    with pytest.raises(ValueError, match="unsafe"):
+        pg_cluster.copy_database("copy_source", "x; DROP DATABASE copy_source")

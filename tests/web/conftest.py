@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
 
+from soundtime.kit import migrations
+from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.web.router import DIST
 from tests.conftest import TEST_JWT_SECRET
 from tests.support.api import DEFAULT_PASSWORD
@@ -35,6 +37,8 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 _databases = itertools.count()
+#: Machines running several suites at once are slow: waits are generous (they end as soon as the page is ready).
+expect.set_options(timeout=15_000)
 
 
 def _chromium() -> str:
@@ -54,11 +58,22 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+TEMPLATE = "soundtime_web_template"
+
+
+@pytest.fixture(scope="session")
+def web_template(pg_cluster: EmbeddedPostgres) -> EmbeddedPostgres:
+    """A migrated database the servers' databases are copied from (`serve` then finds nothing to migrate)."""
+    pg_cluster.create_database(TEMPLATE)
+    migrations.upgrade(pg_cluster.url(TEMPLATE))
+    return pg_cluster
+
+
 class Servers:
     """Starts `soundtime serve` processes, each on a new database; all stop when the test module ends."""
 
-    def __init__(self, make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> None:
-        self._make_database = make_database
+    def __init__(self, cluster: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._cluster = cluster
         self._tmp = tmp_path_factory
         self.started: list[Server] = []
 
@@ -76,8 +91,10 @@ class Servers:
         return servers
 
     def _server(self, settings: dict[str, str]) -> Server:
+        database = f"soundtime_web_{next(_databases)}"
+        self._cluster.copy_database(TEMPLATE, database)
         env = {
-            "DATABASE_URL": self._make_database(f"soundtime_web_{next(_databases)}"),
+            "DATABASE_URL": self._cluster.url(database),
             "JWT_SECRET": TEST_JWT_SECRET,
             "P2P_ENABLED": "false",
             "AUTH_RATE_LIMIT_PER_MINUTE": "1000",
@@ -93,9 +110,9 @@ StartServer = Servers
 
 
 @pytest.fixture(scope="module")
-def serve(make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def serve(web_template: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """``serve(**settings)`` or ``serve.many(n, **settings)``: live servers for the module."""
-    servers = Servers(make_database, tmp_path_factory)
+    servers = Servers(web_template, tmp_path_factory)
     yield servers
     for server in servers.started:
         server.kill()
@@ -158,6 +175,7 @@ async def new_tab(browser: Browser) -> AsyncIterator[Callable[[str], Any]]:
         if not AXE.is_file():
             pytest.fail("axe-core is missing: run `make test` (it installs web/node_modules)")
         context = await browser.new_context(viewport=DESKTOP)
+        context.set_default_timeout(30_000)
         contexts.append(context)
         tab = Tab(await context.new_page(), base)
         tabs.append(tab)

@@ -1,5 +1,5 @@
 """The listener's pages against a live instance: upload by drag and drop with the server's verdicts, the library
-(tracks, albums with covers, artists, an album, an artist), local search, and the player."""
+(tracks, albums with covers, artists, an album, an artist), local search, and the player; and the API docs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Request, expect
 
 from tests.support.api import DEFAULT_PASSWORD
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
@@ -49,6 +49,23 @@ def files(audio: AudioFactory, tmp_path_factory: pytest.TempPathFactory) -> dict
         "notes.txt": b"these are my notes, not music\n" * 20,
         "broken.mp3": mp3[:4096],
     }
+
+
+async def test_the_docs_page_renders_from_local_files_only(server: Server, new_tab: Any) -> None:
+    """The API docs work with no internet: Swagger UI's files come from this server, under a strict policy."""
+    tab = await new_tab(server.url)
+    elsewhere: list[str] = []
+
+    def watch(request: Request) -> None:
+        if not request.url.startswith(server.url):
+            elsewhere.append(request.url)
+
+    tab.page.on("request", watch)
+    await tab.page.goto(f"{server.url}/docs")
+    await expect(tab.page.locator(".swagger-ui .info .title")).to_contain_text("soundtime")
+    await expect(tab.page.get_by_text("/api/auth/login").first).to_be_visible()
+    assert elsewhere == []
+    await tab.check("docs", accessibility=False)  # Swagger UI's own markup is not ours to fix
 
 
 async def drop(page: Page, target: str, files: dict[str, bytes]) -> None:
