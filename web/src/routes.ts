@@ -1,12 +1,18 @@
 /** Hash routes (``/#/albums/…``): the server serves one page and needs no fallback route. */
 import { wrap } from 'svelte-spa-router/wrap';
 import { session } from './lib/session.svelte';
+import More from './pages/More.svelte';
 import NotFound from './pages/NotFound.svelte';
+import Account from './pages/account/Account.svelte';
+import Favourites from './pages/favourites/Favourites.svelte';
+import History from './pages/history/History.svelte';
 import Album from './pages/library/Album.svelte';
 import Albums from './pages/library/Albums.svelte';
 import Artist from './pages/library/Artist.svelte';
 import Artists from './pages/library/Artists.svelte';
 import Tracks from './pages/library/Tracks.svelte';
+import Playlist from './pages/playlists/Playlist.svelte';
+import Playlists from './pages/playlists/Playlists.svelte';
 import Search from './pages/search/Search.svelte';
 import Upload from './pages/upload/Upload.svelte';
 
@@ -25,6 +31,12 @@ export const routes = {
   '/artists/:id': Artist,
   '/search': Search,
   '/upload': Upload,
+  '/playlists': Playlists,
+  '/playlists/:id': Playlist,
+  '/favourites/:kind?': Favourites,
+  '/history/:view?': History,
+  '/account': Account,
+  '/more': More,
   '/admin': admin,
   '/admin/*': admin,
   '*': NotFound,

@@ -16,8 +16,12 @@ export type TokenPair = Schemas['TokenPair'];
 export type SearchResults = Schemas['SearchResults'];
 export type P2PTrack = Schemas['P2PTrack'];
 export type UploadResult = Schemas['UploadResult'];
+export type Playlist = Schemas['PlaylistOut'];
+export type PlaylistDetail = Schemas['PlaylistDetail'];
+export type Play = Schemas['PlayOut'];
+export type MostPlayed = Schemas['MostPlayed'];
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
 /** The paths that have an operation for method ``M``. */
 export type PathsFor<M extends Method> = {
@@ -152,6 +156,9 @@ export const api = {
   },
   post<P extends PathsFor<'post'>>(path: P, ...[options]: Args<Operation<P, 'post'>>) {
     return send('POST', path, options as Options<unknown>) as Promise<Answer<Operation<P, 'post'>>>;
+  },
+  put<P extends PathsFor<'put'>>(path: P, ...[options]: Args<Operation<P, 'put'>>) {
+    return send('PUT', path, options as Options<unknown>) as Promise<Answer<Operation<P, 'put'>>>;
   },
   patch<P extends PathsFor<'patch'>>(path: P, ...[options]: Args<Operation<P, 'patch'>>) {
     return send('PATCH', path, options as Options<unknown>) as Promise<Answer<Operation<P, 'patch'>>>;

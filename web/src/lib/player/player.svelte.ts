@@ -4,9 +4,10 @@
  * so, and when it fails the reason comes from the server (see failure.ts) instead of a silent stop.
  */
 import type { Track } from '../../api/client';
-import { renewAccess } from '../../api/client';
+import { api, renewAccess } from '../../api/client';
 import { mediaUrl } from '../session.svelte';
 import { probe } from './failure';
+import { Listened } from './listened';
 import { Queue, type Entry, type Repeat } from './queue';
 
 export type Phase = 'idle' | 'loading' | 'playing' | 'paused' | 'buffering' | 'error';
@@ -40,8 +41,14 @@ export class Player {
   private audio: HTMLAudioElement | null = null;
   /** The current track got a retry with a renewed token and has not played since. */
   private retried = false;
+  /** How much of the current track has been heard (it counts as played past half, or four minutes). */
+  private readonly listened = new Listened();
 
-  constructor(random: () => number = Math.random) {
+  /** ``record``: tells the server a track was played (the history); replaced in unit tests. */
+  constructor(
+    random: () => number = Math.random,
+    private readonly record: (track: Track) => Promise<unknown> = (track) => api.post('/api/history', { body: { track_id: track.id } }),
+  ) {
     this.queue = new Queue<Track>(random);
   }
 
@@ -69,6 +76,7 @@ export class Player {
       },
       timeupdate: () => {
         this.position = audio.currentTime;
+        if (!audio.paused && this.track && this.listened.update(audio.currentTime, this.duration)) this.played(this.track);
         this.updatePositionState();
       },
       durationchange: () => {
@@ -155,6 +163,7 @@ export class Player {
     if (!this.audio || !this.track) return;
     const target = Math.min(Math.max(seconds, 0), this.duration || seconds);
     this.audio.currentTime = target;
+    this.listened.seeked(target);
     this.position = target;
   }
 
@@ -175,6 +184,11 @@ export class Player {
     if (this.audio) this.audio.muted = !this.audio.muted;
   }
 
+  /** The current track has been listened to: into the history (a failure costs one entry, nothing else). */
+  private played(track: Track): void {
+    this.record(track).catch(() => undefined);
+  }
+
   private advance(ended: boolean): void {
     const item = this.queue.next(ended);
     if (item === undefined) {
@@ -190,6 +204,8 @@ export class Player {
     this.sync();
     const audio = this.audio;
     this.retried = track === this.track && this.retried;
+    if (!this.retried) this.listened.reset();
+    else this.listened.seeked(at);
     this.track = track ?? null;
     this.error = null;
     this.position = at;

@@ -135,6 +135,32 @@ describe('Player', () => {
     expect(player.error).toBe('Your session expired.');
   });
 
+  it('records a play in the history once half the track was heard, not for paused or skipped time', () => {
+    const record = vi.fn(async () => null);
+    player = new Player(Math.random, record);
+    player.attach(audio as unknown as HTMLAudioElement);
+    player.play([track('1'), track('2')]); // 200 s each: 100 s to hear
+    audio.paused = false;
+    const at = (seconds: number) => {
+      audio.currentTime = seconds;
+      audio.emit('timeupdate');
+    };
+    for (let second = 0; second <= 60; second += 1) at(second);
+    player.seek(150); // skipped: 90 s do not count
+    for (let second = 150; second <= 180; second += 1) at(second);
+    expect(record).not.toHaveBeenCalled();
+    audio.paused = true;
+    at(190); // not playing
+    audio.paused = false;
+    for (let second = 190; second <= 200; second += 1) at(second);
+    expect(record).toHaveBeenCalledTimes(1);
+    expect(record).toHaveBeenCalledWith(expect.objectContaining({ id: '1' }));
+    audio.emit('ended');
+    for (let second = 0; second <= 100; second += 1) at(second);
+    expect(record).toHaveBeenCalledTimes(2);
+    expect(record).toHaveBeenLastCalledWith(expect.objectContaining({ id: '2' }));
+  });
+
   it('remembers the volume and keeps it between 0 and 1', () => {
     player.setVolume(1.7);
     expect(audio.volume).toBe(1);

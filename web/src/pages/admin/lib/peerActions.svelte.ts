@@ -3,7 +3,7 @@
  * (the peer list and the graph's details panel). Outcomes are kept per node id until the next action on it.
  */
 import { describeError } from '../../../api/client';
-import type { Question } from '../components/Confirm.svelte';
+import type { Question } from '../../../components/Confirm.svelte';
 import * as peers from './peers';
 
 export type Action = 'ping' | 'block' | 'unblock' | 'remove';
