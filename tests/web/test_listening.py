@@ -224,6 +224,8 @@ async def test_app_passwords_and_api_keys_are_shown_once_with_a_qr_code(server: 
     await page.get_by_role("link", name="Your account").first.click()
     await expect(page.get_by_role("heading", name="Account", level=1)).to_be_visible()
     await expect(page.get_by_text("No app passwords yet")).to_be_visible()
+    # The QR code carries the address the page was opened at: a loopback one is pointed out.
+    await expect(page.get_by_role("note")).to_contain_text("works on this computer only")
 
     await page.get_by_label("Name of the device or app").first.fill("Phone (Symfonium)")
     await page.get_by_role("button", name="Create app password").click()

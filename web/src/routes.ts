@@ -3,7 +3,6 @@ import { wrap } from 'svelte-spa-router/wrap';
 import { session } from './lib/session.svelte';
 import More from './pages/More.svelte';
 import NotFound from './pages/NotFound.svelte';
-import Account from './pages/account/Account.svelte';
 import Favourites from './pages/favourites/Favourites.svelte';
 import History from './pages/history/History.svelte';
 import Album from './pages/library/Album.svelte';
@@ -22,6 +21,9 @@ const admin = wrap({
   conditions: [() => session.isAdmin],
 });
 
+/** The account page (with the QR encoder) loads on demand too: most visits never open it. */
+const account = wrap({ asyncComponent: () => import('./pages/account/Account.svelte') });
+
 export const routes = {
   '/': Tracks,
   '/tracks': Tracks,
@@ -35,7 +37,7 @@ export const routes = {
   '/playlists/:id': Playlist,
   '/favourites/:kind?': Favourites,
   '/history/:view?': History,
-  '/account': Account,
+  '/account': account,
   '/more': More,
   '/admin': admin,
   '/admin/*': admin,
