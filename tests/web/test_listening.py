@@ -5,7 +5,9 @@ is checked on the page and in what the API then answers."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -135,11 +137,40 @@ async def test_a_playlist_is_made_filled_reordered_played_and_deleted(server: Se
     await expect(card).to_contain_text("Public")
     await tab.check("playlists")
 
+    # Exported as M3U8, and that file (plus an entry nothing matches) imported as a new playlist.
+    await card.click()
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Export M3U").click()
+    download = await downloading.value
+    assert download.suggested_filename == "Road trip 2026.m3u8"
+    exported = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
+    assert exported.startswith("#EXTM3U")
+    assert [line.split(",", 1)[1] for line in exported.splitlines() if line.startswith("#EXTINF")] == [
+        f"{ARTIST} - Slow Current",
+        f"{ARTIST} - Glass Harbour",
+    ]
+    await page.get_by_role("link", name="Playlists").first.click()
+    content = exported + "#EXTINF:200,Nobody - Not Here\nnot-here.mp3\n"
+    await page.locator("#m3u-import").set_input_files(
+        {"name": "Road trip copy.m3u8", "mimeType": "audio/x-mpegurl", "buffer": content.encode()}
+    )
+    result = page.get_by_role("status").filter(has_text="Imported")
+    await expect(result).to_contain_text("Imported Road trip copy: 2 tracks found, 1 entry matched nothing")
+    await result.get_by_text("Entries not found").click()
+    await expect(result.get_by_role("listitem")).to_have_text(["Nobody - Not Here"])
+    await expect(page.get_by_role("list", name="Playlists").get_by_role("link")).to_have_count(2)
+    mine = (await api(server, "GET", "/api/playlists?mine=true")).json()["items"]
+    copy_id = next(item["id"] for item in mine if item["name"] == "Road trip copy")
+    assert await stored_titles(server, copy_id) == ["Slow Current", "Glass Harbour"]
+    await tab.check("playlists-imported")
+
     await card.click()
     await page.get_by_role("button", name="Delete").click()
     dialog = page.get_by_role("dialog", name="Delete “Road trip 2026”?")
     await dialog.get_by_role("button", name="Delete").click()
-    await expect(page.get_by_text("No playlists yet")).to_be_visible()
+    remaining = page.get_by_role("list", name="Playlists").get_by_role("link")
+    await expect(remaining).to_have_count(1)
+    await expect(remaining).to_contain_text("Road trip copy")
     assert (await api(server, "GET", f"/api/playlists/{playlist_id}")).status_code == 404
 
 

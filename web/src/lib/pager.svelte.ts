@@ -69,6 +69,19 @@ export class Pager<T> {
     return this.more();
   }
 
+  /** Start again from the first page (the list changed on the server). */
+  reset(): Promise<void> {
+    this.controller.abort();
+    this.controller = new AbortController();
+    this.rows = [];
+    this.cursor = null;
+    this.done = false;
+    this.error = null;
+    this.loading = false;
+    this.version += 1;
+    return this.more();
+  }
+
   /** Stop any request in flight (the page using the list went away). */
   dispose(): void {
     this.controller.abort();

@@ -28,6 +28,16 @@ describe('Pager', () => {
     expect(source.asked).toEqual([null, 'c1']);
   });
 
+  it('starts again from the first page after a reset', async () => {
+    const source = pages({ items: [1], next_cursor: 'c1' }, { items: [9, 1], next_cursor: null });
+    const pager = new Pager(source.fetch);
+    await pager.more();
+    await pager.reset();
+    expect(pager.items).toEqual([9, 1]);
+    expect(pager.done).toBe(true);
+    expect(source.asked).toEqual([null, null]);
+  });
+
   it('loads one page at a time however often it is asked', async () => {
     const source = pages({ items: [1], next_cursor: 'c1' }, { items: [2], next_cursor: null });
     const pager = new Pager(source.fetch);

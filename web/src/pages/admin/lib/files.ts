@@ -1,16 +1,9 @@
 /** Files the admin pages hand to the browser (export) and take from it (import). */
+import { saveBlob } from '../../../lib/download';
 
 /** Offer ``data`` as a JSON file download named ``name``. */
 export function downloadJson(name: string, data: unknown): void {
-  const blob = new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' });
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  saveBlob(new Blob([JSON.stringify(data, null, 2) + '\n'], { type: 'application/json' }), name);
 }
 
 /** ``soundtime-blocks-2026-12-03.json`` */
