@@ -186,6 +186,25 @@ async def test_favourites_from_the_album_the_artist_and_the_player(server: Serve
     await expect(star).to_have_attribute("aria-pressed", "true")
     albums = (await api(server, "GET", "/api/favourites/albums")).json()["items"]
     assert [item["album"]["title"] for item in albums] == [ALBUM]
+    album_id = albums[0]["album"]["id"]
+
+    # Rated 4 of 5, then cleared by choosing 4 again.
+    rating = page.get_by_role("radiogroup", name=f"Your rating of {ALBUM}")
+    await rating.locator("label").nth(3).click()
+    await expect(rating.get_by_role("radio", name="4 stars")).to_be_checked()
+    for _ in range(50):
+        if (await api(server, "GET", f"/api/annotations/albums/{album_id}")).json()["rating"] == 4:
+            break
+        await page.wait_for_timeout(100)
+    assert (await api(server, "GET", f"/api/annotations/albums/{album_id}")).json()["rating"] == 4
+    await tab.check("album-rated")
+    await rating.locator("label").nth(3).click()
+    await expect(rating.get_by_role("radio", name="4 stars")).not_to_be_checked()
+    for _ in range(50):
+        if (await api(server, "GET", f"/api/annotations/albums/{album_id}")).json()["rating"] is None:
+            break
+        await page.wait_for_timeout(100)
+    assert (await api(server, "GET", f"/api/annotations/albums/{album_id}")).json()["rating"] is None
 
     await page.get_by_role("button", name=f"Play North Light by {ARTIST}").click()
     await page.get_by_role("region", name="Player").get_by_role("button", name="Favourite North Light").click()
