@@ -260,6 +260,40 @@ async def test_the_history_shows_what_was_played(server: Server, new_tab: Any) -
     await tab.check("history-most-played")
 
 
+async def test_the_play_queue_is_saved_and_resumed_in_another_browser(server: Server, new_tab: Any) -> None:
+    tab = await new_tab(server.url)
+    page = tab.page
+    await tab.sign_in("admin")
+    await page.get_by_role("link", name="Albums").first.click()
+    await page.get_by_role("link", name=ALBUM).click()
+    await page.get_by_role("button", name=f"Play Slow Current by {ARTIST}").click()
+    await audio_time(page, beyond=2.0)
+    player = page.get_by_role("region", name="Player")
+    await player.get_by_role("button", name="Pause").click()
+
+    saved: dict[str, Any] = {}
+    for _ in range(50):
+        saved = (await api(server, "GET", "/api/play-queue")).json()
+        if saved["current_index"] == 1 and saved["position_ms"] >= 2000:
+            break
+        await page.wait_for_timeout(100)
+    assert [track["title"] for track in saved["tracks"]] == list(TITLES)
+    assert (saved["current_index"], saved["changed_by"]) == (1, "web")
+    assert saved["position_ms"] >= 2000
+
+    # Another browser (its own cookies) offers to resume it, and resumes at the saved position.
+    other = await new_tab(server.url)
+    await other.sign_in("admin")
+    resume = other.page.get_by_role("region", name="Player").get_by_role("button", name="Resume “Slow Current”")
+    await expect(resume).to_be_visible()
+    await other.check("player-resume")
+    await resume.click()
+    await expect(other.page.get_by_role("region", name="Player")).to_contain_text("Slow Current")
+    assert await other.page.evaluate("document.querySelector('audio').currentTime") >= saved["position_ms"] / 1000 - 0.1
+    await other.page.get_by_role("region", name="Player").get_by_role("button", name="Play", exact=True).click()
+    await audio_time(other.page, beyond=saved["position_ms"] / 1000 + 0.5)
+
+
 async def rest_ping(server: Server, **credentials: str) -> dict[str, Any]:
     query = {"v": "1.16.1", "c": "test", "f": "json", **credentials}
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:

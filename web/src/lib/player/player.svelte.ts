@@ -8,11 +8,15 @@ import { api, renewAccess } from '../../api/client';
 import { mediaUrl } from '../session.svelte';
 import { probe } from './failure';
 import { Listened } from './listened';
+import { toSaved, type Offer, type Saved } from './saved';
 import { Queue, type Entry, type Repeat } from './queue';
 
 export type Phase = 'idle' | 'loading' | 'playing' | 'paused' | 'buffering' | 'error';
 
 const VOLUME_KEY = 'soundtime.volume';
+/** While playing, the saved queue's position is refreshed this often; queue changes are saved after SAVE_DELAY_MS. */
+const SAVE_EVERY_MS = 15_000;
+const SAVE_DELAY_MS = 1_500;
 const SEEK_STEP = 10;
 
 function storedVolume(): number {
@@ -41,6 +45,12 @@ export class Player {
   private audio: HTMLAudioElement | null = null;
   /** The current track got a retry with a renewed token and has not played since. */
   private retried = false;
+  /** A queue saved on the server (by another device, or an earlier visit) that can be picked up. */
+  offer = $state.raw<Offer | null>(null);
+  /** Saves the queue on the server (none: not signed in, or unit tests); see ``persist``. */
+  private save: ((saved: Saved) => Promise<unknown>) | null = null;
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  private savedAt = 0;
   /** How much of the current track has been heard (it counts as played past half, or four minutes). */
   private readonly listened = new Listened();
 
@@ -69,6 +79,7 @@ export class Player {
       },
       pause: () => {
         if (this.phase !== 'error' && !audio.ended) this.phase = 'paused';
+        this.saveSoon(0);
       },
       waiting: () => {
         this.phase = 'buffering';
@@ -77,6 +88,7 @@ export class Player {
       timeupdate: () => {
         this.position = audio.currentTime;
         if (!audio.paused && this.track && this.listened.update(audio.currentTime, this.duration)) this.played(this.track);
+        if (!audio.paused && Date.now() - this.savedAt > SAVE_EVERY_MS) this.saveSoon(0);
         this.updatePositionState();
       },
       durationchange: () => {
@@ -142,6 +154,20 @@ export class Player {
     const { removedCurrent, now } = this.queue.remove(key);
     if (removedCurrent) this.load(now, 0, this.playing);
     else this.sync();
+  }
+
+  /** Keep the queue saved through ``save`` from now on (null: stop, e.g. when signing out). */
+  persist(save: ((saved: Saved) => Promise<unknown>) | null): void {
+    clearTimeout(this.saveTimer);
+    this.save = save;
+  }
+
+  /** Pick up the offered queue where it was left (paused there: the listener presses play). */
+  resume(): void {
+    const offer = this.offer;
+    if (!offer) return;
+    this.offer = null;
+    this.load(this.queue.replace(offer.tracks, offer.index), offer.position, false);
   }
 
   clear(): void {
@@ -251,7 +277,22 @@ export class Player {
     this.errorDetail = failure.detail;
   }
 
+  /** Save the queue on the server after ``delay`` ms (changes in between are saved together). */
+  private saveSoon(delay = SAVE_DELAY_MS): void {
+    if (!this.save) return;
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => {
+      const save = this.save;
+      if (!save) return;
+      this.savedAt = Date.now();
+      const ids = this.queue.entries.map((entry) => entry.item.id);
+      save(toSaved(ids, this.queue.index, this.position)).catch(() => undefined);
+    }, delay);
+  }
+
   private sync(): void {
+    if (this.queue.entries.length > 0) this.offer = null;
+    this.saveSoon();
     this.entries = [...this.queue.entries];
     this.currentKey = this.queue.currentKey;
     this.repeat = this.queue.repeat;
