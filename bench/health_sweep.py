@@ -29,7 +29,6 @@ from soundtime.config import Settings  # noqa: E402
 from soundtime.kit import migrations  # noqa: E402
 from soundtime.kit.db import Database  # noqa: E402
 from soundtime.kit.embedded_pg import EmbeddedPostgres  # noqa: E402
-from soundtime.p2p.health import HealthKeeper  # noqa: E402
 from soundtime.p2p.node import P2PNode  # noqa: E402
 
 PEERS = 20
@@ -106,7 +105,7 @@ async def measure(
             try:
                 await _populate(db, count, degraded, dereferenced, manual)
                 await node.start()
-                keeper = HealthKeeper(node)
+                keeper = node.health
                 started = time.perf_counter()
                 report = await keeper.sweep()
                 seconds = time.perf_counter() - started

@@ -174,11 +174,11 @@ async def _search_figures(url: str, data: Path, seeds: list[str], searches: int)
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
     ):
-        node = app.state.context.p2p
-        node.search.limiter = RateLimiter(1_000_000, 60.0)  # the per-user limit would stop the bench
+        peer_search = app.state.context.peer_search
+        peer_search.fanout.limiter = RateLimiter(1_000_000, 60.0)  # the per-user limit would stop the bench
         response = await client.post("/api/auth/register", json={"username": "bench", "password": "bench password 1"})
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-        await _wait(lambda: len(node.filters.received) == len(seeds), 60, "peer filters")
+        await _wait(lambda: len(peer_search.filters.received) == len(seeds), 60, "peer filters")
 
         async def distributed() -> None:
             reply = await client.get("/api/p2p/search", params={"q": QUERY, "limit": 20}, headers=headers)

@@ -42,6 +42,7 @@ from soundtime.p2p.library_sync.router import router as library_sync_router
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.router import router as p2p_router
 from soundtime.p2p.transport import StartTransport
+from soundtime.search.peers import PeerSearch
 from soundtime.search.router import router as search_router
 from soundtime.streaming.router import router as streaming_router
 from soundtime.streaming.transcode import TranscodeCache, Transcoder
@@ -101,18 +102,21 @@ def create_app(
         await context.db.ping()
         app.state.context = context
         upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
+        node: P2PNode | None = None
         try:
             if settings.p2p_enabled:
-                context.p2p = P2PNode(
+                node = P2PNode(
                     settings, context.db, context.audio, context.blobs, context.cache, transports=p2p_transports
                 )
-                await context.p2p.start()
+                context.p2p = node
+                context.peer_search = PeerSearch(node, context.cache)
+                await node.start()
             log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
             yield
         finally:
             await context.transcoder.close()
-            if context.p2p is not None:
-                await context.p2p.stop()
+            if node is not None:
+                await node.stop()
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep

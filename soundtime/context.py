@@ -23,7 +23,8 @@ from soundtime.monitoring.counts import ScrapeCounts
 from soundtime.p2p.cache import AudioCache
 
 if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+    from soundtime.p2p.face import Federation
+    from soundtime.search.peers import PeerSearch
     from soundtime.streaming.transcode import Transcoder
 
 
@@ -48,7 +49,9 @@ class AppContext:
     #: Live transcodes (bounded) and the cache of finished ones.
     transcoder: Transcoder
     #: The federation node, None when P2P_ENABLED is false (set once the lifespan has started it).
-    p2p: P2PNode | None = None
+    p2p: Federation | None = None
+    #: Distributed search plugged into the node (None with the node).
+    peer_search: PeerSearch | None = None
     #: Database counts shown by /metrics, cached for a few seconds.
     scrape_counts: ScrapeCounts = field(default_factory=ScrapeCounts)
     #: Disabled accounts and revoked tokens, for routes that do not load the account.

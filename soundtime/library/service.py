@@ -42,7 +42,7 @@ from soundtime.library.upload import ReceivedFile
 from soundtime.models import User
 
 if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+    from soundtime.p2p.face import Federation
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
         message = "imported"
         log.info("imported %s as track %s (%s)", received.filename, outcome.track_id, outcome.content_hash)
         if context.p2p is not None:
-            context.p2p.spawn(context.p2p.sync.announce(), "announce upload")
+            context.p2p.tracks_added()
     return UploadResult(filename=received.filename, status=outcome.status, message=message, track=views.track_out(row))
 
 
@@ -168,7 +168,7 @@ async def delete_track(
     track_id: uuid.UUID,
     user: User,
     *,
-    p2p: P2PNode | None = None,
+    p2p: Federation | None = None,
 ) -> None:
     """Delete a track (its uploader or an administrator may), with what only it used; once committed, the
     search filter of the p2p node (None when P2P is off) is rebuilt without its words."""
@@ -180,4 +180,4 @@ async def delete_track(
     if not await remove_track(session, audio, blobs, track):
         raise NotFound("no such track")
     if p2p is not None:
-        on_commit(session, p2p.filters.mark_dirty)
+        on_commit(session, p2p.signals.catalogue_changed)

@@ -11,20 +11,19 @@ import asyncio
 import logging
 import os
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from soundtime.blobs.refs import PendingBlob
 from soundtime.blobs.writer import BlobWriter
 from soundtime.kit import metrics
 from soundtime.p2p import health
 from soundtime.p2p import repository as repo
+from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
-from soundtime.p2p.sources import rank_sources
+from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.plans.sources import RemoteTrack, playable_sources
+from soundtime.p2p.plans.transfer import TransferState
 from soundtime.p2p.transport import Stream, StreamCode, TransportError
-
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +39,6 @@ class TooManyTransfers(DownloadFailed):
     """The node is fetching as many tracks as it allows at once (nothing was recorded against the track)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteTrack:
-    """What fetching a replicated track needs to know about it."""
-
-    id: uuid.UUID
-    content_hash: str
-    file_size: int
-    format: str
-    bitrate_kbps: int | None
-    sample_rate: int | None
-
-
 class Download:
     """One transfer of a blob, readable while it runs (``read`` waits for the bytes it needs)."""
 
@@ -60,8 +47,7 @@ class Download:
         self.idle_grace = idle_grace
         self.digest = track.content_hash
         self.size = track.file_size
-        self.received = 0
-        self.verified = False
+        self.state = TransferState(track.file_size)
         self.finished = False
         self.source: str | None = None
         self.error: DownloadFailed | None = None
@@ -94,7 +80,7 @@ class Download:
 
     def _stop_if_idle(self) -> None:
         self._idle = None
-        if self._users == 1 and not self.finished and self.received < self.size and self.task is not None:
+        if self._users == 1 and not self.finished and self.state.received < self.size and self.task is not None:
             log.info("nobody listens to the transfer of %s any more; stopping it", self.digest[:16])
             self.task.cancel()
 
@@ -114,8 +100,8 @@ class Download:
         """
         while True:
             self._raise_if_failed()
-            end = min(self.received, stop, pos + limit)
-            if end > pos and (end < stop or self.verified):
+            end = self.state.readable(pos, limit, stop)
+            if end > pos:
                 assert self._fd is not None
                 return await asyncio.to_thread(os.pread, self._fd, end - pos, pos)
             changed = self._changed
@@ -135,28 +121,35 @@ class Download:
 
     def advance(self, count: int) -> None:
         """``count`` more bytes are in the temp file."""
-        self.received += count
+        self.state.advance(count)
         self._notify()
 
     def succeed(self) -> None:
         """The blob is verified: listeners may finish."""
-        self.verified = True
+        self.state.verify()
         self.finished = True
         self._notify()
 
     def fail(self, error: DownloadFailed) -> None:
         """The transfer failed: every listener's next read raises."""
         self.error = error
+        self.state.failed = True
         self.finished = True
         self.started.set()
         self._notify()
 
 
-class Downloads:
+#: ``failed_play(track id, sources that failed it)``: a play failed (its strike is recorded); recover the track.
+FailedPlay = Callable[[uuid.UUID, Sequence[str]], object]
+
+
+class Downloads(Part):
     """The node's transfers of replicated audio, one per hash, shared by concurrent listeners."""
 
-    def __init__(self, node: P2PNode) -> None:
-        self._node = node
+    def __init__(self, ports: Ports, *, cache: AudioCache, failed_play: FailedPlay) -> None:
+        super().__init__(ports)
+        self._cache = cache
+        self._failed_play = failed_play
         self._running: dict[str, Download] = {}
 
     def in_progress(self, digest: str) -> bool:
@@ -173,9 +166,9 @@ class Downloads:
         download = self._running.get(track.content_hash)
         if download is None:
             self._check_room(track)
-            download = Download(track, idle_grace=self._node.policy.timings.transfer_idle_grace)
+            download = Download(track, idle_grace=self._policy.timings.transfer_idle_grace)
             self._running[track.content_hash] = download
-            download.task = self._node.spawn(self._transfer(download), f"download {track.content_hash[:16]}")
+            download.task = self._jobs.spawn(self._transfer(download), f"download {track.content_hash[:16]}")
             download.task.add_done_callback(lambda _: self._finished(download))
             metrics.P2P_TRANSFERS_ACTIVE.inc()
         download.acquire()
@@ -188,17 +181,16 @@ class Downloads:
 
     def _check_room(self, track: RemoteTrack) -> None:
         """Bound the transfers, and their temp files by the cache size (one larger track may still play alone)."""
-        most = self._node.policy.limits.max_transfers
+        most = self._policy.limits.max_transfers
         if len(self._running) >= most:
             raise TooManyTransfers(f"{most} tracks are being fetched from peers already")
         in_flight = sum(d.size for d in self._running.values())
-        if in_flight and in_flight + track.file_size > self._node.cache.max_size:
+        if in_flight and in_flight + track.file_size > self._cache.max_size:
             raise TooManyTransfers("the tracks being fetched from peers already fill the audio cache")
 
     async def _transfer(self, download: Download) -> None:
         # A trickling peer cannot hold a slot: the deadline grows with the size, at a minimal rate.
-        policy = self._node.policy
-        deadline = policy.timings.transfer_base + download.size / policy.limits.min_transfer_rate
+        deadline = self._policy.timings.transfer_base + download.size / self._policy.limits.min_transfer_rate
         try:
             async with asyncio.timeout(deadline):
                 await self._fetch(download)
@@ -224,22 +216,18 @@ class Downloads:
         log.info("playing track %s failed: %s", track.id, error)
         metrics.blob_fetched("audio", ok=False)
         try:
-            async with self._node.db.transaction() as session:
+            async with self._db.transaction() as session:
                 await health.record_failure(session, track.id, str(error))
-            self._node.health.after_failed_play(track.id, download.failed_sources)
+            self._failed_play(track.id, download.failed_sources)
         finally:
             download.fail(error)
 
     async def _fetch(self, download: Download) -> None:
         """Try the sources best first until one starts sending, then receive, verify and cache the blob."""
         track = download.track
-        async with self._node.db.transaction() as session:
+        async with self._db.transaction() as session:
             sources = await repo.sources_of(session, track.id)
-        ranked = [
-            s.node_id
-            for s in rank_sources(sources, track.format, track.bitrate_kbps, track.sample_rate)
-            if not self._node.is_blocked(s.node_id)
-        ]
+        ranked = playable_sources(track, sources, self._blocklist.is_blocked)
         if not ranked:
             raise DownloadFailed("no peer is known to hold this track")
         failures = []
@@ -256,7 +244,7 @@ class Downloads:
         raise DownloadFailed("no peer holding this track could send it (" + "; ".join(failures) + ")")
 
     async def _open(self, node_id: str, track: RemoteTrack) -> Stream:
-        stream, size = await self._node.messenger.open_blob(
+        stream, size = await self._messenger.open_blob(
             node_id, track.content_hash, max_size=min(track.file_size, MAX_BLOB_SIZE)
         )
         if size != track.file_size:
@@ -266,19 +254,20 @@ class Downloads:
 
     async def _receive(self, download: Download, node_id: str, stream: Stream) -> None:
         track = download.track
-        cache = self._node.cache
+        cache = self._cache
         writer: BlobWriter | None = None
         try:
             writer = await asyncio.to_thread(cache.store.writer, max_size=track.file_size)
             download.begin(node_id, writer)
             try:
-                async for chunk in self._node.messenger.read_blob(stream, track.file_size, track.content_hash):
+                async for chunk in self._messenger.read_blob(stream, track.file_size, track.content_hash):
                     await asyncio.to_thread(writer.write, chunk)
                     download.advance(len(chunk))
             except (TransportError, PeerError) as exc:
                 download.failed_sources.append(node_id)
                 await self._record_source(track, node_id, ok=False)
-                raise DownloadFailed(f"peer {node_id[:16]} stopped sending after {download.received} bytes") from exc
+                received = download.state.received
+                raise DownloadFailed(f"peer {node_id[:16]} stopped sending after {received} bytes") from exc
             if writer.digest() != track.content_hash:
                 metrics.verification_failed("audio")
                 download.failed_sources.append(node_id)
@@ -297,8 +286,8 @@ class Downloads:
         """Cache and record a verified blob, then let listeners finish (bookkeeping errors never fail them)."""
         track = download.track
         try:
-            await self._node.cache.admit(pending)  # before the last bytes go out: a finished play finds it cached
-            async with self._node.db.transaction() as session:
+            await self._cache.admit(pending)  # before the last bytes go out: a finished play finds it cached
+            async with self._db.transaction() as session:
                 await repo.record_source_result(session, track.id, node_id, ok=True)
                 await health.record_success(session, track.id)
         except Exception:
@@ -308,10 +297,10 @@ class Downloads:
         log.info("fetched %s (%d bytes) from %s", track.content_hash[:16], track.file_size, node_id[:16])
 
     async def _record_source(self, track: RemoteTrack, node_id: str, *, ok: bool) -> None:
-        async with self._node.db.transaction() as session:
+        async with self._db.transaction() as session:
             await repo.record_source_result(session, track.id, node_id, ok=ok)
 
     async def _drop_source(self, track: RemoteTrack, node_id: str) -> None:
         log.warning("peer %s sent bytes that do not match %s; it is no longer a source", node_id[:16], track.id)
-        async with self._node.db.transaction() as session:
+        async with self._db.transaction() as session:
             await repo.drop_source(session, track.id, node_id)

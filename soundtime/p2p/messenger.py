@@ -40,7 +40,7 @@ CHUNK = 256 * 1024
 AddressOf = Callable[[str], Awaitable[PeerAddress | None]]
 
 
-class Messenger:
+class PeerMessenger:
     """Send requests to peers by node id; ``address_of`` says how to reach one, None when it must not be dialled."""
 
     def __init__(self, address_of: AddressOf, policy: Policy) -> None:
@@ -55,6 +55,11 @@ class Messenger:
     def detach(self) -> None:
         """The transport is closing: calls raise :class:`PeerUnavailable` again."""
         self._transport = None
+
+    def close_peer(self, node_id: str, code: CloseCode, reason: bytes) -> None:
+        """Close every connection with ``node_id`` (nothing when the node is not running)."""
+        if self._transport is not None:
+            self._transport.close_peer(node_id, code, reason)
 
     @property
     def transport(self) -> Transport:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from soundtime.models import Album, Artist, BlockedDomain, Cover, Peer, PeerLink, RemoteTrackSource, Track
+from soundtime.p2p.plans.sources import SourceRow
 
 AlbumArtist = aliased(Artist, name="album_artist")
 
@@ -412,16 +413,6 @@ async def add_cover(session: AsyncSession, digest: str, mime: str, size: int, al
 
 
 # --- sources of replicated audio -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRow:
-    """A peer that offers a track's audio, with what ranking needs to know about it."""
-
-    node_id: str
-    is_origin: bool
-    online: bool
-    failure_count: int
 
 
 async def sources_of(session: AsyncSession, track_id: uuid.UUID) -> list[SourceRow]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import uuid
@@ -11,11 +12,13 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.context import AppContext
+from soundtime.kit.db import on_commit
 from soundtime.kit.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from soundtime.models import Peer
 from soundtime.p2p import repository as repo
 from soundtime.p2p.errors import PeerError
-from soundtime.p2p.node import VERSION, P2PNode
+from soundtime.p2p.face import Federation
+from soundtime.p2p.ports import VERSION
 from soundtime.p2p.schemas import (
     AddPeerOut,
     BlockExport,
@@ -36,7 +39,7 @@ MAX_IMPORTED_BLOCKS = 1000
 _HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def _node(context: AppContext) -> P2PNode:
+def _node(context: AppContext) -> Federation:
     if context.p2p is None:
         raise ServiceUnavailable("the p2p node is disabled (P2P_ENABLED=false)", code="p2p_disabled")
     return context.p2p
@@ -130,13 +133,13 @@ async def add_peer(context: AppContext, text: str) -> AddPeerOut:
         raise BadRequest(str(exc), code="invalid_peer") from exc
     if address.node_id == node.node_id:
         raise BadRequest("that is this instance's own node id", code="invalid_peer")
-    if node.is_blocked(address.node_id):
+    if node.peers.is_blocked(address.node_id):
         raise Conflict("this node is blocked; lift the block first", code="peer_blocked")
-    await node.add_peer(address, source="manual")
+    await node.peers.add(address, source="manual")
     error = None
     try:
         async with asyncio.timeout(node.policy.timings.admin_ping_timeout):
-            reachable = await node.contact(address.node_id) is not None
+            reachable = await node.contacts.contact(address.node_id) is not None
     except TimeoutError:
         reachable, error = False, "no answer in time"
     if not reachable and error is None:
@@ -153,7 +156,7 @@ async def delete_peer(context: AppContext, session: AsyncSession, node_id: str) 
     if not await repo.delete_peer(session, node_id.lower()):
         raise NotFound("no such peer", code="peer_not_found")
     if context.p2p is not None:
-        await context.p2p.forget(node_id.lower())
+        on_commit(session, functools.partial(context.p2p.peers.forget, node_id.lower()))
 
 
 async def ping_peer(context: AppContext, node_id: str) -> PingOut:
@@ -163,14 +166,14 @@ async def ping_peer(context: AppContext, node_id: str) -> PingOut:
     async with context.db.transaction() as session:
         if await repo.get_peer(session, node_id) is None:
             raise NotFound("no such peer", code="peer_not_found")
-    if node.is_blocked(node_id):
+    if node.peers.is_blocked(node_id):
         raise Conflict("this node is blocked", code="peer_blocked")
     started = time.perf_counter()
     try:
         async with asyncio.timeout(node.policy.timings.admin_ping_timeout):
-            pong = await node.ping(node_id)
+            pong = await node.contacts.ping(node_id)
     except (PeerError, TimeoutError) as exc:
-        await node.record_failure(node_id)
+        await node.peers.record_failure(node_id)
         return PingOut(node_id=node_id, reachable=False, error=str(exc) or "no answer in time")
     rtt = round((time.perf_counter() - started) * 1000, 2)
     return PingOut(node_id=node_id, reachable=True, rtt_ms=rtt, track_count=pong.track_count, version=pong.version)
@@ -189,12 +192,14 @@ def normalise_domain(value: str) -> str:
 async def block(
     context: AppContext, session: AsyncSession, entries: Sequence[BlockExport], created_by: uuid.UUID | None
 ) -> list[BlockOut]:
-    """Add blocks (already blocked domains are skipped) and enforce them at once on the node."""
+    """Add blocks (already blocked domains are skipped) and enforce them on the node once they are committed."""
     normalised = [(normalise_domain(e.domain), e.reason) for e in entries]
     rows = await repo.add_blocks(session, normalised, created_by)
     await session.flush()
+    node_ids = [row.domain for row in rows if is_node_id(row.domain)]
+    await repo.mark_offline(session, node_ids)
     if context.p2p is not None:
-        await context.p2p.block([row.domain for row in rows if is_node_id(row.domain)])
+        on_commit(session, functools.partial(context.p2p.peers.blocked, node_ids))
     return [BlockOut(id=r.id, domain=r.domain, reason=r.reason, created_at=r.created_at) for r in rows]
 
 
@@ -222,4 +227,4 @@ async def unblock(context: AppContext, session: AsyncSession, block_id: uuid.UUI
     if domain is None:
         raise NotFound("no such block", code="block_not_found")
     if context.p2p is not None:
-        context.p2p.unblock(domain)
+        on_commit(session, functools.partial(context.p2p.peers.unblock, domain))

@@ -1,5 +1,5 @@
-"""Catalog sync with peers: pushing our catalog (full or delta, rate-limited), announcing uploads, replicating
-what peers announce, and fetching their covers."""
+"""Catalog sync with peers: pushing our catalog (full or delta, rate-limited, coalesced per peer), announcing
+uploads, replicating what peers announce (spec §4), and fetching their covers."""
 
 from __future__ import annotations
 
@@ -7,41 +7,59 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from soundtime.blobs.store import BlobStore
 from soundtime.kit import metrics
+from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library.tags import MAX_COVER_BYTES, image_mime
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
 from soundtime.p2p.errors import PeerError, PeerUnavailable
-
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.plans.pushes import PushQueue, Request
+from soundtime.p2p.ports import VERSION_SUFFIX
+from soundtime.p2p.transport import PeerConnection, Stream
 
 log = logging.getLogger(__name__)
 
-#: How our nodes' version strings end (peers without it are treated as SoundTime nodes).
-VERSION_SUFFIX = "-soundtime-py"
+#: ``page_received(sender, tracks, accepted, skipped)``: a CatalogSync page was ingested.
+PageHook = Callable[[str, int, int, int], None]
 
 
-class CatalogSync:
-    """The catalog side of a node: one per :class:`P2PNode`."""
+class CatalogSync(Part):
+    """The catalog side of federation: our pushes, their announcements."""
 
-    def __init__(self, node: P2PNode) -> None:
-        self.node = node
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        covers: BlobStore,
+        unreachable: Callable[[str], Awaitable[None]],
+        catalogue_changed: Callable[[], None],
+        page_received: PageHook,
+    ) -> None:
+        super().__init__(ports)
+        self._covers = covers
+        self._unreachable = unreachable
+        self._catalogue_changed = catalogue_changed
+        self._page_received = page_received
+        self._queue = PushQueue()
         self._pushes: dict[str, asyncio.Task[None]] = {}
-        self._again: dict[str, bool] = {}  # pushes requested while one ran: {peer: full?}
-        self._push_slots = asyncio.Semaphore(node.policy.limits.concurrent_pushes)
-        self._cover_slots = asyncio.Semaphore(node.policy.limits.concurrent_cover_fetches)
+        self._push_slots = asyncio.Semaphore(self._policy.limits.concurrent_pushes)
+        self._cover_slots = asyncio.Semaphore(self._policy.limits.concurrent_cover_fetches)
         self._covers_in_flight: set[str] = set()
+        self._catalog_requests = RateLimiter(1, self._policy.timings.catalog_request_interval, max_keys=10_000)
         #: One ingest at a time per sender (its quota is checked inside); a lock lives while someone holds it.
         self._ingest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    # --- pushing ours
+
     def cancel_push(self, node_id: str) -> None:
         """Stop a running push to a peer (it was blocked)."""
-        self._again.pop(node_id, None)
+        self._queue.cancel(node_id)
         if (push := self._pushes.pop(node_id, None)) is not None:
             push.cancel()
 
@@ -51,23 +69,26 @@ class CatalogSync:
         A push requested while another runs to the same peer follows it (requests meanwhile are merged); only
         a rate-limited one (``min_interval`` > 0) is dropped.
         """
-        if self.node.is_blocked(node_id):
+        if self._blocklist.is_blocked(node_id):
             return
-        running = self._pushes.get(node_id)
-        if running is not None and not running.done():
-            if full or min_interval == 0:
-                self._again[node_id] = full or self._again.get(node_id, False)
+        if self._queue.request(node_id, full=full, forced=min_interval == 0) is not Request.START:
             return
-        interval = self.node.policy.timings.push_min_interval if min_interval is None else min_interval
-        task = self.node.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
+        interval = self._policy.timings.push_min_interval if min_interval is None else min_interval
+        task = self._jobs.spawn(self._push(node_id, full=full, min_interval=interval), f"catalog push {node_id[:16]}")
         self._pushes[node_id] = task
         task.add_done_callback(functools.partial(self._push_done, node_id))
 
+    def push_to(self, node_ids: Sequence[str]) -> None:
+        """Push our changes to each of these peers (unless a push to it ran recently)."""
+        for node_id in node_ids:
+            self.push(node_id)
+
     def _push_done(self, node_id: str, task: asyncio.Task[None]) -> None:
-        if self._pushes.get(node_id) is task:
-            del self._pushes[node_id]
-        full = self._again.pop(node_id, None)
-        if full is not None and not task.cancelled():
+        if self._pushes.get(node_id) is not task:
+            return  # cancelled for a block: no follow-up
+        del self._pushes[node_id]
+        full = self._queue.finished(node_id, cancelled=task.cancelled())
+        if full is not None:
             self.push(node_id, full=full, min_interval=0)
 
     async def _push(self, node_id: str, *, full: bool, min_interval: float) -> None:
@@ -75,11 +96,11 @@ class CatalogSync:
             try:
                 await self._push_pages(node_id, full=full, min_interval=min_interval)
             except* PeerUnavailable as failures:
-                await self.node.record_failure(node_id)
+                await self._unreachable(node_id)
                 raise failures.exceptions[0] from None
 
     async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             peer = await repo.claim_push(session, node_id, min_interval)
             started = await repo.database_now(session)
         if peer is None:
@@ -89,74 +110,89 @@ class CatalogSync:
         # Pages in flight to one peer of ours (it ingests one while the next travel; measured 4 > 2 > 1); SoundTime
         # peers handle a connection's streams one at a time, so they get one page at a time.
         ours = (peer.version or "").endswith(VERSION_SUFFIX)
-        window = asyncio.Semaphore(self.node.policy.limits.push_window if ours else 1)
+        window = asyncio.Semaphore(self._policy.limits.push_window if ours else 1)
         async with asyncio.TaskGroup() as group:
-            async for page in catalog.catalog_pages(self.node.db, self.node.node_id, since):
+            async for page in catalog.catalog_pages(self._db, self._own.node_id, since):
                 message: wire.Message = (
                     wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
                 )
                 await window.acquire()
-                group.create_task(self.node.messenger.send(node_id, message)).add_done_callback(
-                    lambda _: window.release()
-                )
+                group.create_task(self._messenger.send(node_id, message)).add_done_callback(lambda _: window.release())
                 sent += len(page)
-        async with self.node.db.transaction() as session:
-            await repo.mark_pushed(
-                session, node_id, started - timedelta(seconds=self.node.policy.timings.watermark_margin)
-            )
+        margin = timedelta(seconds=self._policy.timings.watermark_margin)
+        async with self._db.transaction() as session:
+            await repo.mark_pushed(session, node_id, started - margin)
         if sent:
             log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
 
     async def announce(self) -> None:
-        """Push our new tracks to every online peer now (a delta since each peer's watermark)."""
-        self.node.filters.mark_dirty()
-        async with self.node.db.transaction() as session:
+        """Our library gained tracks: push them to every online peer now (a delta since each one's watermark)."""
+        self._catalogue_changed()
+        async with self._db.transaction() as session:
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
-            self.node.own_track_count = await repo.own_track_count(session)
+            self._own.track_count = await repo.own_track_count(session)
         for node_id in online:
             self.push(node_id, min_interval=0)
+
+    # --- requests peers send
+
+    async def on_announce(self, conn: PeerConnection, _: Stream, message: wire.AnnounceTrack) -> None:
+        """AnnounceTrack: one new track of the sender's."""
+        await self.replicate(conn.node_id, [message.track])
+
+    async def on_catalog(self, conn: PeerConnection, _: Stream, message: wire.CatalogSync) -> None:
+        """CatalogSync: a page of the sender's whole catalog."""
+        result = await self.replicate(conn.node_id, message.tracks)
+        self._page_received(conn.node_id, len(message.tracks), result.accepted, result.skipped)
+
+    async def on_delta(self, conn: PeerConnection, _: Stream, message: wire.CatalogDelta) -> None:
+        """CatalogDelta: the sender's tracks changed since its last push."""
+        await self.replicate(conn.node_id, message.tracks)
+
+    async def on_request_catalog(self, conn: PeerConnection, _: Stream, __: wire.RequestCatalog) -> None:
+        """RequestCatalog: a full push to the sender, at most once per ``catalog_request_interval``."""
+        if self._catalog_requests.hit(conn.node_id) == 0:
+            self.push(conn.node_id, full=True, min_interval=0)
+
+    # --- replicating theirs
 
     async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
         """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
         lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
         async with lock:
-            if self.node.is_blocked(sender):
+            if self._blocklist.is_blocked(sender):  # blocked while this page waited for the lock
                 return catalog.Replicated(skipped=len(tracks))
-            async with self.node.db.transaction() as session:
-                limits = self.node.policy.limits
+            limits = self._policy.limits
+            async with self._db.transaction() as session:
                 result = await catalog.replicate(
                     session, sender, tracks, quota=limits.max_tracks_per_peer, per_message=limits.max_tracks_per_message
                 )
         metrics.catalog_ingested(result.accepted, result.skipped)
         if result.accepted:
-            self.node.filters.mark_dirty()
-        room = self.node.policy.limits.max_pending_covers - len(self._covers_in_flight)
+            self._catalogue_changed()
+        room = self._policy.limits.max_pending_covers - len(self._covers_in_flight)
         wanted = [h for h in result.missing_covers if h not in self._covers_in_flight][: max(room, 0)]
         for digest in wanted:
             self._covers_in_flight.add(digest)
-            self.node.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
+            self._jobs.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
         return result
 
     async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
         """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""
         try:
             async with self._cover_slots:
-                if self.node.is_blocked(sender):
-                    return
                 try:
-                    async with asyncio.timeout(self.node.policy.timings.cover_fetch_deadline):
-                        ref = await self.node.messenger.fetch_blob(
-                            sender, digest, self.node.blobs, max_size=MAX_COVER_BYTES
-                        )
+                    async with asyncio.timeout(self._policy.timings.cover_fetch_deadline):
+                        ref = await self._messenger.fetch_blob(sender, digest, self._covers, max_size=MAX_COVER_BYTES)
                 except (PeerError, TimeoutError) as exc:
                     metrics.blob_fetched("cover", ok=False)
                     log.info("cover %s from %s: %s", digest[:16], sender[:16], exc or "took too long")
                     return
-            mime = image_mime(await asyncio.to_thread(self.node.blobs.read_bytes, digest, max_size=ref.size))
+            mime = image_mime(await asyncio.to_thread(self._covers.read_bytes, digest, max_size=ref.size))
             if mime is None:
                 log.info("cover %s from %s is not an image; ignored", digest[:16], sender[:16])
                 return
-            async with self.node.db.transaction() as session:
+            async with self._db.transaction() as session:
                 await repo.add_cover(session, digest, mime, ref.size, album_ids)
             metrics.blob_fetched("cover", ok=True)
         finally:

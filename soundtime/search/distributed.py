@@ -10,17 +10,15 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from soundtime.kit.errors import TooManyRequests
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
+from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.validation import announcement_problem, is_node_id
-
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+from soundtime.search.routing import SearchFilters
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +114,12 @@ class RecentResults:
         return found[0]
 
 
-class DistributedSearch:
-    """Fan-out of searches to peers, per-user limits and recent results; one per :class:`P2PNode`."""
+class DistributedSearch(Part):
+    """Fan-out of searches to peers, per-user limits and recent results."""
 
-    def __init__(self, node: P2PNode, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.node = node
+    def __init__(self, ports: Ports, filters: SearchFilters, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(ports)
+        self._filters = filters
         self.recent = RecentResults(clock=clock)
         self.limiter = RateLimiter(SEARCHES_PER_MINUTE, 60.0, max_keys=10_000, clock=clock)
 
@@ -133,7 +132,7 @@ class DistributedSearch:
     async def ask_peers(self, query: str, limit: int) -> FanOut:
         """Send the query to the candidate peers at once (each ≤ 10 s) and keep the valid hits."""
         outcome = FanOut()
-        peers = await self.node.filters.candidates(query)
+        peers = await self._filters.candidates(query)
         outcome.asked = len(peers)
         if not peers:
             return outcome
@@ -142,16 +141,17 @@ class DistributedSearch:
         answers = [(peer, items) for peer, items in zip(peers, replies, strict=True) if items is not None]
         outcome.answered = len(answers)
         outcome.failed = outcome.asked - outcome.answered
-        answers = [(peer, items) for peer, items in answers if not self.node.is_blocked(peer)]  # blocked meanwhile
+        is_blocked = self._blocklist.is_blocked
+        answers = [(peer, items) for peer, items in answers if not is_blocked(peer)]  # blocked meanwhile
         claimed = {item.source_node for peer, items in answers for item in items if item.source_node != peer}
-        claimed = {c for c in claimed if is_node_id(c) and c != self.node.node_id and not self.node.is_blocked(c)}
+        claimed = {c for c in claimed if is_node_id(c) and c != self._own.node_id and not is_blocked(c)}
         known: set[str] = set()
         if claimed:
-            async with self.node.db.transaction() as session:
+            async with self._db.transaction() as session:
                 known = await p2p_repo.existing_peer_ids(session, sorted(claimed))
         for peer, items in answers:
             for item in items:
-                problem = item_problem(item, peer, known, self.node.node_id)
+                problem = item_problem(item, peer, known, self._own.node_id)
                 if problem is not None:
                     outcome.dropped += 1
                     log.info("peer %s: dropped a search result: %s", peer[:16], problem)
@@ -164,7 +164,7 @@ class DistributedSearch:
         """A peer's hits (at most ``limit``), None when it failed or answered something else."""
         try:
             async with asyncio.timeout(PEER_TIMEOUT):
-                reply = await self.node.messenger.request(peer, request, within=PEER_TIMEOUT)
+                reply = await self._messenger.request(peer, request, within=PEER_TIMEOUT)
         except (PeerError, TimeoutError) as exc:
             log.info("search on peer %s failed: %s", peer[:16], exc or "no answer in time")
             return None

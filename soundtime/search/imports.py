@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
 
 from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
 from soundtime.library import repository as library
 from soundtime.p2p import repository as p2p_repo
+from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
+from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.validation import MAX_FILE_SIZE
 from soundtime.search import repository as repo
-from soundtime.search.distributed import as_announcement
+from soundtime.search.distributed import RecentResults, as_announcement
 
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+#: ``replicate(source, announcements)``: ingest announcements as if ``source`` had sent them.
+Replicate = Callable[[str, Sequence[wire.TrackAnnouncement]], Awaitable[object]]
 
 log = logging.getLogger(__name__)
 
@@ -25,45 +27,53 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 10.0
 
 
-async def _row(node: P2PNode, digest: str) -> library.TrackRow | None:
-    async with node.db.transaction() as session:
-        track_id = await repo.track_id_by_hash(session, digest)
-        return await library.get_track(session, track_id) if track_id is not None else None
+class HitImporter(Part):
+    """Adds recent search hits to the library."""
 
+    def __init__(self, ports: Ports, *, recent: RecentResults, replicate: Replicate) -> None:
+        super().__init__(ports)
+        self._recent = recent
+        self._replicate = replicate
 
-async def _probe(node: P2PNode, source: str, digest: str) -> int | None:
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            return await node.messenger.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
-    except (PeerError, TimeoutError) as exc:
-        log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")
-        return None
+    async def _row(self, digest: str) -> library.TrackRow | None:
+        async with self._db.transaction() as session:
+            track_id = await repo.track_id_by_hash(session, digest)
+            return await library.get_track(session, track_id) if track_id is not None else None
 
+    async def _probe(self, source: str, digest: str) -> int | None:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                return await self._messenger.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
+        except (PeerError, TimeoutError) as exc:
+            log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")
+            return None
 
-async def import_hit(node: P2PNode, digest: str) -> tuple[library.TrackRow, bool]:
-    """The library's track for a recent search hit, and whether it was created now.
+    async def import_hit(self, digest: str) -> tuple[library.TrackRow, bool]:
+        """The library's track for a recent search hit, and whether it was created now.
 
-    NotFound when the hash is in no recent result; ServiceUnavailable when no source answers.
-    """
-    digest = digest.lower()
-    if (row := await _row(node, digest)) is not None:
-        return row, False
-    hit = node.search.recent.get(digest)
-    if hit is None:
-        raise NotFound("no recent search result has this hash; search again", code="unknown_result")
-    async with node.db.transaction() as session:  # a peer deleted since the search is no source any more
-        registered = await p2p_repo.existing_peer_ids(session, list(hit.sources))
-    sources = [s for s in hit.sources if s in registered and not node.is_blocked(s) and s != node.node_id]
-    sizes = await asyncio.gather(*(_probe(node, source, digest) for source in sources))
-    offered = [(source, size) for source, size in zip(sources, sizes, strict=True) if size is not None]
-    if not offered:
-        raise ServiceUnavailable("no peer offering this track answered; try again later", code="no_source")
-    # One hash is one file: sources announcing another size are wrong, the most common size wins.
-    size = Counter(size for _, size in offered).most_common(1)[0][0]
-    for source, offered_size in offered:
-        if offered_size == size:
-            await node.sync.replicate(source, [as_announcement(hit.item, source, size)])
-    row = await _row(node, digest)
-    if row is None:
-        raise Unprocessable("this result's description was rejected", code="invalid_result")
-    return row, True
+        NotFound when the hash is in no recent result; ServiceUnavailable when no source answers.
+        """
+        digest = digest.lower()
+        if (row := await self._row(digest)) is not None:
+            return row, False
+        hit = self._recent.get(digest)
+        if hit is None:
+            raise NotFound("no recent search result has this hash; search again", code="unknown_result")
+        async with self._db.transaction() as session:  # a peer deleted since the search is no source any more
+            registered = await p2p_repo.existing_peer_ids(session, list(hit.sources))
+        sources = [
+            s for s in hit.sources if s in registered and not self._blocklist.is_blocked(s) and s != self._own.node_id
+        ]
+        sizes = await asyncio.gather(*(self._probe(source, digest) for source in sources))
+        offered = [(source, size) for source, size in zip(sources, sizes, strict=True) if size is not None]
+        if not offered:
+            raise ServiceUnavailable("no peer offering this track answered; try again later", code="no_source")
+        # One hash is one file: sources announcing another size are wrong, the most common size wins.
+        size = Counter(size for _, size in offered).most_common(1)[0][0]
+        for source, offered_size in offered:
+            if offered_size == size:
+                await self._replicate(source, [as_announcement(hit.item, source, size)])
+        row = await self._row(digest)
+        if row is None:
+            raise Unprocessable("this result's description was rejected", code="invalid_result")
+        return row, True

@@ -14,12 +14,11 @@ from soundtime.library.repository import TrackRow
 from soundtime.library.schemas import TrackOut
 from soundtime.search import repository as repo
 from soundtime.search.distributed import FanOut, RemoteHit
-from soundtime.search.imports import import_hit
 from soundtime.search.merge import Hit, merge
 from soundtime.search.schemas import P2PResults, P2PSearchResults, P2PTrack, RankedTrack, SearchResults
 
 if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+    from soundtime.search.peers import PeerSearch
 
 _WORD = re.compile(r"[^\W_]", re.UNICODE)
 
@@ -72,16 +71,16 @@ async def _ask_peers(context: AppContext, text: str, limit: int, user_key: str) 
 
     Runs outside any transaction: no database connection is held while peers answer.
     """
-    node = context.p2p
-    if node is None or not _searchable(text):
+    peers = context.peer_search
+    if peers is None or not _searchable(text):
         return FanOut()
-    node.search.admit(user_key)
-    return await node.search.ask_peers(text, limit)
+    peers.fanout.admit(user_key)
+    return await peers.fanout.ask_peers(text, limit)
 
 
 def _p2p_results(context: AppContext, hits: list[Hit], found: list[RemoteHit], fan: FanOut) -> P2PResults:
-    if context.p2p is not None:
-        context.p2p.search.recent.remember(found)  # importable for a while
+    if context.peer_search is not None:
+        context.peer_search.fanout.recent.remember(found)  # importable for a while
     return P2PResults(
         results=[_p2p_track(h) for h in hits],
         peers_asked=fan.asked,
@@ -112,15 +111,15 @@ async def search_peers(context: AppContext, text: str, limit: int, user_key: str
     return P2PSearchResults(query=text, **dict(_p2p_results(context, hits, found, fan)))
 
 
-def _node(context: AppContext) -> P2PNode:
-    if context.p2p is None:
+def _peer_search(context: AppContext) -> PeerSearch:
+    if context.peer_search is None:
         raise ServiceUnavailable("the p2p node is disabled (P2P_ENABLED=false)", code="p2p_disabled")
-    return context.p2p
+    return context.peer_search
 
 
 async def import_result(context: AppContext, digest: str, user_key: str) -> tuple[TrackOut, bool]:
     """Add a recent search hit to the library (replicated, streamable); (track, whether it was created)."""
-    node = _node(context)
-    node.search.admit(user_key)
-    row, created = await import_hit(node, digest)
+    peers = _peer_search(context)
+    peers.fanout.admit(user_key)
+    row, created = await peers.importer.import_hit(digest)
     return views.track_out(row), created

@@ -10,7 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from soundtime.context import AppContext
 from soundtime.kit.errors import ResponseAborted, ServiceUnavailable
-from soundtime.p2p.downloads import Download, DownloadFailed, RemoteTrack, TooManyTransfers
+from soundtime.p2p.face import Download, DownloadFailed, RemoteTrack, TooManyTransfers
 from soundtime.streaming import service
 from soundtime.streaming.plan import Plan, plan_response
 

@@ -13,7 +13,7 @@ from soundtime.kit.errors import Gone, NotFound, ServiceUnavailable
 from soundtime.library import repository as repo
 from soundtime.models import Cover
 from soundtime.p2p import health
-from soundtime.p2p.downloads import RemoteTrack
+from soundtime.p2p.face import RemoteTrack
 
 AUDIO_MIME = {
     "mp3": "audio/mpeg",

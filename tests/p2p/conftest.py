@@ -18,6 +18,7 @@ from soundtime.context import AppContext
 from soundtime.kit import migrations
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.transport import MemoryNetwork, StartTransport
+from soundtime.search.peers import PeerSearch
 from tests.conftest import asgi_client, make_settings, running_app
 from tests.support.api import bearer, register
 
@@ -43,6 +44,12 @@ class Instance:
     def node(self) -> P2PNode:
         assert self.context.p2p is not None
         return self.context.p2p
+
+    @property
+    def search(self) -> PeerSearch:
+        """The instance's distributed search (plugged into its node)."""
+        assert self.context.peer_search is not None
+        return self.context.peer_search
 
     @property
     def node_id(self) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from soundtime.models import BlockedDomain, Peer, RemoteTrackSource, Track, User
 from soundtime.p2p import service
-from soundtime.p2p.node import VERSION
+from soundtime.p2p.ports import VERSION
 from soundtime.p2p.transport import normalize_node_id, parse_peer_address
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import bearer, context_of, open_registration, register, upload
@@ -326,7 +326,7 @@ async def test_blocked_domains_add_list_and_lift(start_instance: Any) -> None:
     assert by_id["domain"] == node
     assert by_id["reason"] == "spam"
     assert uuid.UUID(by_id["id"])
-    assert a.node.is_blocked(node)
+    assert a.node.peers.is_blocked(node)
 
     response = await a.client.post(BLOCKS, json={"domain": "Spam.Example.COM."}, headers=a.headers)
     assert response.status_code == 201, response.text
@@ -384,7 +384,7 @@ async def test_blocked_domains_add_list_and_lift(start_instance: Any) -> None:
     # Lifting a block: 204, the row is gone and the node may be contacted again; twice is 404.
     assert (await a.client.delete(f"{BLOCKS}/{by_id['id']}", headers=a.headers)).status_code == 204
     assert node not in await block_rows(a)
-    assert not a.node.is_blocked(node)
+    assert not a.node.peers.is_blocked(node)
     assert_error(await a.client.delete(f"{BLOCKS}/{by_id['id']}", headers=a.headers), 404, "block_not_found")
     assert_error(await a.client.delete(f"{BLOCKS}/{uuid.uuid4()}", headers=a.headers), 404, "block_not_found")
     assert_error(await a.client.delete(f"{BLOCKS}/not-a-uuid", headers=a.headers), 422, "invalid")
@@ -425,7 +425,7 @@ async def test_export_and_import_round_trip(start_instance: Any) -> None:
     assert rows["spam.example.com"].reason == "ads"
     assert rows[nodes[2]].created_by == await _user_id(b, "admin")
     # The imported node ids are enforced at once by B's node.
-    assert all(b.node.is_blocked(n) for n in nodes)
+    assert all(b.node.peers.is_blocked(n) for n in nodes)
 
     # Importing the same list again changes nothing; duplicates inside one list and other spellings are skipped.
     assert (await b.client.post(f"{BLOCKS}/import", json=exported, headers=b.headers)).json() == {

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from soundtime.models import RemoteTrackSource, Track
 from soundtime.p2p import wire
-from soundtime.p2p.filters import FilterTimings
 from soundtime.p2p.transport import PeerAddress
 from soundtime.search.bloom import BloomFilter
 from soundtime.search.distributed import SEARCHES_PER_MINUTE
 from soundtime.search.peer_filters import PeerFilters
+from soundtime.search.routing import FilterTimings
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import error_code, upload
 from tests.support.audio import AudioFactory, TrackSpec
@@ -92,7 +92,7 @@ async def connect_fake(instance: Instance, fake: FakeSoundTime, *terms: str) -> 
 
 
 async def _has_filter(instance: Instance, node_id: str) -> bool:
-    return instance.node.filters.received.get(node_id) is not None
+    return instance.search.filters.received.get(node_id) is not None
 
 
 async def p2p_search(instance: Instance, q: str, **params: Any) -> dict[str, Any]:
@@ -132,15 +132,15 @@ async def test_b_finds_and_imports_a_track_uploaded_on_a(
 ) -> None:
     a = await start_instance("a")
     track = await _upload(a, audio, tmp_path, TrackSpec(title="Bohemian Rhapsody", artist="Queen", album="Opera"))
-    await a.node.filters.rebuild()  # rather than waiting for the debounced rebuild
+    await a.search.filters.rebuild()  # rather than waiting for the debounced rebuild
     b = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
     digest = track["content_hash"]
 
     # B sent A its filter on contact; A answered with its own, which holds A's words (whole words).
     held = await eventually(lambda: _has_filter(b, a.node_id))
     assert held
-    assert "bohemian" in b.node.filters.received.get(a.node_id).bloom  # type: ignore[union-attr]
-    assert "bohem" not in b.node.filters.received.get(a.node_id).bloom  # type: ignore[union-attr]
+    assert "bohemian" in b.search.filters.received.get(a.node_id).bloom  # type: ignore[union-attr]
+    assert "bohem" not in b.search.filters.received.get(a.node_id).bloom  # type: ignore[union-attr]
     replicated = (await eventually(lambda: _track_ids(b, [digest])))[digest]
 
     body = await p2p_search(b, "bohemian rhapsody")
@@ -184,7 +184,7 @@ async def test_our_filter_follows_the_library_and_reaches_peers(
     start_instance: Any, fakes: Fakes, audio: AudioFactory, tmp_path: Path
 ) -> None:
     a = await start_instance("a")
-    a.node.filters.timings = FilterTimings(rebuild_delay=0.01, broadcast_interval=0.0)
+    a.search.filters.timings = FilterTimings(rebuild_delay=0.01, broadcast_interval=0.0)
     first = await _upload(a, audio, tmp_path, TrackSpec(title="Xylophone Sonata", artist="Vibes", album="Mallets"))
     await eventually(lambda: _own_has(a, "xylophone"))
     fake = await fakes()
@@ -201,21 +201,21 @@ async def test_our_filter_follows_the_library_and_reaches_peers(
     assert (sent.size, sent.num_hashes) == (119_814, 7)
 
     # An upload reaches the peers' copy without a rebuild per row; the keys change at every rebuild.
-    keys, rebuilds = a.node.filters.own.sip_keys, a.node.filters.rebuilds  # type: ignore[union-attr]
+    keys, rebuilds = a.search.filters.own.sip_keys, a.search.filters.rebuilds  # type: ignore[union-attr]
     await _upload(a, audio, tmp_path, TrackSpec(title="Piano Nocturne", artist="Keys", frequency=500.0))
     await eventually(lambda: _async(any("nocturne" in f for f in received_filters())))
-    assert a.node.filters.own.sip_keys != keys  # type: ignore[union-attr]
-    assert a.node.filters.rebuilds > rebuilds
+    assert a.search.filters.own.sip_keys != keys  # type: ignore[union-attr]
+    assert a.search.filters.rebuilds > rebuilds
 
     # A deletion takes the words out again.
     deleted = await a.client.delete(f"/api/tracks/{first['id']}", headers=a.headers)
     assert deleted.status_code == 204
-    await eventually(lambda: _async("xylophone" not in a.node.filters.own))  # type: ignore[operator]
-    assert "nocturne" in a.node.filters.own  # type: ignore[operator]
+    await eventually(lambda: _async("xylophone" not in a.search.filters.own))  # type: ignore[operator]
+    assert "nocturne" in a.search.filters.own  # type: ignore[operator]
 
     # The round sends it again (every 5 minutes), even unchanged.
     count = len(received_filters())
-    await a.node.run_round()
+    await a.node.contacts.run_round()
     await eventually(lambda: _async(len(received_filters()) > count))
 
 
@@ -224,7 +224,7 @@ async def _async(value: Any) -> Any:
 
 
 async def _own_has(instance: Instance, term: str) -> bool:
-    own = instance.node.filters.own
+    own = instance.search.filters.own
     return own is not None and term in own
 
 
@@ -279,9 +279,9 @@ async def test_poisoned_filters_are_rejected_without_harm(start_instance: Any, f
     ]
     for data in poisoned:
         await fake.send_bloom(address_of(b), data)
-    await eventually(lambda: _async(b.node.filters.rejected == len(poisoned)))
+    await eventually(lambda: _async(b.search.filters.rejected == len(poisoned)))
 
-    assert fake.node_id not in b.node.filters.received
+    assert fake.node_id not in b.search.filters.received
     body = await p2p_search(b, "queen")  # no 500, and the peer is not asked on the strength of a bad filter
     assert (body["results"], body["peers_asked"]) == ([], 0)
     assert queries(fake) == []
@@ -292,14 +292,14 @@ async def test_poisoned_filters_are_rejected_without_harm(start_instance: Any, f
     assert titles(await p2p_search(b, "queen song")) == ["Queen Song"]
     # A bad filter later does not replace the good one.
     await fake.send_bloom(address_of(b), poisoned[0])
-    await eventually(lambda: _async(b.node.filters.rejected == len(poisoned) + 1))
+    await eventually(lambda: _async(b.search.filters.rejected == len(poisoned) + 1))
     assert titles(await p2p_search(b, "queen")) == ["Queen Song"]
 
 
 async def test_filters_expire_when_not_refreshed(start_instance: Any, fakes: Fakes) -> None:
     b = await start_instance("b")
     now = [0.0]
-    b.node.filters.received = PeerFilters(clock=lambda: now[0])
+    b.search.filters.received = PeerFilters(clock=lambda: now[0])
     fake = await fakes()
     fake.answer_search = answering(item(fake.node_id, "Queen Song", "Queen"))
     await connect_fake(b, fake, "queen")
@@ -327,7 +327,7 @@ async def test_blocked_peers_are_never_asked(start_instance: Any, fakes: Fakes) 
 
     response = await b.client.post("/api/admin/blocked-domains", json={"domain": bad.node_id}, headers=b.headers)
     assert response.status_code == 201, response.text
-    assert bad.node_id not in b.node.filters.received  # dropped at once
+    assert bad.node_id not in b.search.filters.received  # dropped at once
     asked_before = len(queries(bad))
     body = await p2p_search(b, "queen")
     assert titles(body) == ["Queen Good"]

@@ -67,9 +67,9 @@ async def test_three_instances_replicate_exchange_and_graph(
     assert await _count(b, select(func.count()).select_from(Cover)) == 1
 
     # B and C learn each other through A (peer exchange) and connect.
-    await b.node.run_round()
-    await c.node.run_round()
-    await b.node.run_round()
+    await b.node.contacts.run_round()
+    await c.node.contacts.run_round()
+    await b.node.contacts.run_round()
     assert await eventually(lambda: _online(b, c.node_id))
     assert await eventually(lambda: _online(c, b.node_id))
 
@@ -128,18 +128,18 @@ async def test_blocking_stops_every_exchange(start_instance: Any, audio: AudioFa
     assert response.json()["domain"] == c.node_id
     # Open connections between them are closed at once; C's new attempts are refused.
     assert await eventually(lambda: _no_connections(b, c.node_id))
-    assert await c.node.contact(b.node_id) is None
+    assert await c.node.contacts.contact(b.node_id) is None
     assert not b.node.transport.connections(c.node_id)
 
     # C's uploads reach A but never B, even through A's peer exchange or C's announcements.
     await _upload(c, audio, tmp_path, TrackSpec(title="From C"))
     assert await eventually(lambda: _has_title(a, "From C"))
-    await b.node.run_round()
-    await c.node.run_round()
+    await b.node.contacts.run_round()
+    await c.node.contacts.run_round()
     assert "From C" not in await _titles(b)
     assert await _count(b, select(func.count()).select_from(Track)) == 0
     # B never advertises C and ignores C when A advertises it.
-    advertised = await b.node.exchange_message()
+    advertised = await b.node.exchange.message()
     assert c.node_id not in advertised.peers
     assert await _count(b, select(func.count()).select_from(PeerLink).where(PeerLink.neighbour_id == c.node_id)) == 0
     graph = (await b.client.get("/api/p2p/network-graph", headers=b.headers)).json()
@@ -149,7 +149,7 @@ async def test_blocking_stops_every_exchange(start_instance: Any, audio: AudioFa
     # Lifting the block lets them talk again.
     block_id = response.json()["id"]
     assert (await b.client.delete(f"/api/admin/blocked-domains/{block_id}", headers=b.headers)).status_code == 204
-    assert await c.node.contact(b.node_id) is not None
+    assert await c.node.contacts.contact(b.node_id) is not None
 
 
 async def _no_connections(instance: Instance, node_id: str) -> bool:
@@ -205,11 +205,11 @@ async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instan
     b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(b, a.node_id))
     assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
-    a.node._inbound._frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
+    a.node.inbound.frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
     await b.node.messenger.send(a.node_id, wire.RequestCatalog())
     with pytest.raises(PeerUnavailable, match="refused"):
         await b.node.messenger.send(a.node_id, wire.RequestCatalog())
 
 
 async def _has_filter(instance: Instance, node_id: str) -> bool:
-    return instance.node.filters.received.get(node_id) is not None
+    return instance.search.filters.received.get(node_id) is not None

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from soundtime.p2p import catalog
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p.health import HealthKeeper, record_failure, record_success, state_of
 from soundtime.p2p.health.repository import REPORT_KEY
+from soundtime.p2p.policy import Limits, Policy, Timings
 from soundtime.p2p.transport import normalize_node_id, parse_peer_address
 from soundtime.p2p.wire import FetchTrack, TrackAnnouncement
 from tests.p2p.conftest import Instance, eventually
@@ -52,12 +54,15 @@ async def fake() -> AsyncIterator[FakeSoundTime]:
 
 
 def keeper_of(instance: Instance) -> HealthKeeper:
-    """The node's keeper (``node.health``), created here until the node makes its own."""
+    """The node's keeper."""
+    return instance.node.health
+
+
+def another_keeper(instance: Instance, *, timings: Timings | None = None, limits: Limits | None = None) -> HealthKeeper:
+    """A second keeper on the instance's node, with its own policy."""
     node = instance.node
-    if not isinstance(getattr(node, "health", None), HealthKeeper):
-        node.health = HealthKeeper(node)  # type: ignore[attr-defined]
-    keeper: HealthKeeper = node.health  # type: ignore[attr-defined]
-    return keeper
+    policy = Policy(timings=timings or node.policy.timings, limits=limits or node.policy.limits)
+    return HealthKeeper(replace(node.ports, policy=policy), cache=node.cache)
 
 
 async def replicate(instance: Instance, sender: str, tracks: list[TrackAnnouncement]) -> list[uuid.UUID]:
@@ -75,7 +80,7 @@ async def replicate(instance: Instance, sender: str, tracks: list[TrackAnnouncem
 
 async def serving(instance: Instance, peer: FakeSoundTime) -> str:
     """Register a fake SoundTime peer (with its address) so the node can probe it."""
-    await instance.node.add_peer(parse_peer_address(peer.dial_address()), source="manual")
+    await instance.node.peers.add(parse_peer_address(peer.dial_address()), source="manual")
     return peer.node_id
 
 
@@ -376,7 +381,7 @@ async def test_a_failed_play_is_recovered_once_without_a_second_strike(
     assert (row.state, row.consecutive_failures) == ("degraded", 2)  # the play's own strike only
 
     # Beyond the bounded queue, requests are dropped (not queued without limit).
-    small = HealthKeeper(a.node, max_queued=1)
+    small = another_keeper(a, limits=replace(a.node.policy.limits, max_queued_recoveries=1))
     queued = small.after_failed_play(good_id)
     assert queued is not None
     assert small.after_failed_play(lost_id) is None
@@ -477,7 +482,7 @@ async def test_sweeps_run_periodically_and_never_twice_at_once(start_instance: A
     track = announcement(live, 1)
     offer(fake, track)
     (track_id,) = await replicate(a, live, [track])
-    keeper = HealthKeeper(a.node, interval=0.05)
+    keeper = another_keeper(a, timings=replace(a.node.policy.timings, sweep_interval=0.05))
 
     first, second = await asyncio.gather(keeper.sweep(), keeper.sweep())
     assert first is second  # the second request joined the running sweep

@@ -226,8 +226,8 @@ async def test_a_source_stopping_mid_stream_aborts_the_response_and_another_take
         helper = await started_peer()
         helper.offer(data, 1)  # the same track, announced by another peer
         try:
-            await b.node.add_peer(_address(helper))
-            await b.node.contact(helper.node_id)
+            await b.node.peers.add(_address(helper))
+            await b.node.contacts.contact(helper.node_id)
             await eventually(lambda: _has_source(b, track, helper.node_id))
             replay = await stream(b, track)
             assert replay.content == data

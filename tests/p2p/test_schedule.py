@@ -35,22 +35,22 @@ async def _peer(instance: Instance, node_id: str) -> Peer:
 
 async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any, network: MemoryNetwork) -> None:
     b = await start_instance("b", network=network)
-    await b.node.add_peer(PeerAddress(NOBODY), source="manual")
+    await b.node.peers.add(PeerAddress(NOBODY), source="manual")
 
-    await b.node.run_round()
+    await b.node.contacts.run_round()
     first = await _peer(b, NOBODY)
     assert (first.failure_count, first.is_online) == (1, False)
     assert first.next_attempt_at is not None
     delay = (first.next_attempt_at - datetime.now(UTC)).total_seconds()
     assert 30 * 0.75 - 2 <= delay <= 30 * 1.25
 
-    await b.node.run_round()  # not due yet: no new attempt
+    await b.node.contacts.run_round()  # not due yet: no new attempt
     assert (await _peer(b, NOBODY)).failure_count == 1
 
     async with b.context.db.transaction() as session:
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Peer).where(Peer.node_id == NOBODY).values(next_attempt_at=past))
-    await b.node.run_round()
+    await b.node.contacts.run_round()
     second = await _peer(b, NOBODY)
     assert second.failure_count == 2
     assert second.next_attempt_at is not None
@@ -61,14 +61,14 @@ async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any, network:
     a = await start_instance("a", network=network)
     b = await start_instance("b", network=network)
     sender = a.node_id
-    await b.node.seen_on(sender, [])
+    await b.node.peers.seen_on(sender, [])
     listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
     invalid_key = next(f"{i:064x}" for i in itertools.count(1) if not _is_key(f"{i:064x}"))
     message = wire.PeerExchange(
         peers=[b.node_id, sender, "not-an-id", invalid_key, NOBODY.upper(), *listed],
         addresses={NOBODY.upper(): ["10.0.0.1:1", "bogus", "[::1]:2", "1.2.3.4:0", "224.0.0.1:5", "5.6.7.8:9"]},
     )
-    await b.node.learn(sender, message)
+    await b.node.exchange.learn(sender, message)
     async with b.context.db.transaction() as session:
         learned = (await session.execute(select(func.count()).select_from(Peer))).scalar_one()
         links = (await session.execute(select(func.count()).select_from(PeerLink))).scalar_one()

@@ -144,7 +144,7 @@ async def test_ping_pushes_a_delta_since_the_last_sync_and_request_catalog_a_ful
 
     reply = await soundtime_peer.call(target, wire.encode_frame(wire.Ping()))
     pong = wire.decode_frame(reply)
-    assert pong == wire.Pong(node_id=b.node_id, track_count=2, version=b.node.pong().version)
+    assert pong == wire.Pong(node_id=b.node_id, track_count=2, version=b.node.own.pong().version)
     (first,) = await eventually(lambda: _of_type(soundtime_peer, wire.CatalogSync))
     assert sorted(t.title for t in first.message.tracks) == ["One", "Two"]
 
@@ -244,13 +244,13 @@ async def test_an_absurd_track_count_is_clamped_not_fatal(start_instance: Any, s
     )
     assert response.status_code == 201, response.text
     assert response.json()["peer"]["track_count"] == (1 << 63) - 1
-    await b.node.run_round()  # the round goes on (exchange and pushes are not skipped)
+    await b.node.contacts.run_round()  # the round goes on (exchange and pushes are not skipped)
 
 
 async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, soundtime_peer: FakeSoundTime) -> None:
     b = await start_instance("b", P2P_MAX_TRACKS_PER_PEER=100)
     origin = soundtime_peer.node_id
-    await b.node.seen_on(origin, [])
+    await b.node.peers.seen_on(origin, [])
     pages = [[announcement(origin, page * 100 + i) for i in range(100)] for page in range(8)]
     results = await asyncio.gather(*(b.node.sync.replicate(origin, page) for page in pages))
     assert sum(r.accepted for r in results) == 100

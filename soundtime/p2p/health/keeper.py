@@ -19,33 +19,22 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.p2p import repository as p2p_repo
+from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.errors import PeerError, PeerUnavailable
 from soundtime.p2p.health import record
 from soundtime.p2p.health import repository as repo
 from soundtime.p2p.health.schemas import StateCounts, SweepReport
 from soundtime.p2p.health.states import DEGRADED, DEREFERENCED, HEALTHY, RECOVERED, after_success
-from soundtime.p2p.repository import SourceRow
-from soundtime.p2p.sources import rank_sources
-
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
+from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.plans.sources import RemoteTrack, SourceRow, SourceWalk
 
 log = logging.getLogger(__name__)
-
-#: Recoveries running at once, across failed plays and the sweep (SoundTime's limit).
-MAX_RECOVERIES = 32
-#: Recoveries requested by failed plays that may wait for a slot; further requests are dropped.
-MAX_QUEUED = 256
-#: Replicated tracks per sweep batch.
-BATCH_SIZE = 500
-#: Seconds between sweeps.
-SWEEP_INTERVAL = 600.0
 
 Clock = Callable[[], datetime]
 
@@ -71,25 +60,14 @@ class _Probed:
     results: tuple[tuple[str, bool], ...]
 
 
-class HealthKeeper:
+class HealthKeeper(Part):
     """Keeps replicated tracks in service: recoveries after failed plays and the periodic sweep."""
 
-    def __init__(
-        self,
-        node: P2PNode,
-        *,
-        clock: Clock = _utcnow,
-        interval: float = SWEEP_INTERVAL,
-        batch_size: int = BATCH_SIZE,
-        max_recoveries: int = MAX_RECOVERIES,
-        max_queued: int = MAX_QUEUED,
-    ) -> None:
-        self.node = node
-        self.interval = interval
-        self.batch_size = batch_size
+    def __init__(self, ports: Ports, *, cache: AudioCache, clock: Clock = _utcnow) -> None:
+        super().__init__(ports)
+        self._cache = cache
         self._clock = clock
-        self._slots = asyncio.Semaphore(max_recoveries)
-        self._max_queued = max_queued
+        self._slots = asyncio.Semaphore(self._policy.limits.max_recoveries)
         self._queued = 0
         self._running: dict[uuid.UUID, asyncio.Task[Recovery]] = {}
         self._sweep_task: asyncio.Task[SweepReport] | None = None
@@ -110,7 +88,7 @@ class HealthKeeper:
         running = self._running.get(track_id)
         if running is not None and not running.done():
             return running
-        if self._queued >= self._max_queued:
+        if self._queued >= self._policy.limits.max_queued_recoveries:
             log.warning("track health: recovery of %s dropped, %d recoveries already queued", track_id, self._queued)
             return None
         self._queued += 1
@@ -122,7 +100,7 @@ class HealthKeeper:
         self._queued -= 1
 
     def _start(self, track_id: uuid.UUID, job: Coroutine[Any, Any, Recovery]) -> asyncio.Task[Recovery]:
-        task: asyncio.Task[Recovery] = self.node.spawn(job, f"recover track {track_id}")
+        task: asyncio.Task[Recovery] = self._jobs.spawn(job, f"recover track {track_id}")
         self._running[track_id] = task
 
         def forget(done: asyncio.Task[Recovery]) -> None:
@@ -133,7 +111,7 @@ class HealthKeeper:
         return task
 
     async def _recover_after_play(self, track_id: uuid.UUID, failed: set[str]) -> Recovery:
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             target = await repo.target(session, track_id)
         if target is None:
             return Recovery(answered=False, state=None)
@@ -141,7 +119,7 @@ class HealthKeeper:
 
     async def _recover(
         self,
-        target: repo.Target,
+        target: RemoteTrack,
         *,
         strike: str | None,
         unreachable: set[str],
@@ -153,7 +131,7 @@ class HealthKeeper:
         """
         async with self._slots:
             probed = await self._probe(target, unreachable, sources)
-            async with self.node.db.transaction() as session:
+            async with self._db.transaction() as session:
                 await _record_sources(session, target.id, probed.results)
                 if probed.answered:
                     now = func.now()
@@ -163,44 +141,29 @@ class HealthKeeper:
                     return Recovery(answered=True, state=health.state if health is not None else None)
                 if strike is not None:
                     health, struck = await record.strike_if(session, target.id, strike, probed.error)
-                    return Recovery(answered=False, state=health.state if health is not None else None, struck=struck)
+                    state = health.state if health is not None else None
+                    return Recovery(answered=False, state=state, struck=struck)
                 await repo.mark_checked(session, [target.id], states=(DEREFERENCED,))
                 return Recovery(answered=False, state=await repo.state_of(session, target.id))
 
-    async def _probe(self, target: repo.Target, unreachable: set[str], sources: list[SourceRow] | None) -> _Probed:
+    async def _probe(self, target: RemoteTrack, unreachable: set[str], sources: list[SourceRow] | None) -> _Probed:
         """Whether the blob is cached or a source (origin first, then best copy) announces the right size."""
-        if target.content_hash in self.node.cache:
+        if target.content_hash in self._cache:
             return _Probed(True, "", ())
         if sources is None:
-            async with self.node.db.transaction() as session:
+            async with self._db.transaction() as session:
                 sources = await p2p_repo.sources_of(session, target.id)
-        ranked = rank_sources(sources, target.format, target.bitrate_kbps, target.sample_rate, origin_first=True)
-        error = "no peer offers this track"
-        results: list[tuple[str, bool]] = []
-        for source in ranked:
-            node_id = source.node_id
-            if self.node.is_blocked(node_id):
-                error = f"peer {node_id[:16]} is blocked"
-                continue
-            if node_id in unreachable:
-                error = f"peer {node_id[:16]} is unreachable"
-                continue
+        walk = SourceWalk.of(target, sources, is_blocked=self._blocklist.is_blocked, unreachable=unreachable)
+        while (node_id := walk.next()) is not None:
             try:
-                size = await self.node.messenger.probe_blob(
-                    node_id, target.content_hash, max_size=max(target.file_size, 1)
-                )
+                size = await self._messenger.probe_blob(node_id, target.content_hash, max_size=max(target.file_size, 1))
             except PeerUnavailable as exc:
-                unreachable.add(node_id)  # for the rest of this sweep: one timeout per dead peer, not per track
-                error = str(exc)
+                walk.unavailable(node_id, str(exc))
             except PeerError as exc:
-                error = str(exc)
+                walk.failed(node_id, str(exc))
             else:
-                if size == target.file_size:
-                    results.append((node_id, True))
-                    return _Probed(True, "", tuple(results))
-                error = f"peer {node_id[:16]} announced {size} bytes, the track has {target.file_size}"
-            results.append((node_id, False))
-        return _Probed(False, error, tuple(results))
+                walk.offered(node_id, size)
+        return _Probed(walk.answered, "" if walk.answered else walk.error, tuple(walk.results))
 
     # --- the sweep ------------------------------------------------------------------------------------------
 
@@ -212,18 +175,17 @@ class HealthKeeper:
     def start_sweep(self) -> asyncio.Task[SweepReport]:
         """Start a sweep in the background, or return the running one."""
         if self._sweep_task is None or self._sweep_task.done():
-            self._sweep_task = self.node.spawn(self._sweep(), "track health sweep")
+            self._sweep_task = self._jobs.spawn(self._sweep(), "track health sweep")
         return self._sweep_task
 
     async def sweep(self) -> SweepReport:
         """Sweep every replicated track once (joining the running sweep if there is one); returns the report."""
         return await asyncio.shield(self.start_sweep())
 
-    async def run_periodically(self, interval: float | None = None) -> None:
-        """Sweep every ``interval`` seconds (default :attr:`interval`), the first one an interval after start."""
-        every = self.interval if interval is None else interval
+    async def run_periodically(self) -> None:
+        """Sweep every ``sweep_interval`` seconds, the first one an interval after start."""
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(self._policy.timings.sweep_interval)
             try:
                 await self.sweep()
             except asyncio.CancelledError:
@@ -240,8 +202,8 @@ class HealthKeeper:
         checked = 0
         after: uuid.UUID | None = None
         while True:
-            async with self.node.db.transaction() as session:
-                rows = await repo.sweep_batch(session, after, self.batch_size)
+            async with self._db.transaction() as session:
+                rows = await repo.sweep_batch(session, after, self._policy.limits.sweep_batch)
                 await repo.mark_checked(session, [r.target.id for r in rows if r.state in (HEALTHY, RECOVERED)])
                 work = [row for row in rows if _needs_recovery(row)]
                 sources = await repo.sources_of_many(session, [row.target.id for row in work])
@@ -256,7 +218,7 @@ class HealthKeeper:
             for state, outcome in await asyncio.gather(*jobs):
                 states[state] += 1
                 outcomes[outcome] += 1
-            if len(rows) < self.batch_size:
+            if len(rows) < self._policy.limits.sweep_batch:
                 break
         duration = time.perf_counter() - began
         report = SweepReport(
@@ -269,7 +231,7 @@ class HealthKeeper:
             struck=outcomes["struck"],
             rereferenced=outcomes["rereferenced"],
         )
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             await repo.save_report(session, report.model_dump(mode="json"))
         self.last_report = report
         log.info(

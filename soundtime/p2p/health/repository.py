@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.models import Album, Artist, InstanceSetting, Peer, RemoteTrackSource, Track, TrackHealth
 from soundtime.p2p.health.states import HEALTHY, RECOVERED, Health
-from soundtime.p2p.repository import SourceRow
+from soundtime.p2p.plans.sources import RemoteTrack, SourceRow
 
 #: instance_settings key of the last sweep report.
 REPORT_KEY = "p2p.last_health_sweep"
@@ -23,22 +23,10 @@ _effective_state = func.coalesce(TrackHealth.state, HEALTHY)
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """What a recovery needs to know about a replicated track."""
-
-    id: uuid.UUID
-    content_hash: str
-    file_size: int
-    format: str
-    bitrate_kbps: int | None
-    sample_rate: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class SweepRow:
     """A replicated track as the sweep sees it: ``state`` is None when it has no health row (healthy)."""
 
-    target: Target
+    target: RemoteTrack
     state: str | None
     manually_dereferenced: bool
 
@@ -117,11 +105,11 @@ async def track_origin(session: AsyncSession, track_id: uuid.UUID) -> tuple[bool
 _TARGET_COLUMNS = (Track.id, Track.content_hash, Track.file_size, Track.format, Track.bitrate_kbps, Track.sample_rate)
 
 
-async def target(session: AsyncSession, track_id: uuid.UUID) -> Target | None:
+async def target(session: AsyncSession, track_id: uuid.UUID) -> RemoteTrack | None:
     """A replicated track's recovery target; None when unknown or one of our own tracks."""
     stmt = select(*_TARGET_COLUMNS).where(Track.id == track_id, Track.origin_node.is_not(None))
     row = (await session.execute(stmt)).first()
-    return None if row is None else Target(*row)
+    return None if row is None else RemoteTrack(*row)
 
 
 # --- the sweep ------------------------------------------------------------------------------------------------
@@ -144,7 +132,7 @@ async def sweep_batch(session: AsyncSession, after: uuid.UUID | None, limit: int
         .lateral("health")
     )
     stmt = select(batch, health.c.state, health.c.manually_dereferenced).outerjoin(health, true()).order_by(batch.c.id)
-    return [SweepRow(Target(*row[:6]), row[6], bool(row[7])) for row in await session.execute(stmt)]
+    return [SweepRow(RemoteTrack(*row[:6]), row[6], bool(row[7])) for row in await session.execute(stmt)]
 
 
 _IDS = bindparam("ids", type_=ARRAY(Uuid()))

@@ -13,16 +13,17 @@ from soundtime.kit.errors import Conflict, NotFound, ServiceUnavailable
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
+from soundtime.p2p.face import Federation
 from soundtime.p2p.library_sync import repository as repo
 from soundtime.p2p.library_sync.schemas import LibrarySyncOverview, PeerLibrarySync, ResyncProgress
 from soundtime.p2p.library_sync.tracker import Resync, ResyncRunning
-from soundtime.p2p.node import MAX_TRACK_COUNT, P2PNode
+from soundtime.p2p.ports import MAX_TRACK_COUNT
 
 #: The peer must answer a Ping and acknowledge the catalogue request within this time.
 REQUEST_TIMEOUT = 10.0
 
 
-def _node(context: AppContext) -> P2PNode:
+def _node(context: AppContext) -> Federation:
     if context.p2p is None:
         raise ServiceUnavailable("the p2p node is disabled (P2P_ENABLED=false)", code="p2p_disabled")
     return context.p2p
@@ -72,7 +73,7 @@ async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
     async with context.db.transaction() as session:
         if await p2p_repo.get_peer(session, node_id) is None:
             raise NotFound("no such peer", code="peer_not_found")
-    if node.is_blocked(node_id):
+    if node.peers.is_blocked(node_id):
         raise Conflict("this node is blocked; lift the block first", code="peer_blocked")
     try:
         resync = node.resyncs.begin(node_id)
@@ -80,12 +81,12 @@ async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
         raise Conflict("a re-sync of this peer is running; follow its progress", code="resync_running") from exc
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
-            pong = await node.ping(node_id)
+            pong = await node.contacts.ping(node_id)
             await node.messenger.send(node_id, wire.RequestCatalog())
     except (PeerError, TimeoutError) as exc:
         reason = str(exc) or f"no answer within {REQUEST_TIMEOUT:g} s"
         node.resyncs.failed(resync, f"the peer could not be asked: {reason}")
-        await node.record_failure(node_id)
+        await node.peers.record_failure(node_id)
         raise ServiceUnavailable(f"peer {node_id[:16]} is unreachable: {reason}", code="peer_unavailable") from exc
     node.resyncs.requested(resync, min(pong.track_count, MAX_TRACK_COUNT))
     async with context.db.transaction() as session:

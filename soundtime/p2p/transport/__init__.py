@@ -32,6 +32,7 @@ from soundtime.p2p.transport._iroh import send_patch_applied, set_send_patch
 from soundtime.p2p.transport.addresses import (
     PeerAddress,
     node_id_of_secret,
+    node_id_or_none,
     normalize_node_id,
     parse_peer_address,
     parse_socket_address,
@@ -90,6 +91,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "node_id_of_secret",
+    "node_id_or_none",
     "normalize_node_id",
     "parse_peer_address",
     "parse_socket_address",

@@ -34,6 +34,14 @@ def normalize_node_id(text: str) -> str:
     return node_id
 
 
+def node_id_or_none(text: str) -> str | None:
+    """``text`` as a node id (see :func:`normalize_node_id`), None when it is not one."""
+    try:
+        return normalize_node_id(text)
+    except ValueError:
+        return None
+
+
 def parse_socket_address(text: str) -> str:
     """Validate ``ip:port`` / ``[ipv6]:port`` and return it in canonical form; ValueError otherwise."""
     bracketed = _BRACKETED.fullmatch(text)

@@ -1,10 +1,9 @@
-"""Search routing filters of a node (spec §5): ours, rebuilt when the library changes and sent to peers, and
-theirs, validated and kept while fresh, to choose which peers a search asks."""
+"""Search routing filters (spec §5): ours, rebuilt when the library changes and sent to peers, and theirs,
+validated and kept while fresh, to choose which peers a search asks."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -12,18 +11,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
-from soundtime.p2p.transport import CloseCode
+from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as search_repo
 from soundtime.search.bloom import BloomFilter, InvalidFilter, add_terms, words
 from soundtime.search.peer_filters import PeerFilters
-
-if TYPE_CHECKING:
-    from soundtime.p2p.node import P2PNode
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +47,18 @@ class FilterTimings:
     retry_delay: float = 30.0
 
 
-class SearchFilters:
-    """Our filter and the peers' filters; one per :class:`P2PNode`."""
+class SearchFilters(Part):
+    """Our filter and the peers' filters."""
 
     def __init__(
         self,
-        node: P2PNode,
+        ports: Ports,
         *,
         timings: FilterTimings | None = None,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
-        self.node = node
+        super().__init__(ports)
         self.timings = timings or FilterTimings()
         self.received = PeerFilters(clock=clock)
         self.own: BloomFilter | None = None
@@ -83,7 +79,7 @@ class SearchFilters:
 
     def start(self) -> None:
         """Build our filter now, then keep it up to date (a node job)."""
-        self.node.spawn(self._run(), "search filter")
+        self._jobs.spawn(self._run(), "search filter")
 
     def mark_dirty(self) -> None:
         """The library changed: rebuild soon (changes arriving meanwhile share the rebuild)."""
@@ -121,13 +117,13 @@ class SearchFilters:
 
     async def rebuild(self, *, force: bool = False) -> bool:
         """Build our filter from the library with fresh keys; False when nothing changed since the last build."""
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             fingerprint = await search_repo.library_fingerprint(session)
         if not force and fingerprint == self._fingerprint and self.own is not None:
             return False
         started = time.perf_counter()
         terms: set[str] = set()
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             async for rows in search_repo.stream_track_texts(session, BATCH):
                 await asyncio.to_thread(add_terms, terms, [text for row in rows for text in row])
         bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)
@@ -146,7 +142,7 @@ class SearchFilters:
 
     async def refresh_if_changed(self) -> None:
         """Mark the filter dirty when the library changed behind our back (another process, maintenance)."""
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             fingerprint = await search_repo.library_fingerprint(session)
         if self._fingerprint is not None and fingerprint != self._fingerprint:
             self.mark_dirty()
@@ -155,11 +151,11 @@ class SearchFilters:
 
     def send_to(self, node_id: str) -> None:
         """Send our filter to a peer in the background (once the first build is done)."""
-        self.node.spawn(self._send(node_id), f"search filter to {node_id[:16]}")
+        self._jobs.spawn(self._send(node_id), f"search filter to {node_id[:16]}")
 
     def send_round(self, node_ids: Sequence[str]) -> None:
         """The periodic refresh: notice outside changes, then send our filter to these (online) peers."""
-        self.node.spawn(self._round(list(node_ids)), "search filter round")
+        self._jobs.spawn(self._round(list(node_ids)), "search filter round")
 
     async def _round(self, node_ids: list[str]) -> None:
         self.received.expire()
@@ -169,13 +165,13 @@ class SearchFilters:
     async def broadcast(self) -> None:
         """Send our filter to every online, unblocked peer."""
         self._last_broadcast = self._clock()
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             online = [p.node_id for p in await p2p_repo.list_peers(session) if p.is_online]
         await asyncio.gather(*(self._send(node_id) for node_id in online))
 
     async def _send(self, node_id: str) -> None:
         await self._built.wait()
-        if self.node.is_blocked(node_id) or self._message is None:
+        if self._message is None:
             return
         self._sent[node_id] = self._clock()
         self._sent.move_to_end(node_id)
@@ -183,21 +179,19 @@ class SearchFilters:
             self._sent.popitem(last=False)
         try:
             async with self._send_slots:
-                await self.node.messenger.send(node_id, self._message)
+                await self._messenger.send(node_id, self._message)  # refuses blocked peers, before and after dialling
         except PeerError as exc:
             self._sent.pop(node_id, None)
             log.debug("search filter to %s not delivered: %s", node_id[:16], exc)
-        finally:
-            if self.node.is_blocked(node_id):  # blocked while we dialled: close what this send may have opened
-                with contextlib.suppress(RuntimeError):
-                    self.node.transport.close_peer(node_id, CloseCode.BLOCKED, b"blocked")
 
     # --- theirs ----------------------------------------------------------------------------------------------
 
+    async def on_bloom(self, conn: PeerConnection, _: Stream, message: wire.BloomExchange) -> None:
+        """BloomExchange from a peer (an unusable filter is logged and ignored)."""
+        self.receive(conn.node_id, message.bloom)
+
     def receive(self, sender: str, data: wire.BloomFilterData) -> bool:
         """Keep a peer's filter if it is valid (a bad one is logged and ignored); answer with ours if it is due."""
-        if self.node.is_blocked(sender):
-            return False
         try:
             self.received.put(sender, data)
         except InvalidFilter as exc:
@@ -220,11 +214,11 @@ class SearchFilters:
         matching = [
             node_id
             for node_id in self.received.matching(words(query))
-            if not self.node.is_blocked(node_id) and node_id != self.node.node_id
+            if not self._blocklist.is_blocked(node_id) and node_id != self._own.node_id
         ]
         if not matching:
             return []
-        async with self.node.db.transaction() as session:
+        async with self._db.transaction() as session:
             online = await search_repo.online_peers(session, matching)
         online.sort(key=lambda peer: (-peer[1], peer[0]))
         return [node_id for node_id, _ in online[:limit]]

@@ -1,0 +1,54 @@
+"""Our answer to a peer's SearchQuery (spec §3): every matching track of our library, naming as the source the
+node that can serve its bytes — ourselves for our own tracks (and cached copies when we serve the cache), else the
+track's origin."""
+
+from __future__ import annotations
+
+from soundtime.p2p import wire
+from soundtime.p2p.cache import AudioCache
+from soundtime.p2p.parts import Ports
+from soundtime.p2p.transport import PeerConnection, Stream
+from soundtime.search import repository as repo
+
+#: Most results we return to a SearchQuery, whatever limit it asks for; the query text read.
+MAX_RESULTS = 100
+MAX_QUERY_CHARS = 256
+
+
+class SearchResponder:
+    """Answers SearchQuery from the library."""
+
+    def __init__(self, ports: Ports, cache: AudioCache) -> None:
+        self._db = ports.db
+        self._own = ports.own
+        self._policy = ports.policy
+        self._cache = cache
+
+    async def answer(self, _: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:
+        """SearchQuery: SearchResults with the same request id."""
+        limit = min(message.limit, MAX_RESULTS)
+        async with self._db.transaction() as session:
+            found = await repo.search_tracks(session, message.query[:MAX_QUERY_CHARS], limit) if limit else []
+        serve_cache = self._policy.serve_cache
+        results = []
+        for row, rank in found:
+            track, origin = row.track, row.track.origin_node
+            servable = origin is None or (serve_cache and track.content_hash in self._cache)
+            results.append(
+                wire.SearchResultItem(
+                    hash=track.content_hash,
+                    title=track.title,
+                    artist_name=row.artist.name,
+                    album_title=row.album.title if row.album is not None else None,
+                    duration_secs=track.duration_secs,
+                    format=track.format,
+                    genre=track.genre,
+                    year=track.year,
+                    bitrate=track.bitrate_kbps,
+                    source_node=self._own.node_id if servable or origin is None else origin,
+                    musicbrainz_id=None,
+                    relevance=rank,
+                )
+            )
+        reply = wire.SearchResults(request_id=message.request_id, results=results, total=len(results))
+        await stream.write(wire.encode_frame(reply), timeout=self._policy.timings.request_timeout)
