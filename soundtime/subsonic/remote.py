@@ -92,8 +92,8 @@ async def remembered_song(call: Call, digest: str) -> dict[str, Any]:
         held = await repo.song_by_hash(session, call.me.user_id, digest)
     if held is not None:
         return shapes.song(held)
-    node = call.context.p2p
-    found = node.search.recent.get(digest) if node is not None else None
+    peers = call.context.peer_search
+    found = peers.fanout.recent.get(digest) if peers is not None else None
     if found is None:
         raise not_found("song")
     item = found.item

@@ -37,7 +37,7 @@ async def test_federated_tracks_play_and_peer_hits_are_imported_when_played(
         response = await upload(a.client, a.token, path)
         assert response.status_code == 201, response.text
         files[title] = path.read_bytes()
-    await a.node.filters.rebuild()
+    await a.search.filters.rebuild()
     b: Instance = await start_instance("b", P2P_SEED_PEERS=a.dial_address())
     digests = {title: blake3(data).hexdigest() for title, data in files.items()}
     for digest in digests.values():
@@ -72,4 +72,4 @@ async def test_federated_tracks_play_and_peer_hits_are_imported_when_played(
 
 
 async def _has_filter(instance: Instance, node_id: str) -> bool:
-    return instance.node.filters.received.get(node_id) is not None
+    return instance.search.filters.received.get(node_id) is not None
