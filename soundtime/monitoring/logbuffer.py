@@ -25,6 +25,8 @@ FEDERATION_LOGGERS = (
     "soundtime.search.distributed",
     "soundtime.search.peer_filters",
     "soundtime.search.imports",
+    "soundtime.search.responder",
+    "soundtime.search.routing",
     "soundtime.streaming.remote",
 )
 LEVELS = {
