@@ -17,6 +17,7 @@ from soundtime.library import repository as library_repo
 from soundtime.library.ingest import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
 from soundtime.p2p.policy import Limits
+from soundtime.p2p.tracks import announcement
 from soundtime.p2p.validation import announcement_problem
 from soundtime.p2p.wire import TrackAnnouncement
 
@@ -24,28 +25,6 @@ log = logging.getLogger(__name__)
 
 #: Tracks per CatalogSync / CatalogDelta message (spec §4).
 PAGE_SIZE = 500
-
-
-def announcement_of(row: repo.CatalogRow, origin: str) -> TrackAnnouncement:
-    """The announcement of one of our own tracks."""
-    return TrackAnnouncement(
-        hash=row.content_hash,
-        title=row.title,
-        artist_name=row.artist_name,
-        album_artist_name=row.album_artist_name,
-        album_title=row.album_title,
-        duration_secs=row.duration_secs,
-        format=row.format,
-        file_size=row.file_size,
-        genre=row.genre,
-        year=row.year,
-        track_number=row.track_number,
-        disc_number=row.disc_number,
-        bitrate=row.bitrate_kbps,
-        sample_rate=row.sample_rate,
-        origin_node=origin,
-        cover_hash=row.cover_hash,
-    )
 
 
 async def catalog_pages(db: Database, origin: str, since: datetime | None) -> AsyncIterator[list[TrackAnnouncement]]:
@@ -62,7 +41,7 @@ async def catalog_pages(db: Database, origin: str, since: datetime | None) -> As
                 rows = await repo.own_changes_page(session, since, PAGE_SIZE, after)
         if not rows:
             return
-        yield [announcement_of(row, origin) for row in rows]
+        yield [announcement(row.facts, origin) for row in rows]
         last = rows[-1]
         after = (last.created_at if since is None else last.updated_at, last.id)
         if len(rows) < PAGE_SIZE:

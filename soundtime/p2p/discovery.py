@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -24,6 +23,7 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from soundtime.kit.jobs import Jobs
+from soundtime.p2p.transport.addresses import is_node_id
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ REPORT_INTERVAL = 60.0
 #: How long to wait for an announced service's records (milliseconds, as zeroconf counts).
 RESOLVE_TIMEOUT_MS = 2000
 
-_NODE_ID = re.compile(r"[0-9a-f]{64}")
 
 OnFound = Callable[[str, list[str]], Awaitable[None]]
 #: ``InterfaceChoice.All``/``Default`` or interface IPs (IPv6 interface indexes allowed), as zeroconf takes them.
@@ -54,7 +53,7 @@ Interfaces = InterfaceChoice | Sequence[str | int]
 def normalize_node_id(value: str) -> str | None:
     """The node id lower-cased if it is exactly 64 hex characters, else None."""
     lowered = value.lower()
-    return lowered if _NODE_ID.fullmatch(lowered) else None
+    return lowered if is_node_id(lowered) else None
 
 
 def _valid_port(value: object) -> bool:

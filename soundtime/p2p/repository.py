@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from soundtime.library.facts import TrackFacts, facts_of_columns
 from soundtime.models import Album, Artist, BlockedDomain, Cover, Peer, PeerLink, RemoteTrackSource, Track
 from soundtime.p2p.plans.sources import SourceRow
 
@@ -222,21 +223,7 @@ class CatalogRow:
     id: uuid.UUID
     created_at: datetime
     updated_at: datetime
-    content_hash: str
-    title: str
-    artist_name: str
-    album_artist_name: str | None
-    album_title: str | None
-    duration_secs: float
-    format: str
-    file_size: int
-    genre: str | None
-    year: int | None
-    track_number: int | None
-    disc_number: int | None
-    bitrate_kbps: int | None
-    sample_rate: int | None
-    cover_hash: str | None
+    facts: TrackFacts
 
 
 def _catalog_select() -> Any:
@@ -245,11 +232,11 @@ def _catalog_select() -> Any:
             Track.id,
             Track.created_at,
             Track.updated_at,
-            Track.content_hash,
+            Track.content_hash.label("hash"),
             Track.title,
-            Artist.name,
-            AlbumArtist.name,
-            Album.title,
+            Artist.name.label("artist_name"),
+            AlbumArtist.name.label("album_artist_name"),
+            Album.title.label("album_title"),
             Track.duration_secs,
             Track.format,
             Track.file_size,
@@ -269,7 +256,8 @@ def _catalog_select() -> Any:
 
 
 async def _catalog_rows(session: AsyncSession, stmt: Any) -> list[CatalogRow]:
-    return [CatalogRow(*row) for row in await session.execute(stmt)]
+    rows = (await session.execute(stmt)).mappings()
+    return [CatalogRow(row["id"], row["created_at"], row["updated_at"], facts_of_columns(row)) for row in rows]
 
 
 async def own_catalog_page(

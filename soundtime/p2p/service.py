@@ -31,8 +31,7 @@ from soundtime.p2p.schemas import (
     PeerOut,
     PingOut,
 )
-from soundtime.p2p.transport import parse_peer_address
-from soundtime.p2p.validation import is_node_id
+from soundtime.p2p.transport import is_node_id, parse_peer_address
 
 #: Entries per import: the largest list (ids with 500-character reasons) stays under the 1 MiB body limit.
 MAX_IMPORTED_BLOCKS = 1000

@@ -17,11 +17,6 @@ MAX_GENRE_CHARS = 128
 MAX_FILE_SIZE = 1 << 40
 
 
-def is_node_id(value: str) -> bool:
-    """64 lowercase hex characters (the shape; the transport checks that it is a valid key)."""
-    return HEX64.fullmatch(value) is not None
-
-
 def _text_problem(name: str, value: str | None, limit: int, *, required: bool) -> str | None:
     if value is None:
         return f"{name} missing" if required else None

@@ -17,7 +17,9 @@ from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
 from soundtime.p2p.parts import Part, Ports
-from soundtime.p2p.validation import announcement_problem, is_node_id
+from soundtime.p2p.tracks import announcement, facts_of_item
+from soundtime.p2p.transport import is_node_id
+from soundtime.p2p.validation import announcement_problem
 from soundtime.search.routing import SearchFilters
 
 log = logging.getLogger(__name__)
@@ -33,19 +35,7 @@ MAX_RECENT = 10_000
 
 def as_announcement(item: wire.SearchResultItem, origin: str, file_size: int) -> wire.TrackAnnouncement:
     """A search hit as the announcement its source would have sent (what replication validates and stores)."""
-    return wire.TrackAnnouncement(
-        hash=item.hash,
-        title=item.title,
-        artist_name=item.artist_name,
-        album_title=item.album_title,
-        duration_secs=item.duration_secs,
-        format=item.format.lower(),
-        file_size=file_size,
-        genre=item.genre,
-        year=item.year,
-        bitrate=item.bitrate,
-        origin_node=origin,
-    )
+    return announcement(facts_of_item(item, file_size=file_size), origin)
 
 
 def item_problem(item: wire.SearchResultItem, answering: str, known: set[str], own_id: str) -> str | None:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.library import repository as library
+from soundtime.library.facts import TrackFacts, facts_of_row
 from soundtime.p2p import wire
+from soundtime.p2p.tracks import facts_of_item
 from soundtime.search import repository as repo
 from soundtime.search.distributed import FanOut, RemoteHit
 
@@ -23,53 +25,10 @@ from soundtime.search.distributed import FanOut, RemoteHit
 class Hit:
     """One merged result; ``track_id`` is set when the track is in our library."""
 
-    hash: str
-    title: str
-    artist_name: str
-    album_title: str | None
-    duration_secs: float
-    format: str
-    genre: str | None
-    year: int | None
-    bitrate: int | None
+    facts: TrackFacts
     relevance: float
     track_id: uuid.UUID | None
     sources: tuple[str, ...]
-
-
-def _local_hit(row: library.TrackRow, relevance: float, sources: tuple[str, ...]) -> Hit:
-    track = row.track
-    return Hit(
-        hash=track.content_hash,
-        title=track.title,
-        artist_name=row.artist.name,
-        album_title=row.album.title if row.album is not None else None,
-        duration_secs=track.duration_secs,
-        format=track.format,
-        genre=track.genre,
-        year=track.year,
-        bitrate=track.bitrate_kbps,
-        relevance=relevance,
-        track_id=track.id,
-        sources=sources,
-    )
-
-
-def _remote_hit(item: wire.SearchResultItem, relevance: float, sources: tuple[str, ...]) -> Hit:
-    return Hit(
-        hash=item.hash,
-        title=item.title,
-        artist_name=item.artist_name,
-        album_title=item.album_title,
-        duration_secs=item.duration_secs,
-        format=item.format.lower(),
-        genre=item.genre,
-        year=item.year,
-        bitrate=item.bitrate,
-        relevance=relevance,
-        track_id=None,
-        sources=sources,
-    )
 
 
 async def merge(
@@ -84,15 +43,15 @@ async def merge(
     sources = {digest: tuple(sorted(nodes)) for digest, nodes in fan.sources.items()}
     if local is None:
         local = await repo.search_tracks(session, query, limit)
-    hits = [_local_hit(row, rank, sources.get(row.track.content_hash, ())) for row, rank in local]
-    found = [RemoteHit(fan.variants[h.hash][0], h.sources) for h in hits if h.sources]
+    hits = [Hit(facts_of_row(row), rank, row.track.id, sources.get(row.track.content_hash, ())) for row, rank in local]
+    found = [RemoteHit(fan.variants[h.facts.hash][0], h.sources) for h in hits if h.sources]
 
-    others = [digest for digest in fan.variants if digest not in {h.hash for h in hits}]
+    others = [digest for digest in fan.variants if digest not in {h.facts.hash for h in hits}]
     held = await repo.held_tracks(session, query, others)
     held_rows = await library.tracks_by_ids(session, [tid for tid, rank in held.values() if rank is not None])
     for digest, (track_id, rank) in held.items():
         if rank is not None and track_id in held_rows:
-            hits.append(_local_hit(held_rows[track_id], rank, sources[digest]))
+            hits.append(Hit(facts_of_row(held_rows[track_id]), rank, track_id, sources[digest]))
             found.append(RemoteHit(fan.variants[digest][0], sources[digest]))
 
     candidates = [(digest, item) for digest in others if digest not in held for item in fan.variants[digest]]
@@ -103,8 +62,8 @@ async def merge(
         if rank is not None and (digest not in best or rank > best[digest][0]):
             best[digest] = (rank, item)
     for digest, (rank, item) in best.items():
-        hits.append(_remote_hit(item, rank, sources[digest]))
+        hits.append(Hit(facts_of_item(item), rank, None, sources[digest]))
         found.append(RemoteHit(item, sources[digest]))
 
-    hits.sort(key=lambda h: (-h.relevance, h.title.casefold(), h.hash))
+    hits.sort(key=lambda h: (-h.relevance, h.facts.title.casefold(), h.facts.hash))
     return hits[:limit], found

@@ -4,9 +4,11 @@ track's origin."""
 
 from __future__ import annotations
 
+from soundtime.library.facts import facts_of_row
 from soundtime.p2p import wire
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.parts import Ports
+from soundtime.p2p.tracks import search_item
 from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as repo
 
@@ -32,23 +34,9 @@ class SearchResponder:
         serve_cache = self._policy.serve_cache
         results = []
         for row, rank in found:
-            track, origin = row.track, row.track.origin_node
-            servable = origin is None or (serve_cache and track.content_hash in self._cache)
-            results.append(
-                wire.SearchResultItem(
-                    hash=track.content_hash,
-                    title=track.title,
-                    artist_name=row.artist.name,
-                    album_title=row.album.title if row.album is not None else None,
-                    duration_secs=track.duration_secs,
-                    format=track.format,
-                    genre=track.genre,
-                    year=track.year,
-                    bitrate=track.bitrate_kbps,
-                    source_node=self._own.node_id if servable or origin is None else origin,
-                    musicbrainz_id=None,
-                    relevance=rank,
-                )
-            )
+            origin = row.track.origin_node
+            servable = origin is None or (serve_cache and row.track.content_hash in self._cache)
+            source = self._own.node_id if servable or origin is None else origin
+            results.append(search_item(facts_of_row(row), source, rank))
         reply = wire.SearchResults(request_id=message.request_id, results=results, total=len(results))
         await stream.write(wire.encode_frame(reply), timeout=self._policy.timings.request_timeout)

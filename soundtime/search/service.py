@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soundtime.context import AppContext
 from soundtime.kit.errors import ServiceUnavailable
 from soundtime.library import views
+from soundtime.library.facts import summary
 from soundtime.library.repository import TrackRow
 from soundtime.library.schemas import TrackOut
 from soundtime.search import repository as repo
@@ -50,20 +51,7 @@ async def search(session: AsyncSession, text: str, limit: int) -> SearchResults:
 
 
 def _p2p_track(hit: Hit) -> P2PTrack:
-    return P2PTrack(
-        hash=hit.hash,
-        title=hit.title,
-        artist_name=hit.artist_name,
-        album_title=hit.album_title,
-        duration_secs=hit.duration_secs,
-        format=hit.format,
-        genre=hit.genre,
-        year=hit.year,
-        bitrate_kbps=hit.bitrate,
-        relevance=hit.relevance,
-        track_id=hit.track_id,
-        sources=list(hit.sources),
-    )
+    return P2PTrack(**summary(hit.facts), relevance=hit.relevance, track_id=hit.track_id, sources=list(hit.sources))
 
 
 async def _ask_peers(context: AppContext, text: str, limit: int, user_key: str) -> FanOut:

@@ -10,13 +10,13 @@ import pytest
 
 from soundtime.library.tags import MAX_DURATION_SECS
 from soundtime.p2p import wire
+from soundtime.p2p.transport import is_node_id
 from soundtime.p2p.validation import (
     MAX_FILE_SIZE,
     MAX_GENRE_CHARS,
     MAX_NAME_CHARS,
     announcement_problem,
     direct_address,
-    is_node_id,
 )
 from tests.support.soundtime_peer import GOLDEN_TRACK
 

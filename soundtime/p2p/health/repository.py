@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, any_, bindparam, func, select, true, update
+from sqlalchemy import RowMapping, Uuid, and_, any_, bindparam, func, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,26 +28,6 @@ class SweepRow:
     target: RemoteTrack
     state: str | None
     manually_dereferenced: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteTrackRow:
-    """A replicated track with its health, as the admin listing shows it."""
-
-    id: uuid.UUID
-    title: str
-    artist: str
-    album: str | None
-    format: str
-    content_hash: str
-    file_size: int
-    origin_node: str
-    state: str
-    consecutive_failures: int
-    manually_dereferenced: bool
-    last_error: str | None
-    last_checked_at: datetime | None
-    source_count: int
 
 
 # --- one track ------------------------------------------------------------------------------------------------
@@ -215,8 +194,9 @@ async def counts(session: AsyncSession) -> tuple[dict[str, int], int]:
 
 async def remote_tracks(
     session: AsyncSession, limit: int, after: uuid.UUID | None, state: str | None
-) -> list[RemoteTrackRow]:
-    """Replicated tracks in id order after ``after`` (optionally only those in ``state``), with health.
+) -> list[RowMapping]:
+    """Replicated tracks in id order after ``after`` (optionally only those in ``state``), with health: columns
+    named as :class:`~soundtime.p2p.health.schemas.RemoteTrackOut` names its fields.
 
     The cursor bounds both sides of the join, so a merge join starts at the cursor on both indexes.
     """
@@ -251,4 +231,4 @@ async def remote_tracks(
         stmt = stmt.where(_effective_state == state)
     elif state is not None:  # few tracks: an inner join driven by the state index
         stmt = stmt.where(TrackHealth.state == state)
-    return [RemoteTrackRow(**row._asdict()) for row in await session.execute(stmt)]
+    return list((await session.execute(stmt)).mappings())

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from pydantic import ValidationError
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.context import AppContext
@@ -32,26 +33,10 @@ async def list_remote_tracks(
     after = decode_cursor(cursor, uuid.UUID)[0] if cursor else None
     rows = await repo.remote_tracks(session, limit + 1, after, state)
 
-    def item(row: repo.RemoteTrackRow) -> RemoteTrackOut:
-        return RemoteTrackOut(
-            id=row.id,
-            title=row.title,
-            artist=row.artist,
-            album=row.album,
-            format=row.format,
-            content_hash=row.content_hash,
-            file_size=row.file_size,
-            origin_node=row.origin_node,
-            state=row.state,
-            consecutive_failures=row.consecutive_failures,
-            manually_dereferenced=row.manually_dereferenced,
-            source_count=row.source_count,
-            cached=row.content_hash in context.cache,
-            last_error=row.last_error,
-            last_checked_at=row.last_checked_at,
-        )
+    def item(row: RowMapping) -> RemoteTrackOut:
+        return RemoteTrackOut(**row, cached=row["content_hash"] in context.cache)
 
-    return page_of(rows, limit, lambda row: (row.id,), item)
+    return page_of(rows, limit, lambda row: (row["id"],), item)
 
 
 async def dereference(context: AppContext, session: AsyncSession, track_id: uuid.UUID) -> TrackHealthOut:

@@ -31,6 +31,7 @@ The quirks of the iroh 1.2.0 bindings (docs: shared/notes/iroh-python.md) are ha
 from soundtime.p2p.transport._iroh import send_patch_applied, set_send_patch
 from soundtime.p2p.transport.addresses import (
     PeerAddress,
+    is_node_id,
     node_id_of_secret,
     node_id_or_none,
     normalize_node_id,
@@ -90,6 +91,7 @@ __all__ = [
     "StreamTimeout",
     "Transport",
     "TransportError",
+    "is_node_id",
     "node_id_of_secret",
     "node_id_or_none",
     "normalize_node_id",

@@ -22,10 +22,20 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\]:(?P<port>[0-9]+)")
 
 
+def is_node_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a node id: exactly 64 lower-case hexadecimal characters.
+
+    The one node-id check of the package. Ids in bulk data (origins of announced tracks, sources of search hits,
+    block lists, LAN announcements) are checked for their shape only; :func:`normalize_node_id` also checks that
+    the id is an Ed25519 public key (~27 µs each) before we dial or register it.
+    """
+    return _HEX64.fullmatch(text) is not None
+
+
 def normalize_node_id(text: str) -> str:
     """Lower-case a node id and check it is a valid Ed25519 public key; ValueError otherwise."""
     node_id = text.strip().lower()
-    if _HEX64.fullmatch(node_id) is None:
+    if not is_node_id(node_id):
         raise ValueError(f"a node id is 64 hexadecimal characters, got {text!r}")
     try:
         ffi.EndpointId.from_string(node_id)
