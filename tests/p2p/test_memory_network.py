@@ -18,6 +18,8 @@ from soundtime.p2p.transport import (
     PeerAddress,
     PeerConnection,
     Stream,
+    StreamCode,
+    StreamError,
     StreamTimeout,
     node_id_of_secret,
     normalize_node_id,
@@ -127,3 +129,44 @@ async def test_a_writer_waits_for_a_reader_a_window_behind() -> None:
     release.set()
     await stream.write(bytes(3 << 20), timeout=1)  # a reader that reads lets it through
     assert await stream.finish(ack_timeout=1) is None
+
+
+async def test_a_lost_stream_never_reaches_the_peer_and_its_sender_sees_it_fail() -> None:
+    network = MemoryNetwork()
+    served: list[bytes] = []
+
+    async def record(_: PeerConnection, stream: Stream) -> None:
+        served.append(await stream.read_frame(1 << 20, timeout=5))
+
+    a = await network.start(os.urandom(32), Callbacks(on_stream=echo, admit=admit_all))
+    b = await network.start(os.urandom(32), Callbacks(on_stream=record, admit=admit_all))
+    seen: list[tuple[str, str, bytes]] = []
+
+    def lose_the_second(sender: str, receiver: str, first: bytes) -> bool:
+        seen.append((sender, receiver, first))
+        return first.endswith(b"second")
+
+    restore = network.lose(lose_the_second)
+    conn = await a.connect(b.address())
+    for body in (b"first", b"second", b"third"):
+        stream = await conn.open_stream()
+        if body == b"second":
+            with pytest.raises(StreamError) as lost:
+                await stream.write_frame(body, timeout=1)
+            assert lost.value.code == StreamCode.INTERNAL
+        else:
+            await stream.write_frame(body, timeout=1)
+            assert await stream.finish(ack_timeout=1) in (None, StreamCode.DONE)
+    await asyncio.sleep(0.05)
+    assert served == [b"first", b"third"]
+    assert [(s, r) for s, r, _ in seen] == [(a.node_id, b.node_id)] * 3
+    assert seen[1][2] == struct.pack(">I", 6) + b"second"
+
+    restore()
+    stream = await conn.open_stream()
+    await stream.write_frame(b"second", timeout=1)
+    await stream.finish(ack_timeout=1)
+    await asyncio.sleep(0.05)
+    assert served == [b"first", b"third", b"second"]
+    await a.close()
+    await b.close()

@@ -9,7 +9,8 @@ operation (a missed one aborts the stream with ``StreamCode.TIMEOUT``), connecti
 lost-connection hook and heartbeats. What it leaves out: handshakes, idle timeouts, connection and stream caps.
 
 Faults for tests: :meth:`MemoryNetwork.cut` makes a node vanish (its connections are lost, it cannot be dialled)
-until :meth:`MemoryNetwork.heal`.
+until :meth:`MemoryNetwork.heal`; :meth:`MemoryNetwork.lose` loses the streams a rule picks (a page of a catalog
+push, say) before the receiver sees them.
 """
 
 # ruff: noqa: ASYNC109 - deadlines are parameters, as in the iroh transport
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from soundtime.kit import metrics
@@ -38,6 +40,8 @@ from soundtime.p2p.transport.errors import (
 
 log = logging.getLogger("soundtime.p2p.transport")
 
+#: ``rule(sender, receiver, first_write)``: whether the network loses a stream (see :meth:`MemoryNetwork.lose`).
+LossRule = Callable[[str, str, bytes], bool]
 #: Bytes a writer may have in flight on one stream before it waits for the reader (flow control).
 WINDOW = 1 << 20
 PORT = 11204
@@ -73,10 +77,15 @@ class MemoryStream(StreamBase):
         self._recv_state = "open"  # open -> eof, or stopped (by us) / failed
         self._peer_end: MemoryStream | None = None  # set until the peer has been told about the stream
 
-    def _announce(self) -> None:
-        """As over QUIC, a stream exists for the peer once its first frame arrives: hand it over now."""
+    def _announce(self, first: memoryview | None = None) -> None:
+        """As over QUIC, a stream exists for the peer once its first frame arrives: hand it over now (unless the
+        network loses it: see :meth:`MemoryNetwork.lose`)."""
         theirs, self._peer_end = self._peer_end, None
         if theirs is None:
+            return
+        owner = self.connection._owner
+        if owner._network._loses(owner.node_id, self.connection.node_id, first):
+            theirs._refuse(StreamCode.INTERNAL)
             return
         if self.connection.outgoing:
             self.connection.peer_owner()._serve(theirs.connection, theirs)
@@ -149,7 +158,7 @@ class MemoryStream(StreamBase):
         deadline = asyncio.get_running_loop().time() + timeout
         view = memoryview(bytes(data))
         metrics.bytes_sent(len(view))
-        self._announce()
+        self._announce(view)
         while True:
             self._raise_if_send_broken("writing")
             room = WINDOW - len(self._send.buffer)
@@ -198,14 +207,14 @@ class MemoryStream(StreamBase):
         self._recv.buffer.clear()
         self._recv.notify()
 
-    def _refuse(self) -> None:
-        """Stop reading and reset, with ``StreamCode.REFUSED`` (synchronously: nothing to wait for in memory)."""
+    def _refuse(self, code: int = StreamCode.REFUSED) -> None:
+        """Stop reading and reset, with ``code`` (synchronously: nothing to wait for in memory)."""
         self._recv_state = "stopped"
-        self._recv.stopped = StreamCode.REFUSED
+        self._recv.stopped = int(code)
         self._recv.buffer.clear()
         self._recv.notify()
         self._send_state = "reset"
-        self._send.reset = StreamCode.REFUSED
+        self._send.reset = int(code)
         self._send.notify()
 
     async def _settle(self) -> None:
@@ -462,6 +471,7 @@ class MemoryNetwork:
         self.heartbeat_interval = heartbeat_interval
         self._nodes: dict[str, MemoryTransport] = {}
         self._cut: set[str] = set()
+        self._losses: list[LossRule] = []
         self._count = 0
 
     async def start(self, secret_key: bytes, callbacks: Callbacks, jobs: Jobs | None = None) -> MemoryTransport:
@@ -489,6 +499,18 @@ class MemoryNetwork:
     def heal(self, node_id: str) -> None:
         """The node is reachable again."""
         self._cut.discard(node_id)
+
+    def lose(self, rule: LossRule) -> Callable[[], None]:
+        """Lose the streams for which ``rule(sender, receiver, first_write)`` is true: the receiver never serves
+        one, and the sender finds it stopped and reset with ``StreamCode.INTERNAL`` (as when the peer's handler
+        dies). ``first_write`` is what the sender's first write carried (empty for a bare FIN). Returns a function
+        that removes the rule."""
+        self._losses.append(rule)
+        return lambda: self._losses.remove(rule)
+
+    def _loses(self, sender: str, receiver: str, first: memoryview | None) -> bool:
+        data = b"" if first is None or not self._losses else bytes(first)
+        return any(rule(sender, receiver, data) for rule in self._losses)
 
     def _reachable(self, dialer: str, addr: PeerAddress) -> MemoryTransport | None:
         target = self._nodes.get(addr.node_id)
