@@ -144,3 +144,86 @@ def test_planners_and_ports_do_no_io(module: str) -> None:
         todo.extend(GRAPH[current])
     forbidden = {"soundtime.kit.db", "soundtime.p2p.repository", "soundtime.p2p.transport.endpoint"}
     assert not reach & forbidden
+
+
+#: Numbers at module level in federation and search that are not policy, and why. Timeouts, intervals, limits,
+#: rates and concurrency belong in ``soundtime.p2p.policy`` (Timings, Limits), where tests and operators see them.
+NOT_POLICY = {
+    "soundtime.p2p.catalog.PAGE_SIZE": "tracks per CatalogSync page (spec §4)",
+    "soundtime.p2p.discovery.MAX_ADDRESSES": "what one LAN announcement may carry",
+    "soundtime.p2p.discovery.MAX_PORTS": "what one LAN announcement may carry",
+    "soundtime.p2p.discovery.MAX_ENDPOINTS": "what one LAN announcement may carry",
+    "soundtime.p2p.discovery.MAX_PEERS": "the LAN report limiter's memory",
+    "soundtime.p2p.downloads.MAX_BLOB_SIZE": "a blob transfer's u32 length prefix (spec §4)",
+    "soundtime.p2p.health.states.DEREFERENCE_AFTER": "SoundTime's three strikes",
+    "soundtime.p2p.health.states.MAX_FAILURES": "a smallint column",
+    "soundtime.p2p.health.states.MAX_ERROR_LENGTH": "a column's length",
+    "soundtime.p2p.identity.SECRET_KEY_SIZE": "an Ed25519 secret key",
+    "soundtime.p2p.messenger.ACK_REPLY_LIMIT": "what an acknowledgement may carry",
+    "soundtime.p2p.messenger.CHUNK": "read granularity",
+    "soundtime.p2p.serving.CHUNK": "write granularity",
+    "soundtime.p2p.plans.schedule.MAX_DOUBLINGS": "an overflow guard of the back-off",
+    "soundtime.p2p.plans.schedule.JITTER": "the back-off's shape (±25 %)",
+    "soundtime.p2p.plans.sources.OTHER_FORMAT_SCORE": "SoundTime's best-copy score",
+    "soundtime.p2p.plans.sources.ONLINE_BONUS": "SoundTime's best-copy score",
+    "soundtime.p2p.plans.sources.MAX_COUNTED_KBPS": "SoundTime's best-copy score",
+    "soundtime.p2p.plans.sources.MAX_COUNTED_HZ": "SoundTime's best-copy score",
+    "soundtime.p2p.ports.MAX_TRACK_COUNT": "a bigint column",
+    "soundtime.p2p.service.MAX_IMPORTED_BLOCKS": "an HTTP request's size (admin API)",
+    "soundtime.p2p.transport.endpoint.MAX_INCOMING_PER_PEER": "a transport guard (the transport reads no policy)",
+    "soundtime.p2p.transport.memory.WINDOW": "the in-memory network's flow control",
+    "soundtime.p2p.transport.memory.PORT": "the in-memory network's addresses",
+    "soundtime.p2p.transport.streams._U32_MAX": "a u32",
+    "soundtime.p2p.transport.streams._QUICK_TIMEOUT": "best-effort control calls of the iroh bindings",
+    "soundtime.p2p.validation.MAX_NAME_CHARS": "a column's length",
+    "soundtime.p2p.validation.MAX_GENRE_CHARS": "a column's length",
+    "soundtime.p2p.validation.MAX_FILE_SIZE": "the largest file we believe in",
+    "soundtime.p2p.wire.MAX_FRAME_SIZE": "the wire (spec §2)",
+    "soundtime.p2p.wire.PREFIX_SIZE": "the wire (spec §2)",
+    "soundtime.p2p.wire._U64_MAX": "a u64",
+    "soundtime.p2p.wire._CACHE_LIMIT": "a codec cache",
+    "soundtime.search.bloom.MIN_CAPACITY": "SoundTime's filter parameters (spec §5)",
+    "soundtime.search.bloom.FALSE_POSITIVE_RATE": "SoundTime's filter parameters (spec §5)",
+    "soundtime.search.bloom.MAX_HASHES": "what a peer's filter may ask for",
+    "soundtime.search.bloom.MAX_BITMAP_BYTES": "what a peer's filter may carry",
+    "soundtime.search.bloom._U64": "a u64",
+    "soundtime.search.bloom._MODULUS": "the filter's hash (spec §5)",
+    "soundtime.search.routing.BATCH": "rows per database read",
+}
+
+
+def _number(node: ast.expr) -> bool:
+    """Whether ``node`` is a number written with literals and arithmetic only."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+    if isinstance(node, ast.UnaryOp):
+        return _number(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _number(node.left) and _number(node.right)
+    return False
+
+
+def _numeric_constants(prefixes: tuple[str, ...]) -> set[str]:
+    found = set()
+    for module, path in MODULES.items():
+        if not module.startswith(prefixes):
+            continue
+        for statement in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(statement, ast.Assign):
+                targets, value = statement.targets, statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                targets, value = [statement.target], statement.value
+            else:
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id.lstrip("_").isupper() and _number(value):
+                    found.add(f"{module}.{target.id}")
+    return found
+
+
+def test_federation_policy_lives_in_the_policy_objects() -> None:
+    found = _numeric_constants(("soundtime.p2p.", "soundtime.search."))
+    assert "soundtime.p2p.catalog.PAGE_SIZE" in found  # the walk sees annotated and plain assignments
+    unexplained = sorted(found - set(NOT_POLICY))
+    assert unexplained == [], "put policy in soundtime.p2p.policy (Timings/Limits), or say here why it is not"
+    assert sorted(set(NOT_POLICY) - found) == []  # the list stays true

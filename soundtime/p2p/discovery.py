@@ -23,6 +23,7 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from soundtime.kit.jobs import Jobs
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.transport.addresses import is_node_id
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,6 @@ MAX_PORTS = 4
 MAX_ENDPOINTS = 16
 #: Node ids remembered for rate limiting; the least recently reported are forgotten first.
 MAX_PEERS = 256
-#: Announcements being resolved at once; more are dropped until some finish.
-MAX_PENDING = 32
-#: A node is reported again after this many seconds even if its endpoints did not change.
-REPORT_INTERVAL = 60.0
-#: How long to wait for an announced service's records (milliseconds, as zeroconf counts).
-RESOLVE_TIMEOUT_MS = 2000
 
 
 OnFound = Callable[[str, list[str]], Awaitable[None]]
@@ -140,8 +135,10 @@ def local_addresses(interfaces: Interfaces = InterfaceChoice.All) -> list[str]:
 class LocalDiscovery:
     """Announce this node over mDNS and report other soundtime nodes on the LAN to ``on_found``.
 
-    ``on_found(node_id, ["ip:port", "[v6]:port", ...])`` is awaited at most once per :data:`REPORT_INTERVAL`
-    per node unless its endpoints change; its exceptions are logged. Never reports ``node_id`` itself.
+    ``on_found(node_id, ["ip:port", "[v6]:port", ...])`` is awaited at most once per ``report_interval`` seconds
+    per node unless its endpoints change; its exceptions are logged. Never reports ``node_id`` itself. At most
+    ``max_pending`` announcements are resolved at once (more are dropped until some finish), each waiting at most
+    ``resolve_timeout`` seconds for its records.
     """
 
     def __init__(
@@ -154,7 +151,9 @@ class LocalDiscovery:
         interfaces: Interfaces = InterfaceChoice.All,
         ip_version: IPVersion | None = None,
         addresses: Sequence[str] | None = None,
-        report_interval: float = REPORT_INTERVAL,
+        report_interval: float = Timings.lan_report_interval,
+        resolve_timeout: float = Timings.lan_resolve_timeout,
+        max_pending: int = Limits.max_lan_pending,
         clock: Callable[[], float] = time.monotonic,
         jobs: Jobs | None = None,
     ) -> None:
@@ -170,6 +169,8 @@ class LocalDiscovery:
         self._ip_version = ip_version
         self._addresses = list(addresses) if addresses is not None else None
         self._report_interval = report_interval
+        self._resolve_timeout_ms = round(resolve_timeout * 1000)  # zeroconf counts milliseconds
+        self._max_pending = max_pending
         self._clock = clock
         self._aiozc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
@@ -302,7 +303,7 @@ class LocalDiscovery:
         own = self._info.name if self._info is not None else self.instance_name
         if name.lower() == own.lower() or name in self._pending:
             return
-        if len(self._pending) >= MAX_PENDING:
+        if len(self._pending) >= self._max_pending:
             log.debug("dropping mDNS announcement %r: too many pending", name)
             return
         self._pending.add(name)
@@ -314,7 +315,7 @@ class LocalDiscovery:
             if aiozc is None:
                 return
             info = AsyncServiceInfo(self.service_type, name)
-            if not await info.async_request(aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
+            if not await info.async_request(aiozc.zeroconf, self._resolve_timeout_ms):
                 log.debug("mDNS service %r did not resolve", name)
                 return
             announcement = parse_announcement(info.properties, info.parsed_addresses(), info.port)

@@ -98,7 +98,11 @@ class P2PNode:
         self.messenger = messenger = PeerMessenger(peers.address_of, policy)
         peers.use(messenger)
         self.ports = ports = Ports(db, own, policy, jobs, messenger, peers)
-        self.resyncs = Resyncs(jobs.spawn)
+        self.resyncs = Resyncs(
+            jobs.spawn,
+            idle_timeout=policy.timings.resync_idle_timeout,
+            max_remembered=policy.limits.max_remembered_resyncs,
+        )
         self.sync = sync = CatalogSync(
             ports,
             covers=blobs,
@@ -188,7 +192,16 @@ class P2PNode:
         self._work.spawn(self.health.run_periodically(), "health sweeps")
         if self.settings.p2p_local_discovery:
             ports = self._transport.bound_ports()
-            self._discovery = LocalDiscovery(self.node_id, ports, self.contacts.found_on_lan, jobs=self.jobs)
+            timings, limits = self.policy.timings, self.policy.limits
+            self._discovery = LocalDiscovery(
+                self.node_id,
+                ports,
+                self.contacts.found_on_lan,
+                report_interval=timings.lan_report_interval,
+                resolve_timeout=timings.lan_resolve_timeout,
+                max_pending=limits.max_lan_pending,
+                jobs=self.jobs,
+            )
             await self._discovery.start()
         log.info("p2p node %s listening on %s", self.node_id, ", ".join(self._transport.address().direct_addresses))
 

@@ -40,7 +40,7 @@ class Timings:
     ack_timeout: float = 30.0
     #: A blob transfer fails when no byte arrives for this long (never because it is merely long).
     stall_timeout: float = 15.0
-    #: An administrator's ping or added peer must answer within this time.
+    #: An administrator's ping, added peer or re-sync request must be answered within this time.
     admin_ping_timeout: float = 10.0
     # --- requests we serve
     #: A request frame must arrive within this time once its stream is open.
@@ -60,6 +60,31 @@ class Timings:
     transfer_base: float = 60.0
     #: A transfer nobody listens to any more is stopped after this long (a player may come back to seek).
     transfer_idle_grace: float = 10.0
+    # --- LAN discovery
+    #: A node on the LAN is reported again after this long even if its endpoints did not change.
+    lan_report_interval: float = 60.0
+    #: How long to wait for an announced service's records.
+    lan_resolve_timeout: float = 2.0
+    # --- library re-sync
+    #: A re-sync fails when no catalogue page arrived for this long.
+    resync_idle_timeout: float = 45.0
+    # --- distributed search
+    #: A peer's answer to our SearchQuery must arrive within this time (connecting included).
+    search_reply_timeout: float = 10.0
+    #: A source of a hit being imported must say within this time whether it offers the blob.
+    import_probe_timeout: float = 10.0
+    #: Found results stay importable this long.
+    recent_hits_ttl: float = 30 * 60.0
+    #: A peer's search filter not refreshed for this long is dropped (peers re-send theirs every 5 minutes).
+    peer_filter_ttl: float = 15 * 60.0
+    #: Library changes are collected this long before our filter is rebuilt (a catalog page or an upload batch:
+    #: one rebuild), and a failed build is tried again after ``filter_retry_delay``.
+    filter_rebuild_delay: float = 5.0
+    filter_retry_delay: float = 30.0
+    #: A rebuilt filter is sent to the online peers at most this often (the round sends it every round too).
+    filter_broadcast_interval: float = 60.0
+    #: A peer's filter is answered with ours unless we sent ours to it less than this long ago.
+    filter_reply_interval: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +138,29 @@ class Limits:
     max_queued_recoveries: int = 256
     #: Replicated tracks per sweep batch.
     sweep_batch: int = 500
+    # --- LAN discovery
+    #: Announcements being resolved at once; more are dropped until some finish.
+    max_lan_pending: int = 32
+    # --- library re-sync
+    #: Peers whose last re-sync is remembered (for the admin panel).
+    max_remembered_resyncs: int = 10_000
+    # --- distributed search
+    #: Searches across peers (and imports of their hits) one user may start per minute.
+    searches_per_minute: int = 30
+    #: Peers one search asks at most.
+    search_fanout: int = 10
+    #: Found results remembered for import.
+    max_recent_hits: int = 10_000
+    #: Most results we return to a SearchQuery whatever limit it asks for, and the length of query text read.
+    max_search_results: int = 100
+    max_search_query_chars: int = 256
+    #: Filters of ours sent at once, and peers whose last delivery of ours we remember.
+    filter_send_concurrency: int = 8
+    max_remembered_filter_sends: int = 10_000
+    #: Peers' filters kept, and their bitmap bytes in all (a default filter is ~117 KiB); beyond either, the
+    #: filters refreshed longest ago go first.
+    max_peer_filters: int = 1024
+    max_peer_filter_bytes: int = 64 << 20
 
 
 @dataclass

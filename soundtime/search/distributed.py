@@ -17,20 +17,13 @@ from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
 from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.tracks import announcement, facts_of_item
 from soundtime.p2p.transport import is_node_id
 from soundtime.p2p.validation import announcement_problem
 from soundtime.search.routing import SearchFilters
 
 log = logging.getLogger(__name__)
-
-#: A peer's answer must arrive within this time (connecting included).
-PEER_TIMEOUT = 10.0
-#: Fan-outs (searches with peers, imports) one user may start per minute.
-SEARCHES_PER_MINUTE = 30
-#: Found results stay importable this long; at most this many hashes are remembered.
-RECENT_TTL = 30 * 60.0
-MAX_RECENT = 10_000
 
 
 def as_announcement(item: wire.SearchResultItem, origin: str, file_size: int) -> wire.TrackAnnouncement:
@@ -74,7 +67,11 @@ class RecentResults:
     """Recently found remote hits by hash: bounded, expiring, sources merged across searches."""
 
     def __init__(
-        self, *, ttl: float = RECENT_TTL, max_entries: int = MAX_RECENT, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        ttl: float = Timings.recent_hits_ttl,
+        max_entries: int = Limits.max_recent_hits,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
@@ -110,8 +107,9 @@ class DistributedSearch(Part):
     def __init__(self, ports: Ports, filters: SearchFilters, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(ports)
         self._filters = filters
-        self.recent = RecentResults(clock=clock)
-        self.limiter = RateLimiter(SEARCHES_PER_MINUTE, 60.0, max_keys=10_000, clock=clock)
+        timings, limits = self._policy.timings, self._policy.limits
+        self.recent = RecentResults(ttl=timings.recent_hits_ttl, max_entries=limits.max_recent_hits, clock=clock)
+        self.limiter = RateLimiter(limits.searches_per_minute, 60.0, max_keys=10_000, clock=clock)
 
     def admit(self, user_key: str) -> None:
         """Count one fan-out for a user; TooManyRequests (429, Retry-After) beyond the limit."""
@@ -153,8 +151,9 @@ class DistributedSearch(Part):
     async def _ask(self, peer: str, request: wire.SearchQuery) -> list[wire.SearchResultItem] | None:
         """A peer's hits (at most ``limit``), None when it failed or answered something else."""
         try:
-            async with asyncio.timeout(PEER_TIMEOUT):
-                reply = await self._messenger.request(peer, request, within=PEER_TIMEOUT)
+            within = self._policy.timings.search_reply_timeout
+            async with asyncio.timeout(within):
+                reply = await self._messenger.request(peer, request, within=within)
         except (PeerError, TimeoutError) as exc:
             log.info("search on peer %s failed: %s", peer[:16], exc or "no answer in time")
             return None

@@ -23,9 +23,6 @@ Replicate = Callable[[str, Sequence[wire.TrackAnnouncement]], Awaitable[object]]
 
 log = logging.getLogger(__name__)
 
-#: A source must say whether it offers the blob within this time.
-PROBE_TIMEOUT = 10.0
-
 
 class HitImporter(Part):
     """Adds recent search hits to the library."""
@@ -42,7 +39,7 @@ class HitImporter(Part):
 
     async def _probe(self, source: str, digest: str) -> int | None:
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
+            async with asyncio.timeout(self._policy.timings.import_probe_timeout):
                 return await self._messenger.probe_blob(source, digest, max_size=MAX_FILE_SIZE)
         except (PeerError, TimeoutError) as exc:
             log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")

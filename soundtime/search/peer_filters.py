@@ -7,15 +7,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.wire import BloomFilterData
 from soundtime.search.bloom import BloomFilter
-
-#: A filter not refreshed for this long is dropped (peers re-send theirs every 5 minutes).
-FILTER_TTL = 15 * 60.0
-#: At most this many peers' filters, and this many bitmap bytes in all (a default filter is ~117 KiB);
-#: beyond either, the filters refreshed longest ago go first.
-MAX_FILTERS = 1024
-MAX_FILTER_BYTES = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +26,9 @@ class PeerFilters:
     def __init__(
         self,
         *,
-        ttl: float = FILTER_TTL,
-        max_filters: int = MAX_FILTERS,
-        max_bytes: int = MAX_FILTER_BYTES,
+        ttl: float = Timings.peer_filter_ttl,
+        max_filters: int = Limits.max_peer_filters,
+        max_bytes: int = Limits.max_peer_filter_bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl

@@ -12,10 +12,6 @@ from soundtime.p2p.tracks import search_item
 from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as repo
 
-#: Most results we return to a SearchQuery, whatever limit it asks for; the query text read.
-MAX_RESULTS = 100
-MAX_QUERY_CHARS = 256
-
 
 class SearchResponder:
     """Answers SearchQuery from the library."""
@@ -28,9 +24,11 @@ class SearchResponder:
 
     async def answer(self, _: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:
         """SearchQuery: SearchResults with the same request id."""
-        limit = min(message.limit, MAX_RESULTS)
+        limits = self._policy.limits
+        limit = min(message.limit, limits.max_search_results)
+        query = message.query[: limits.max_search_query_chars]
         async with self._db.transaction() as session:
-            found = await repo.search_tracks(session, message.query[:MAX_QUERY_CHARS], limit) if limit else []
+            found = await repo.search_tracks(session, query, limit) if limit else []
         serve_cache = self._policy.serve_cache
         results = []
         for row, rank in found:

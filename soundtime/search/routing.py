@@ -9,7 +9,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from soundtime.p2p import repository as p2p_repo
@@ -25,26 +24,6 @@ log = logging.getLogger(__name__)
 
 #: Rows read per batch while collecting our terms.
 BATCH = 5000
-#: Peers a search asks at most.
-MAX_CANDIDATES = 10
-#: Peers whose last filter delivery we remember (to answer a peer's filter with ours only when due).
-MAX_REMEMBERED_SENDS = 10_000
-
-
-@dataclass(frozen=True)
-class FilterTimings:
-    """How often our filter is rebuilt and sent; tests shorten them."""
-
-    #: Changes are collected this long before a rebuild (a catalog page or an upload batch → one rebuild).
-    rebuild_delay: float = 5.0
-    #: A rebuilt filter is sent to the online peers at most this often (the round sends it every 5 minutes too).
-    broadcast_interval: float = 60.0
-    #: A peer's filter is answered with ours unless we sent ours to it less than this long ago.
-    reply_interval: float = 300.0
-    #: Filters sent at once.
-    send_concurrency: int = 8
-    #: A failed build is tried again after this long.
-    retry_delay: float = 30.0
 
 
 class SearchFilters(Part):
@@ -54,13 +33,17 @@ class SearchFilters(Part):
         self,
         ports: Ports,
         *,
-        timings: FilterTimings | None = None,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(ports)
-        self.timings = timings or FilterTimings()
-        self.received = PeerFilters(clock=clock)
+        limits = self._policy.limits
+        self.received = PeerFilters(
+            ttl=self._policy.timings.peer_filter_ttl,
+            max_filters=limits.max_peer_filters,
+            max_bytes=limits.max_peer_filter_bytes,
+            clock=clock,
+        )
         self.own: BloomFilter | None = None
         #: Counters: builds of our filter, and unusable filters received.
         self.rebuilds = 0
@@ -73,7 +56,7 @@ class SearchFilters(Part):
         self._built = asyncio.Event()
         self._last_broadcast = -float("inf")
         self._sent: OrderedDict[str, float] = OrderedDict()  # when ours last went to a peer (bounded)
-        self._send_slots = asyncio.Semaphore(self.timings.send_concurrency)
+        self._send_slots = asyncio.Semaphore(limits.filter_send_concurrency)
 
     # --- our filter ------------------------------------------------------------------------------------------
 
@@ -90,16 +73,16 @@ class SearchFilters(Part):
         while True:
             await self._dirty.wait()
             if self.own is not None:
-                await asyncio.sleep(self.timings.rebuild_delay)
+                await asyncio.sleep(self._policy.timings.filter_rebuild_delay)
             self._dirty.clear()
             built = await self._rebuild_logged()
             if built is None:
-                await asyncio.sleep(self.timings.retry_delay)
+                await asyncio.sleep(self._policy.timings.filter_retry_delay)
                 self._dirty.set()
                 continue
             if not built:
                 continue
-            wait = self._last_broadcast + self.timings.broadcast_interval - self._clock()
+            wait = self._last_broadcast + self._policy.timings.filter_broadcast_interval - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
                 if self._dirty.is_set():  # changed again meanwhile: peers get the newest
@@ -175,7 +158,7 @@ class SearchFilters(Part):
             return
         self._sent[node_id] = self._clock()
         self._sent.move_to_end(node_id)
-        if len(self._sent) > MAX_REMEMBERED_SENDS:
+        if len(self._sent) > self._policy.limits.max_remembered_filter_sends:
             self._sent.popitem(last=False)
         try:
             async with self._send_slots:
@@ -199,7 +182,7 @@ class SearchFilters(Part):
             log.warning("peer %s sent an unusable search filter (ignored): %s", sender[:16], exc)
             return False
         last = self._sent.get(sender)
-        if last is None or self._clock() - last >= self.timings.reply_interval:
+        if last is None or self._clock() - last >= self._policy.timings.filter_reply_interval:
             self.send_to(sender)  # it contacted us: without ours it could not route searches to us
         return True
 
@@ -208,9 +191,9 @@ class SearchFilters(Part):
         self.received.drop(node_id)
         self._sent.pop(node_id, None)
 
-    async def candidates(self, query: str, limit: int = MAX_CANDIDATES) -> list[str]:
+    async def candidates(self, query: str) -> list[str]:
         """Online, unblocked peers whose live filter contains every term of ``query`` (any filter when it has no
-        terms), most tracks first, then by node id; at most ``limit``."""
+        terms), most tracks first, then by node id; at most ``Limits.search_fanout``."""
         matching = [
             node_id
             for node_id in self.received.matching(words(query))
@@ -221,4 +204,4 @@ class SearchFilters(Part):
         async with self._db.transaction() as session:
             online = await search_repo.online_peers(session, matching)
         online.sort(key=lambda peer: (-peer[1], peer[0]))
-        return [node_id for node_id, _ in online[:limit]]
+        return [node_id for node_id, _ in online[: self._policy.limits.search_fanout]]

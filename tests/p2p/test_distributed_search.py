@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,10 @@ from sqlalchemy import select
 
 from soundtime.models import RemoteTrackSource, Track
 from soundtime.p2p import wire
+from soundtime.p2p.policy import Limits
 from soundtime.p2p.transport import PeerAddress
 from soundtime.search.bloom import BloomFilter
-from soundtime.search.distributed import SEARCHES_PER_MINUTE
 from soundtime.search.peer_filters import PeerFilters
-from soundtime.search.routing import FilterTimings
 from tests.p2p.conftest import Instance, eventually
 from tests.support.api import error_code, upload
 from tests.support.audio import AudioFactory, TrackSpec
@@ -184,7 +184,7 @@ async def test_our_filter_follows_the_library_and_reaches_peers(
     start_instance: Any, fakes: Fakes, audio: AudioFactory, tmp_path: Path
 ) -> None:
     a = await start_instance("a")
-    a.search.filters.timings = FilterTimings(rebuild_delay=0.01, broadcast_interval=0.0)
+    a.node.policy.timings = replace(a.node.policy.timings, filter_rebuild_delay=0.01, filter_broadcast_interval=0.0)
     first = await _upload(a, audio, tmp_path, TrackSpec(title="Xylophone Sonata", artist="Vibes", album="Mallets"))
     await eventually(lambda: _own_has(a, "xylophone"))
     fake = await fakes()
@@ -473,7 +473,7 @@ async def test_import_a_result_offered_by_two_peers(start_instance: Any, fakes: 
 
 async def test_searches_across_peers_are_rate_limited_per_user(start_instance: Any) -> None:
     b = await start_instance("b")
-    for _ in range(SEARCHES_PER_MINUTE):
+    for _ in range(Limits.searches_per_minute):
         assert (await b.client.get("/api/p2p/search", params={"q": "x1"}, headers=b.headers)).status_code == 200
     limited = await b.client.get("/api/p2p/search", params={"q": "x1"}, headers=b.headers)
     assert limited.status_code == 429

@@ -19,9 +19,6 @@ from soundtime.p2p.library_sync.schemas import LibrarySyncOverview, PeerLibraryS
 from soundtime.p2p.library_sync.tracker import Resync, ResyncRunning
 from soundtime.p2p.ports import MAX_TRACK_COUNT
 
-#: The peer must answer a Ping and acknowledge the catalogue request within this time.
-REQUEST_TIMEOUT = 10.0
-
 
 def _node(context: AppContext) -> Federation:
     if context.p2p is None:
@@ -65,7 +62,8 @@ async def peer(context: AppContext, session: AsyncSession, node_id: str) -> Peer
 async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
     """Ask a peer for its whole catalogue (RequestCatalog) and follow the pages in the background.
 
-    503 when P2P is disabled or the peer does not answer within :data:`REQUEST_TIMEOUT`; 404 for an unknown
+    503 when P2P is disabled or the peer does not answer a Ping and acknowledge the request within
+    ``Timings.admin_ping_timeout``; 404 for an unknown
     peer; 409 when it is blocked or a re-sync of it is running.
     """
     node = _node(context)
@@ -80,11 +78,11 @@ async def start_resync(context: AppContext, node_id: str) -> PeerLibrarySync:
     except ResyncRunning as exc:
         raise Conflict("a re-sync of this peer is running; follow its progress", code="resync_running") from exc
     try:
-        async with asyncio.timeout(REQUEST_TIMEOUT):
+        async with asyncio.timeout(within := node.policy.timings.admin_ping_timeout):
             pong = await node.contacts.ping(node_id)
             await node.messenger.send(node_id, wire.RequestCatalog())
     except (PeerError, TimeoutError) as exc:
-        reason = str(exc) or f"no answer within {REQUEST_TIMEOUT:g} s"
+        reason = str(exc) or f"no answer within {within:g} s"
         node.resyncs.failed(resync, f"the peer could not be asked: {reason}")
         await node.peers.record_failure(node_id)
         raise ServiceUnavailable(f"peer {node_id[:16]} is unreachable: {reason}", code="peer_unavailable") from exc

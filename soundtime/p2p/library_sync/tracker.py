@@ -14,11 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-#: Seconds without a catalogue page after which a running re-sync is given up (pages are acknowledged one by
-#: one, each within 30 s, so a live peer is never this quiet while it sends).
-IDLE_TIMEOUT = 45.0
-#: Finished re-syncs remembered at most (the oldest finished ones are forgotten first).
-MAX_REMEMBERED = 10_000
+from soundtime.p2p.policy import Limits, Timings
 
 ResyncState = Literal["running", "done", "failed"]
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
@@ -54,9 +50,19 @@ class Resync:
 class Resyncs:
     """The node's re-syncs, at most one running per peer. Use from the event loop."""
 
-    def __init__(self, spawn: Spawn, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        spawn: Spawn,
+        *,
+        idle_timeout: float = Timings.resync_idle_timeout,
+        max_remembered: int = Limits.max_remembered_resyncs,
+    ) -> None:
         self._spawn = spawn
+        #: Seconds without a catalogue page after which a running re-sync is given up (pages are acknowledged
+        #: one by one, each within 30 s, so a live peer is never this quiet while it sends).
         self.idle_timeout = idle_timeout
+        #: Finished re-syncs remembered at most (the oldest finished ones are forgotten first).
+        self.max_remembered = max_remembered
         self._by_peer: dict[str, Resync] = {}
 
     def get(self, node_id: str) -> Resync | None:
@@ -130,6 +136,6 @@ class Resyncs:
                 self.failed(resync, reason)
 
     def _trim(self) -> None:
-        excess = len(self._by_peer) - MAX_REMEMBERED
+        excess = len(self._by_peer) - self.max_remembered
         for node_id in [n for n, r in self._by_peer.items() if r.state != "running"][: max(excess, 0)]:
             del self._by_peer[node_id]
