@@ -25,7 +25,7 @@ from soundtime.p2p.cache import AudioCache
 if TYPE_CHECKING:
     from soundtime.p2p.face import Federation
     from soundtime.search.peers import PeerSearch
-    from soundtime.streaming.transcode import Transcoder
+    from soundtime.streaming.transcode.pool import Transcoder
 
 
 @dataclass

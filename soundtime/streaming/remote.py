@@ -12,6 +12,7 @@ from soundtime.context import AppContext
 from soundtime.kit.errors import ResponseAborted, ServiceUnavailable
 from soundtime.p2p.face import Download, DownloadFailed, RemoteTrack, TooManyTransfers
 from soundtime.streaming import service
+from soundtime.streaming.media import AUDIO_CACHE
 from soundtime.streaming.plan import Plan, plan_response
 
 CHUNK = 256 * 1024
@@ -24,7 +25,7 @@ async def remote_response(request: Request, context: AppContext, track: RemoteTr
     (the peer vanishes, or the bytes do not match the hash) the response is aborted, so the listener sees an
     incomplete body rather than silently wrong audio.
     """
-    plan = plan_response(request, track.content_hash, track.file_size, service.AUDIO_CACHE)
+    plan = plan_response(request, track.content_hash, track.file_size, AUDIO_CACHE)
     if isinstance(plan, Response):
         return plan
     media_type = service.audio_type(track.format)

@@ -15,6 +15,7 @@ from soundtime.blobs.store import BlobNotFound
 from soundtime.context import AppContext
 from soundtime.kit.errors import NotFound
 from soundtime.streaming import remote, service
+from soundtime.streaming.media import Media
 from soundtime.streaming.plan import plan_response
 
 
@@ -27,7 +28,7 @@ async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterat
         await rest.aclose()  # closes the file at once when the listener goes away
 
 
-async def media_response(request: Request, media: service.Media) -> Response:
+async def media_response(request: Request, media: Media) -> Response:
     """Serve a stored blob with ETag, ``If-None-Match``, ``If-Range`` and one byte range.
 
     The blob is opened (and its first chunk read) before the status line is sent, so a blob that vanished
@@ -55,6 +56,6 @@ async def original_audio_response(request: Request, context: AppContext, track_i
     """A track's audio as stored, byte for byte, with ranges; a replicated track is fetched from a peer."""
     async with context.db.transaction() as session:  # not held while a peer is being asked for the audio
         audio = await service.track_audio(session, context, track_id)
-    if isinstance(audio, service.Media):
+    if isinstance(audio, Media):
         return await media_response(request, audio)
     return await remote.remote_response(request, context, audio)

@@ -14,6 +14,7 @@ from soundtime.library import repository as repo
 from soundtime.models import Cover
 from soundtime.p2p import health
 from soundtime.p2p.face import RemoteTrack
+from soundtime.streaming.media import AUDIO_CACHE, COVER_CACHE, Media
 
 AUDIO_MIME = {
     "mp3": "audio/mpeg",
@@ -25,21 +26,6 @@ AUDIO_MIME = {
     "wav": "audio/wav",
     "aiff": "audio/aiff",
 }
-#: Audio bytes never change for a track id (the id maps to one content hash).
-AUDIO_CACHE = "private, max-age=86400"
-#: An album may gain a cover later: revalidate sooner.
-COVER_CACHE = "private, max-age=300"
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    """A blob to serve."""
-
-    store: BlobStore
-    digest: str
-    size: int
-    media_type: str
-    cache: str
 
 
 def audio_type(fmt: str) -> str:

@@ -35,15 +35,14 @@ from its transfer as the bytes arrive from the peer (and completes only once the
 from soundtime.streaming.transcode.cache import TranscodeCache
 from soundtime.streaming.transcode.http import transcode_response
 from soundtime.streaming.transcode.options import Format, TranscodeOptions
-from soundtime.streaming.transcode.service import (
+from soundtime.streaming.transcode.pool import (
     CachedTranscode,
     LiveTranscode,
     Transcoded,
     TranscodeFailed,
     Transcoder,
-    lookup_transcode,
-    open_transcode,
 )
+from soundtime.streaming.transcode.service import lookup_transcode, open_transcode
 
 __all__ = [
     "CachedTranscode",

@@ -14,13 +14,8 @@ from soundtime.context import AppContext
 from soundtime.kit.errors import NotFound
 from soundtime.streaming.responses import media_response
 from soundtime.streaming.transcode.options import TranscodeOptions
-from soundtime.streaming.transcode.service import (
-    CachedTranscode,
-    LiveTranscode,
-    Transcoded,
-    lookup_transcode,
-    open_transcode,
-)
+from soundtime.streaming.transcode.pool import CachedTranscode, LiveTranscode, Transcoded
+from soundtime.streaming.transcode.service import lookup_transcode, open_transcode
 
 log = logging.getLogger(__name__)
 

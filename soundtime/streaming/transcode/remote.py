@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from soundtime.p2p.downloads import Download
+from soundtime.p2p.face import Download
 from soundtime.streaming.transcode.worker import Worker
 
 #: The most one read asks the transfer for.

@@ -15,6 +15,7 @@ from fastapi import Response
 from soundtime.kit.errors import NotFound
 from soundtime.listening import playlists
 from soundtime.streaming import service as streaming
+from soundtime.streaming.media import Media
 from soundtime.streaming.responses import media_response, original_audio_response
 from soundtime.streaming.transcode import Format, transcode_response
 from soundtime.subsonic import covers, ids, remote, transcoding
@@ -71,7 +72,7 @@ def _resized(call: Call) -> covers.ResizedCovers:
     return found
 
 
-async def _cover(call: Call, raw: str) -> streaming.Media:
+async def _cover(call: Call, raw: str) -> Media:
     parsed = ids.parse(raw, "al", "tr", "ar", "pl")
     assert parsed.uuid is not None
     blobs = call.context.blobs
