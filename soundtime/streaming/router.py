@@ -12,7 +12,8 @@ from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Unprocessable
 from soundtime.streaming import service
 from soundtime.streaming.responses import media_response, original_audio_response
-from soundtime.streaming.transcode import Format, TranscodeOptions, transcode_response
+from soundtime.streaming.transcode import Format, TranscodeOptions
+from soundtime.streaming.transcode.http import transcode_response
 from soundtime.streaming.transcode.options import MAX_OFFSET
 
 router = APIRouter(tags=["streaming"])

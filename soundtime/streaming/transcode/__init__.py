@@ -2,7 +2,9 @@
 
 The API for routers (the REST stream route, the Subsonic ``stream`` endpoint)::
 
-    from soundtime.streaming.transcode import Format, TranscodeOptions, open_transcode, transcode_response
+    from soundtime.streaming.transcode import Format, TranscodeOptions
+    from soundtime.streaming.transcode.http import transcode_response
+    from soundtime.streaming.transcode.service import open_transcode
 
     options = TranscodeOptions.lenient(Format.MP3, max_bitrate_kbps=160, offset_s=42.0)  # clamps (Subsonic)
     options = TranscodeOptions.strict(Format.OPUS, 96)        # 422 ``invalid_bitrate`` out of range (REST)
@@ -33,7 +35,6 @@ from its transfer as the bytes arrive from the peer (and completes only once the
 """
 
 from soundtime.streaming.transcode.cache import TranscodeCache
-from soundtime.streaming.transcode.http import transcode_response
 from soundtime.streaming.transcode.options import Format, TranscodeOptions
 from soundtime.streaming.transcode.pool import (
     CachedTranscode,
@@ -42,7 +43,6 @@ from soundtime.streaming.transcode.pool import (
     TranscodeFailed,
     Transcoder,
 )
-from soundtime.streaming.transcode.service import lookup_transcode, open_transcode
 
 __all__ = [
     "CachedTranscode",
@@ -53,7 +53,4 @@ __all__ = [
     "TranscodeOptions",
     "Transcoded",
     "Transcoder",
-    "lookup_transcode",
-    "open_transcode",
-    "transcode_response",
 ]
