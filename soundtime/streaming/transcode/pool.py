@@ -118,7 +118,7 @@ class _Slot:
 
 
 @dataclass(frozen=True, slots=True)
-class _Source:
+class SourceAudio:
     """What a worker decodes: a stored file, or a transfer from a peer (released when the worker ends)."""
 
     path: Path | None = None
@@ -168,7 +168,7 @@ class Transcoder:
         return _Slot(self)
 
     async def start(
-        self, slot: _Slot, source: _Source, options: TranscodeOptions, key: str | None, duration_s: float | None
+        self, slot: _Slot, source: SourceAudio, options: TranscodeOptions, key: str | None, duration_s: float | None
     ) -> LiveTranscode:
         """Run a transcode in a worker thread holding ``slot``; returns once its first chunk is out.
 

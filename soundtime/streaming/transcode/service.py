@@ -19,8 +19,8 @@ from soundtime.streaming.remote import open_download
 from soundtime.streaming.transcode.options import TranscodeOptions
 from soundtime.streaming.transcode.pool import (
     CachedTranscode,
+    SourceAudio,
     Transcoded,
-    _Source,
 )
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ async def open_transcode(
     return await transcoder.start(slot, source, options, request.key, request.duration_s)
 
 
-async def _source(context: AppContext, audio: Media | RemoteTrack, options: TranscodeOptions) -> _Source:
+async def _source(context: AppContext, audio: Media | RemoteTrack, options: TranscodeOptions) -> SourceAudio:
     if isinstance(audio, Media):
-        return _Source(path=audio.store.path_for(audio.digest))
+        return SourceAudio(path=audio.store.path_for(audio.digest))
     download = await open_download(context, audio)
-    return _Source(download=download, seekable=bool(options.offset_s) or audio.format in _SEEK_TO_PROBE)
+    return SourceAudio(download=download, seekable=bool(options.offset_s) or audio.format in _SEEK_TO_PROBE)
