@@ -14,7 +14,14 @@ from soundtime.p2p import wire
 from soundtime.p2p.plans.learning import choose_new, read_peer_list
 from soundtime.p2p.plans.pushes import PushQueue, Request
 from soundtime.p2p.plans.schedule import retry_delay, rotate
-from soundtime.p2p.plans.sources import RemoteTrack, SourceRow, SourceWalk, playable_sources, rank_sources
+from soundtime.p2p.plans.sources import (
+    RemoteTrack,
+    SourceRow,
+    SourceWalk,
+    copy_score,
+    playable_sources,
+    rank_sources,
+)
 from soundtime.p2p.plans.transfer import TransferState
 from soundtime.p2p.policy import Limits
 from soundtime.p2p.transport import node_id_of_secret
@@ -297,3 +304,20 @@ def test_a_walk_never_asks_a_blocked_or_unreachable_peer_and_keeps_the_ranking(
     first_good = next((n for n in eligible if answers[n] == 1000), None)
     assert walk.answered == (first_good is not None)
     assert asked == (eligible[: eligible.index(first_good) + 1] if first_good else eligible)
+
+
+def test_a_copy_scores_format_first_then_bitrate_and_rate_and_reachability() -> None:
+    # SoundTime's best copy: format points, min(kbps, 1411) // 4, kHz, +2000 when reachable
+    assert copy_score("flac", 1411, 44100, online=False) == 1000 + 352 + 44
+    assert copy_score("FLAC", 1411, 44100, online=True) == 1000 + 352 + 44 + 2000
+    assert copy_score("xm", None, None, online=False) == 300
+    assert copy_score("mp3", 320, 44100, online=False) < copy_score("opus", 96, 48000, online=False)
+    assert copy_score("wav", 99_999, 10**9, online=False) == copy_score("wav", 1411, 192_000, online=False)
+    assert copy_score("mp3", -5, -1, online=False) == 400
+
+
+@given(st.integers(-(10**6), 10**6), st.integers(-(10**6), 10**6), st.integers(0, 10**7))
+def test_a_higher_bitrate_never_scores_lower_and_reachability_always_wins(low: int, high: int, rate: int) -> None:
+    low, high = sorted((low, high))
+    assert copy_score("ogg", low, rate, online=False) <= copy_score("ogg", high, rate, online=False)
+    assert copy_score("flac", 10**6, 10**7, online=False) < copy_score("xm", low, rate, online=True)
