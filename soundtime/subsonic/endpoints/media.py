@@ -17,7 +17,8 @@ from soundtime.listening import playlists
 from soundtime.streaming import service as streaming
 from soundtime.streaming.media import Media
 from soundtime.streaming.responses import media_response, original_audio_response
-from soundtime.streaming.transcode import Format, transcode_response
+from soundtime.streaming.transcode import Format
+from soundtime.streaming.transcode.http import transcode_response
 from soundtime.subsonic import covers, ids, remote, transcoding
 from soundtime.subsonic import repository as repo
 from soundtime.subsonic.errors import not_found
