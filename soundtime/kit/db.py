@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import TracebackType
 
+import asyncpg
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -22,6 +25,49 @@ def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
 def on_rollback(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Run ``callback`` if the transaction is rolled back (e.g. put a staged blob removal back)."""
     session.info.setdefault(_ON_ROLLBACK, []).append(callback)
+
+
+#: asyncpg errors that mean the server is gone, restarting or full, not that a statement was wrong.
+_ASYNCPG_UNAVAILABLE = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+#: The exception classes among which :func:`is_unavailable` picks the database's unavailability.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, *_ASYNCPG_UNAVAILABLE)
+
+
+def _raised_by_driver(traceback: TracebackType | None) -> bool:
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("asyncpg", "sqlalchemy")):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached now (down, restarting, full, pool exhausted).
+
+    Such errors are the server's condition, not the request's fault: they deserve a 503, not a 500. A socket
+    error counts only when the database driver raised it (a full disk elsewhere is not the database).
+    """
+    if isinstance(error, sa_exc.DBAPIError):
+        return (
+            error.connection_invalidated
+            or isinstance(error.orig, _ASYNCPG_UNAVAILABLE)
+            or (isinstance(error.orig, OSError) and _raised_by_driver(error.__traceback__))
+        )
+    if isinstance(error, (sa_exc.TimeoutError, *_ASYNCPG_UNAVAILABLE)):
+        return True
+    return isinstance(error, (ConnectionError, TimeoutError, FileNotFoundError)) and _raised_by_driver(
+        error.__traceback__
+    )
 
 
 def _run_callbacks(session: AsyncSession, key: str) -> None:

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from soundtime.kit.db import DATABASE_ERRORS, is_unavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -172,6 +174,21 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid", message, details), status_code=422)
 
 
+#: Seconds a client is asked to wait when the database is not answering.
+DATABASE_RETRY_AFTER = 5
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_unavailable(exc):
+        raise exc  # a genuine fault: the handler of unexpected errors logs it and answers 500
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return JSONResponse(
+        error_body("unavailable", "the database is not answering, try again shortly"),
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal", "internal server error"), status_code=500)
@@ -182,4 +199,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
