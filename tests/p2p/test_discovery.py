@@ -27,7 +27,7 @@ from soundtime.p2p.discovery import (
 
 pytestmark = pytest.mark.timeout(30)
 
-WAIT = 8.0  # registration probes for ~1.6 s; generous for a loaded machine
+WAIT = 30.0  # registration probes for ~1.6 s per service; generous for a loaded machine (8 s was not)
 
 
 class Found:
