@@ -1,11 +1,17 @@
-"""Catalog ingest, end to end between two processes on loopback (used by p2p_bench.py).
+"""Catalog ingest, end to end between two processes on loopback (also run by p2p_bench.py).
 
-Process A (a child) is a soundtime node whose database holds N tracks of its own. Process B (this one) starts
-its node with A as its seed peer: B pings A, A pushes its catalog as CatalogSync pages of 500 over iroh, B
-validates and commits the rows (artists, albums, tracks, sources). The figure is N divided by the time from
-B's start until all N tracks are committed in B's database.
+Process A (a child) is a soundtime node whose database holds N tracks of its own, shaped as in
+bench/benchlib.py (N/50 artists, N/12.5 albums, Zipf-distributed title words). Process B (this one) starts its
+node with A as its seed peer: B pings A, A pushes its catalog as CatalogSync pages of 500 over iroh, B validates
+and commits the rows (artists, albums, tracks with their search vectors, sources). The figure is N divided by
+the time from B's start until all N tracks are committed in B's database (checked searchable: every row has its
+search vector).
 
-Run alone:  .venv/bin/python bench/catalog_sync.py [N]
+Also printed: the peak RSS of each process during the sync (memory bounded by page size, not catalogue size:
+compare N = 20,000 with N = 250,000), and the CPU each party spent per track (receiver and sender processes,
+and PostgreSQL for both databases): CPU per track hardly depends on how busy the shared machine is, tracks/s does.
+
+Run alone:  .venv/bin/python bench/catalog_sync.py [N]      (N = 250,000 takes about 3 minutes with its set-up)
 """
 
 from __future__ import annotations
@@ -14,79 +20,80 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import benchlib
+import psutil
+from sqlalchemy import func, select, text
 
-from sqlalchemy import func, select, text  # noqa: E402
+from soundtime.blobs.store import BlobStore
+from soundtime.kit.db import Database
+from soundtime.kit.embedded_pg import EmbeddedPostgres
+from soundtime.models import Track
+from soundtime.p2p.node import P2PNode
 
-from soundtime.blobs.store import BlobStore  # noqa: E402
-from soundtime.config import Settings  # noqa: E402
-from soundtime.kit import migrations  # noqa: E402
-from soundtime.kit.db import Database  # noqa: E402
-from soundtime.kit.embedded_pg import EmbeddedPostgres  # noqa: E402
-from soundtime.models import Track  # noqa: E402
-from soundtime.p2p.node import P2PNode  # noqa: E402
-
-_POPULATE = """
-WITH artists AS (
-    INSERT INTO artists (id, name) SELECT gen_random_uuid(), 'Artist ' || g FROM generate_series(0, 499) g
-    RETURNING id, name
-), albums AS (
-    INSERT INTO albums (id, title, artist_id)
-    SELECT gen_random_uuid(), 'Album ' || g, (SELECT id FROM artists WHERE name = 'Artist ' || (g % 500))
-    FROM generate_series(0, 1999) g
-    RETURNING id, title, artist_id
-)
-INSERT INTO tracks (id, title, artist_id, album_id, track_number, year, genre, duration_secs, format,
-                    bitrate_kbps, sample_rate, content_hash, file_path, file_size, created_at)
-SELECT gen_random_uuid(), 'Track ' || g, al.artist_id, al.id, g % 20 + 1, 1960 + g % 60, 'Rock',
-       120 + g % 300 + 0.25, 'flac', 900 + g % 500, 44100,
-       encode(sha256(('track ' || g)::bytea), 'hex'), 'x/' || g, 30000000 + g,
-       now() - make_interval(secs => :count - g)
-FROM generate_series(0, :count - 1) g JOIN albums al ON al.title = 'Album ' || (g % 2000)
-"""
+#: How often the receiver counts its rows (a count at 250,000 rows takes a while itself).
+POLL_SECONDS = 0.2
 
 
-def _settings(data: Path, url: str, **values: object) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        SOUNDTIME_DATA_DIR=data,
-        DATABASE_URL=url,
-        P2P_BIND_PORT=0,
-        P2P_RELAY=False,
-        P2P_LOCAL_DISCOVERY=False,
-        LOG_LEVEL="warning",
-        **values,
-    )
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """The high-water mark of a process's resident memory (Linux VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) * 1024 / 1e6, 1)
+    return 0.0
+
+
+def _reset_peak_rss() -> None:
+    """Start the high-water mark from the current RSS (Linux: "5" to clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+class _PostgresCpu:
+    """CPU seconds spent by the processes of one PostgreSQL cluster since :meth:`start`."""
+
+    def __init__(self, cluster: EmbeddedPostgres) -> None:
+        self.postmaster = psutil.Process(int((cluster.pgdata / "postmaster.pid").read_text().split()[0]))
+        self._before: dict[int, float] = {}
+
+    def _now(self) -> dict[int, float]:
+        seconds = {}
+        for process in [self.postmaster, *self.postmaster.children()]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds[process.pid] = times.user + times.system
+        return seconds
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def seconds(self) -> float:
+        return sum(value - self._before.get(pid, 0.0) for pid, value in self._now().items())
 
 
 async def _serve(url: str, data: Path) -> None:
-    """Child process: run node A until stdin closes; print its dial address first."""
-    settings = _settings(data, url)
+    """Child process: run node A until stdin closes; print its dial address first, its peak RSS last."""
+    settings = benchlib.node_settings(data, url)
     db = Database(url, pool_size=4)
     node = P2PNode(settings, db, BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir))
     await node.start()
+    _reset_peak_rss()
     print(f"{node.node_id}@127.0.0.1:{node.transport.bound_ports()[0]}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    print(json.dumps({"sender_peak_rss_mb": _peak_rss_mb()}), flush=True)
     await node.stop()
     await db.dispose()
 
 
-async def _populate(url: str, count: int) -> None:
-    db = Database(url, pool_size=1)
-    async with db.transaction() as session:
-        await session.execute(text(_POPULATE), {"count": count})
-    async with db.transaction() as session:
-        await session.execute(text("ANALYZE"))  # as autovacuum would have done on a real instance
-    await db.dispose()
-
-
-async def _receive(url: str, data: Path, seed: str, count: int) -> float:
-    settings = _settings(data, url, P2P_SEED_PEERS=seed)
+async def _receive(url: str, data: Path, seed: str, count: int, postgres: _PostgresCpu) -> tuple[float, float]:
+    """(seconds until ``count`` tracks are committed, CPU seconds PostgreSQL spent meanwhile)."""
+    settings = benchlib.node_settings(data, url, P2P_SEED_PEERS=seed)
     db = Database(url, pool_size=4)
     node = P2PNode(settings, db, BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir))
     started = time.perf_counter()
@@ -96,49 +103,70 @@ async def _receive(url: str, data: Path, seed: str, count: int) -> float:
             async with db.transaction() as session:
                 done = (await session.execute(select(func.count()).select_from(Track))).scalar_one()
             if done >= count:
-                return time.perf_counter() - started
+                return time.perf_counter() - started, postgres.seconds()  # before our connections close
             if time.perf_counter() - started > 240:
                 raise RuntimeError(f"only {done} of {count} tracks arrived in 240 s")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(POLL_SECONDS)
     finally:
         await node.stop()
         await db.dispose()
 
 
-def measure_catalog_ingest(count: int = 20_000) -> dict[str, float]:
+async def _searchable(url: str) -> int:
+    """How many tracks have no search vector (0: every row can be found)."""
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            missing = await session.execute(text("SELECT count(*) FROM tracks WHERE search_vector IS NULL"))
+            return int(missing.scalar_one())
+    finally:
+        await db.dispose()
+
+
+def measure_catalog_ingest(count: int = 20_000) -> dict[str, Any]:
     """Tracks/s for a ``count``-track catalog pushed from a child process to this one, rows committed."""
-    with tempfile.TemporaryDirectory(prefix="soundtime-catalog-bench-") as tmp:
-        work = Path(tmp)
-        work.chmod(0o755)
-        cluster = EmbeddedPostgres(work / "pg", delete_on_stop=True)
-        cluster.start()
+    shape = benchlib.LibraryShape(tracks=count, artists=count // 50, albums=count * 2 // 25, remote_every=0)
+    with benchlib.private_cluster("soundtime-catalog-bench-") as (cluster, work):
+        url_a = benchlib.migrated_database(cluster, "bench_a")
+        url_b = benchlib.migrated_database(cluster, "bench_b")
+        asyncio.run(benchlib.populate_library(url_a, shape))
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", url_a, str(work / "a")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
-            urls = {}
-            for name in ("a", "b"):
-                cluster.create_database(f"bench_{name}")
-                urls[name] = cluster.url(f"bench_{name}")
-                migrations.upgrade(urls[name])
-            asyncio.run(_populate(urls["a"], count))
-            child = subprocess.Popen(
-                [sys.executable, __file__, "--serve", urls["a"], str(work / "a")],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert child.stdout is not None
-                seed = child.stdout.readline().strip()
-                seconds = asyncio.run(_receive(urls["b"], work / "b", seed, count))
-            finally:
-                assert child.stdin is not None
-                child.stdin.close()
-                child.wait(timeout=30)
+            assert child.stdout is not None
+            assert child.stdin is not None
+            seed = child.stdout.readline().strip()
+            sender, postgres = psutil.Process(child.pid), _PostgresCpu(cluster)
+            sender_cpu, own_cpu = sum(sender.cpu_times()[:2]), time.process_time()
+            postgres.start()
+            _reset_peak_rss()
+            seconds, postgres_cpu = asyncio.run(_receive(url_b, work / "b", seed, count, postgres))
+            cpu = {
+                "receiver": time.process_time() - own_cpu,
+                "sender": sum(sender.cpu_times()[:2]) - sender_cpu,
+                "postgres": postgres_cpu,
+            }
+            receiver_peak = _peak_rss_mb()
+            child.stdin.close()
+            sender_figures = json.loads(child.stdout.readline())
+            child.wait(timeout=30)
         finally:
-            cluster.stop()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if (missing := asyncio.run(_searchable(url_b))) != 0:
+            raise RuntimeError(f"{missing} replicated tracks have no search vector")
     return {
         "catalog_tracks": count,
         "catalog_seconds": round(seconds, 3),
         "catalog_tracks_per_s": round(count / seconds),
+        "receiver_peak_rss_mb": receiver_peak,
+        **sender_figures,
+        **{f"cpu_us_per_track_{party}": round(value / count * 1e6, 1) for party, value in cpu.items()},
     }
 
 

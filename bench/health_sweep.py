@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import benchlib  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from soundtime.blobs.store import BlobStore  # noqa: E402
-from soundtime.config import Settings  # noqa: E402
 from soundtime.kit import migrations  # noqa: E402
 from soundtime.kit.db import Database  # noqa: E402
 from soundtime.kit.embedded_pg import EmbeddedPostgres  # noqa: E402
@@ -61,18 +61,6 @@ _POPULATE = [
 ]
 
 
-def _settings(data: Path, url: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        SOUNDTIME_DATA_DIR=data,
-        DATABASE_URL=url,
-        P2P_BIND_PORT=0,
-        P2P_RELAY=False,
-        P2P_LOCAL_DISCOVERY=False,
-        LOG_LEVEL="warning",
-    )
-
-
 async def _populate(db: Database, count: int, degraded: int, dereferenced: int, manual: int) -> None:
     values = {
         "count": count,
@@ -100,7 +88,7 @@ async def measure(
             url = cluster.url("bench_health")
             await asyncio.to_thread(migrations.upgrade, url)
             db = Database(url, pool_size=8)
-            settings = _settings(work / "data", url)
+            settings = benchlib.node_settings(work / "data", url)
             node = P2PNode(settings, db, BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir))
             try:
                 await _populate(db, count, degraded, dereferenced, manual)

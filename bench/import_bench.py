@@ -20,14 +20,13 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,12 +92,6 @@ async def import_twice(url: str, data: Path, folder: Path) -> tuple[float, float
     return cold.imported / cold.seconds, again.found / again.seconds, cold.imported, cold.seconds
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def measure_ttfb(base: str, token: str, track_ids: list[str]) -> tuple[list[float], list[float]]:
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {token}"}
@@ -121,28 +114,11 @@ def measure_ttfb(base: str, token: str, track_ids: list[str]) -> tuple[list[floa
 
 
 def serve_and_measure(url: str, data: Path) -> tuple[list[float], list[float]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SOUNDTIME_DATA_DIR": str(data),
-        "SOUNDTIME_PORT": str(port),
-        "JWT_SECRET": "bench-" + "x" * 40,
-        "LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "soundtime", "serve", "--no-migrate"], env=env, cwd=data)
-    base = f"http://127.0.0.1:{port}"
+    server = benchlib.Server(url, data)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            token = client.post("/api/auth/register", json={"username": "bench", "password": "bench password"}).json()[
-                "access_token"
-            ]
+        server.wait_ready()
+        token = server.register()
+        with httpx.Client(base_url=server.base, timeout=10) as client:
             headers = {"Authorization": f"Bearer {token}"}
             ids, cursor = [], None
             while len(ids) < 500:
@@ -152,15 +128,9 @@ def serve_and_measure(url: str, data: Path) -> tuple[list[float], list[float]]:
                 cursor = page["next_cursor"]
                 if cursor is None:
                     break
-        return measure_ttfb(base, token, ids)
+        return measure_ttfb(server.base, token, ids)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+        server.stop()
 
 
 def main() -> None:
@@ -194,7 +164,7 @@ def main() -> None:
         "cold_vs_copy_baseline": round(cold / baseline, 2),
         "reimport_files_per_s": round(reimport, 1),
         "ttfb_p50_ms": round(statistics.median(stream), 2),
-        "ttfb_p95_ms": round(percentile(stream, 0.95), 2),
+        "ttfb_p95_ms": round(benchlib.percentile(stream, 0.95), 2),
         "healthz_p50_ms": round(statistics.median(health), 2),
         "ttfb_vs_healthz_p50": round(statistics.median(stream) / statistics.median(health), 2),
     }

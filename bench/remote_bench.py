@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import struct
 import subprocess
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import benchlib  # noqa: E402
 import httpx  # noqa: E402
 from blake3 import blake3  # noqa: E402
 
@@ -63,44 +63,6 @@ async def _origin(count: int) -> None:
     print(peer.dial_address(), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await peer.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server(url: str, data: Path, seed: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SOUNDTIME_DATA_DIR": str(data),
-        "SOUNDTIME_PORT": str(port),
-        "JWT_SECRET": "bench-" + "x" * 40,
-        "LOG_LEVEL": "warning",
-        "P2P_BIND_PORT": "0",
-        "P2P_RELAY": "false",
-        "P2P_LOCAL_DISCOVERY": "false",
-        "P2P_SEED_PEERS": seed,
-        "P2P_CACHE_MAX_SIZE": "1GB",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "soundtime", "serve", "--no-migrate"], env=env, cwd=data)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(base: str) -> str:
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    reply = httpx.post(f"{base}/api/auth/register", json={"username": "bench", "password": "bench password"})
-    token: str = reply.json()["access_token"]
-    return token
 
 
 def _replicated(client: httpx.Client, count: int) -> list[str]:
@@ -147,17 +109,16 @@ def measure_playback() -> dict[str, float]:
             migrations.upgrade(url)
             assert origin.stdout is not None
             seed = origin.stdout.readline().decode().strip()
-            (work / "b").mkdir()
-            server, base = _server(url, work / "b", seed)
-            token = _wait_ready(base)
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            server = benchlib.Server(url, work / "b", P2P_SEED_PEERS=seed, P2P_CACHE_MAX_SIZE="1GB")
+            server.wait_ready()
+            token = server.register()
+            with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
                 tracks = _replicated(client, TRACKS)
                 cold = [_timed_stream(client, track) for track in tracks]
                 cached = [_timed_stream(client, track) for track in tracks]
         finally:
             if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
+                server.stop()
             assert origin.stdin is not None
             origin.stdin.close()
             origin.wait(timeout=30)
