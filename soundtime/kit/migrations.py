@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import soundtime
@@ -41,6 +42,11 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def stamp(url: str, revision: str) -> None:
+    """Record ``revision`` as the database's revision without running anything."""
+    command.stamp(alembic_config(url), revision)
+
+
 def head_revision() -> str | None:
     """The newest revision shipped with this version of soundtime."""
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
@@ -54,3 +60,30 @@ async def current_revision(url: str) -> str | None:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
     finally:
         await engine.dispose()
+
+
+# --- helpers for migration scripts ------------------------------------------------------------------------------
+
+
+def replace_indexes_concurrently(new: Sequence[tuple[str, str]], old: Sequence[tuple[str, str]]) -> None:
+    """In a migration: build the ``new`` (name, definition) indexes, then drop the ``old`` ones, without blocking
+    the table's writers.
+
+    ``CREATE INDEX CONCURRENTLY`` runs outside the migration's transaction (in alembic's autocommit block) and
+    only waits for transactions already using the table. A build interrupted earlier leaves an INVALID index
+    behind: it is dropped and built again, so running the migration again finishes the job.
+    """
+    from alembic import op
+
+    with op.get_context().autocommit_block():
+        bind = op.get_bind()
+        for name, definition in new:
+            valid = bind.execute(_INDEX_VALID, {"name": name}).scalar()
+            if valid is False:
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+        for name, _ in old:
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+
+_INDEX_VALID = text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)")

@@ -93,6 +93,7 @@ class Track(Base):
         Index("ix_tracks_album_order", "album_id", "disc_number", "track_number"),
         Index("ix_tracks_search", "search_vector", postgresql_using="gin"),
         Index("ix_tracks_local_created", "created_at", "id", postgresql_where=text("origin_node IS NULL")),
+        Index("ix_tracks_uploader", "uploaded_by", postgresql_where=text("uploaded_by IS NOT NULL")),
     )
 
     id: Mapped[UuidPk]
@@ -111,7 +112,7 @@ class Track(Base):
     content_hash: Mapped[Hex64]
     file_path: Mapped[str | None] = mapped_column(String(1024))
     file_size: Mapped[int] = mapped_column(BigInteger)
-    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     origin_node: Mapped[str | None] = mapped_column(String(64))
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR)
     created_at: Mapped[CreatedAt]

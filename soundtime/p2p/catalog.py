@@ -56,6 +56,8 @@ class Replicated:
     skipped: int = 0
     #: Covers to fetch from the sender: {cover hash: ids of albums that should show it}.
     missing_covers: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    #: How many tracks the sender offers now (at most; None when unknown): pass it as the next call's ``offered``.
+    offered: int | None = None
 
 
 def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
@@ -77,6 +79,18 @@ def _album_key(track: TrackAnnouncement) -> tuple[str, str] | None:
     return track.album_title, track.album_artist_name or track.artist_name or UNKNOWN_ARTIST
 
 
+async def _room(session: AsyncSession, sender: str, quota: int, offered: int | None, wanted: int) -> tuple[int, int]:
+    """(how many new tracks the sender may still offer, how many it offers now).
+
+    ``offered`` is the caller's count from an earlier message: an upper bound (sources only disappear behind its
+    back), so it is trusted to allow and counted again before anything is refused. Counting is the expensive
+    part at size (every source row of the sender), so a catalog of 250,000 tracks is counted once, not per page.
+    """
+    if offered is None or offered + wanted > quota:
+        offered = await repo.source_count(session, sender)
+    return quota - offered, offered
+
+
 async def replicate(
     session: AsyncSession,
     sender: str,
@@ -84,22 +98,27 @@ async def replicate(
     *,
     quota: int,
     per_message: int = Limits.max_tracks_per_message,
+    offered: int | None = None,
 ) -> Replicated:
     """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each.
 
     Never creates a second track for a hash (existing rows keep their metadata, local or replicated), and
     creates artists and albums only for tracks it creates. A peer offering more than ``quota`` tracks gets
-    nothing more recorded; at most ``per_message`` are read from one message. Covers are
-    shown only on albums without tracks of our own. Callers serialise calls per sender (the quota check).
+    nothing more recorded (``offered``: see :func:`_room`); at most ``per_message`` are read from one message.
+    Covers are shown only on albums without tracks of our own. Callers serialise calls per sender (the quota
+    check).
     """
-    result = Replicated()
+    result = Replicated(offered=offered)
     result.skipped = max(len(tracks) - per_message, 0)
     valid = _acceptable(tracks[:per_message], sender, result)
     if not valid:
         return result
     known = await repo.known_hashes(session, sender, [t.hash for t in valid])
     fresh = [t for t in valid if not known.get(t.hash)]
-    room = quota - await repo.source_count(session, sender) if fresh else 0
+    room = 0
+    if fresh:
+        room, offered = await _room(session, sender, quota, offered, len(fresh))
+        result.offered = offered + min(len(fresh), max(room, 0))
     if room < len(fresh):
         result.skipped += len(fresh) - max(room, 0)
         log.warning("peer %s: catalog quota of %d tracks reached", sender[:16], quota)
@@ -126,7 +145,7 @@ async def _create_tracks(
             albums.setdefault(album_key, library_repo.AlbumValues(*album_key, track.year, track.genre, None))
     album_ids = await library_repo.upsert_albums(session, list(albums.values()))
 
-    columns: dict[str, list[Any]] = {name: [] for name in repo.REMOTE_TRACK_COLUMNS}
+    columns: dict[str, list[Any]] = {name: [] for name in (*repo.REMOTE_TRACK_COLUMNS, *repo.REMOTE_TRACK_NAMES)}
     covers: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
     for track in tracks:
         key = _album_key(track)
@@ -157,4 +176,6 @@ def _track_values(track: TrackAnnouncement, artist_id: uuid.UUID, album_id: uuid
         "sample_rate": track.sample_rate,
         "content_hash": track.hash,
         "file_size": track.file_size,
+        "artist_name": track.artist_name,
+        "album_title": track.album_title if album_id is not None else None,
     }

@@ -323,12 +323,19 @@ REMOTE_TRACK_COLUMNS = {
     "content_hash": "text[]",
     "file_size": "bigint[]",
 }
+#: The names a replicated track's search vector is made of, passed along with its columns (the artist's name and
+#: the album's title, exactly as their rows have them).
+REMOTE_TRACK_NAMES = {"artist_name": "text[]", "album_title": "text[]"}
 _COLUMN_LIST = ", ".join(REMOTE_TRACK_COLUMNS)
+_INPUTS = {**REMOTE_TRACK_COLUMNS, **REMOTE_TRACK_NAMES}
+# The vectors are computed for the whole page in the statement (the per-row trigger skips rows that have one).
 _INSERT_REMOTE_TRACKS = text(
-    f"INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}) "  # noqa: S608 - fixed column names, values bound
-    "SELECT gen_random_uuid(), CAST(:origin AS varchar), u.* FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in REMOTE_TRACK_COLUMNS.items())
-    + f") AS u({_COLUMN_LIST}) ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING"
+    f"INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}, search_vector) "  # noqa: S608 - fixed names, values bound
+    "SELECT gen_random_uuid(), CAST(:origin AS varchar), "
+    + ", ".join(f"u.{name}" for name in REMOTE_TRACK_COLUMNS)
+    + ", track_document(u.title, u.artist_name, u.album_title) FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INPUTS.items())
+    + f") AS u({', '.join(_INPUTS)}) ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING"
 )
 _UPSERT_SOURCES = text(
     "INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
@@ -339,7 +346,8 @@ _UPSERT_SOURCES = text(
 
 
 async def insert_remote_tracks(session: AsyncSession, origin: str, columns: dict[str, list[Any]]) -> None:
-    """Insert replicated tracks from column arrays (one statement); hashes already present keep their row.
+    """Insert replicated tracks from column arrays (:data:`REMOTE_TRACK_COLUMNS` and :data:`REMOTE_TRACK_NAMES`,
+    one statement); hashes already present keep their row.
 
     Rows are inserted in hash order, so concurrent batches take their unique-index locks in one order.
     """

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: ``page_received(sender, tracks, accepted, skipped)``: a CatalogSync page was ingested.
 PageHook = Callable[[str, int, int, int], None]
+#: Senders whose offered-track count is remembered between their messages.
+MAX_REMEMBERED_SENDERS = 1024
 
 
 class CatalogSync(Part):
@@ -54,6 +57,8 @@ class CatalogSync(Part):
         self._catalog_requests = RateLimiter(1, self._policy.timings.catalog_request_interval, max_keys=10_000)
         #: One ingest at a time per sender (its quota is checked inside); a lock lives while someone holds it.
         self._ingest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: How many tracks recent senders offer, as of their last ingest (spares a count per catalog page).
+        self._offered: OrderedDict[str, int] = OrderedDict()
 
     # --- pushing ours
 
@@ -165,8 +170,14 @@ class CatalogSync(Part):
             limits = self._policy.limits
             async with self._db.transaction() as session:
                 result = await catalog.replicate(
-                    session, sender, tracks, quota=limits.max_tracks_per_peer, per_message=limits.max_tracks_per_message
+                    session,
+                    sender,
+                    tracks,
+                    quota=limits.max_tracks_per_peer,
+                    per_message=limits.max_tracks_per_message,
+                    offered=self._offered.get(sender),
                 )
+            self._remember_offered(sender, result.offered)
         metrics.catalog_ingested(result.accepted, result.skipped)
         if result.accepted:
             self._catalogue_changed()
@@ -176,6 +187,15 @@ class CatalogSync(Part):
             self._covers_in_flight.add(digest)
             self._jobs.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
         return result
+
+    def _remember_offered(self, sender: str, offered: int | None) -> None:
+        """Keep a sender's committed track count for its next message (a bounded number of senders)."""
+        if offered is None:
+            return
+        self._offered[sender] = offered
+        self._offered.move_to_end(sender)
+        if len(self._offered) > MAX_REMEMBERED_SENDERS:
+            self._offered.popitem(last=False)
 
     async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
         """Fetch one cover from ``sender`` (verified, bounded in time), then show it on the albums that want it."""

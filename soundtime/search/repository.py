@@ -68,15 +68,14 @@ async def search_artists(session: AsyncSession, text: str, limit: int) -> list[l
 
 # --- distributed search --------------------------------------------------------------------------------------
 
-#: The relevance of documents that are not rows: the same weighted document as the tracks' search_vector trigger
-#: (title A, artist B, album C) and the same rank as :func:`search_tracks`, so remote hits share the local scale.
+#: The relevance of documents that are not rows: the same document as the tracks' search vectors
+#: (``track_document``: title A, artist B, album C) and the same rank as :func:`search_tracks`, so remote hits
+#: share the local scale.
 _RANK_TEXTS = text(
     "SELECT u.i, ts_rank_cd(d.doc, q.q) FROM unnest("
     "CAST(:titles AS text[]), CAST(:artists AS text[]), CAST(:albums AS text[])"
     ") WITH ORDINALITY AS u(title, artist, album, i) "
-    "CROSS JOIN LATERAL (SELECT setweight(search_document(coalesce(u.title, '')), 'A') "
-    "|| setweight(search_document(coalesce(u.artist, '')), 'B') "
-    "|| setweight(search_document(coalesce(u.album, '')), 'C') AS doc) AS d "
+    "CROSS JOIN LATERAL (SELECT track_document(u.title, u.artist, u.album) AS doc) AS d "
     "CROSS JOIN prefix_tsquery(CAST(:query AS text)) AS q(q) "
     "WHERE d.doc @@ q.q"
 )

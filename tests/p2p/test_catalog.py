@@ -76,6 +76,39 @@ async def test_quota_limits_what_one_peer_adds(db: Database) -> None:
     assert await _count(db, Track) == 10
 
 
+async def test_a_count_carried_from_earlier_pages_is_checked_before_anything_is_refused(db: Database) -> None:
+    await _peers(db, A)
+    async with db.transaction() as session:
+        first = await catalog.replicate(session, A, [announcement(A, i) for i in range(4)], quota=10)
+        # A caller's count may be high (tracks were deleted since): it is counted again, nothing is refused.
+        stale = await catalog.replicate(session, A, [announcement(A, i) for i in range(10, 16)], quota=10, offered=9)
+        # Carried forward, the count still stops the peer at its quota.
+        full = await catalog.replicate(
+            session, A, [announcement(A, i) for i in range(20, 25)], quota=10, offered=stale.offered
+        )
+    assert (first.offered, stale.offered, full.offered) == (4, 10, 10)
+    assert (stale.accepted, stale.skipped, full.accepted, full.skipped) == (6, 0, 0, 5)
+    assert await _count(db, Track) == 10
+
+
+async def test_replicated_tracks_get_the_search_vector_the_trigger_would_compute(db: Database) -> None:
+    await _peers(db, A)
+    tracks = [
+        announcement(A, 1, title="Blue Monday", artist_name="New Order", album_title="Power, Corruption & Lies"),
+        announcement(A, 2, title="Ceremony", artist_name="Joy-Division", album_title=None),
+    ]
+    async with db.transaction() as session:
+        await catalog.replicate(session, A, tracks, quota=10)
+        written = dict((await session.execute(select(Track.title, Track.search_vector))).all())
+        # Touching the title makes the trigger compute the vector from the rows' names.
+        await session.execute(update(Track).values(title=Track.title))
+        recomputed = dict((await session.execute(select(Track.title, Track.search_vector))).all())
+    assert written == recomputed
+    # title A, artist B, album C
+    assert written["Blue Monday"] == "'blue':1A 'corruption':6C 'lies':7C 'monday':2A 'new':3B 'order':4B 'power':5C"
+    assert written["Ceremony"] == "'ceremony':1A 'division':3B 'joy':2B"
+
+
 async def test_one_message_is_read_up_to_its_cap_and_known_hashes_create_no_rows(db: Database) -> None:
     await _peers(db, A)
     async with db.transaction() as session:
