@@ -350,10 +350,17 @@ async def album_tracks(session: AsyncSession, album_id: uuid.UUID) -> list[Track
     return _track_rows(await session.execute(stmt))
 
 
-async def artist_tracks(session: AsyncSession, artist_id: uuid.UUID, limit: int) -> list[TrackRow]:
-    """Tracks performed by an artist, by title."""
-    stmt = _track_select().where(Track.artist_id == artist_id).order_by(func.lower(Track.title), Track.id)
-    return _track_rows(await session.execute(stmt.limit(limit)))
+async def artist_tracks(
+    session: AsyncSession, artist_id: uuid.UUID, limit: int, after: tuple[str, uuid.UUID] | None = None
+) -> list[tuple[TrackRow, str]]:
+    """Tracks performed by an artist by title (case-insensitive) then id, ``limit`` of them after the keyset
+    cursor ``after``; each with its sort key (the database's ``lower(title)``, which cursors must use)."""
+    sort_key = func.lower(Track.title)
+    stmt = _track_select().add_columns(sort_key).where(Track.artist_id == artist_id).order_by(sort_key, Track.id)
+    if after is not None:
+        stmt = stmt.where(tuple_(sort_key, Track.id) > tuple_(*after))
+    rows = await session.execute(stmt.limit(limit))
+    return [(TrackRow(track, artist, album, album_artist), key) for track, artist, album, album_artist, key in rows]
 
 
 def album_select() -> Select[Album, Artist, int, str]:
@@ -405,6 +412,11 @@ async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistRow |
     """One artist with counts."""
     row = (await session.execute(artist_select().where(Artist.id == artist_id))).first()
     return ArtistRow(*row) if row else None
+
+
+async def get_artist_entity(session: AsyncSession, artist_id: uuid.UUID) -> Artist | None:
+    """The bare artist row."""
+    return await session.get(Artist, artist_id)
 
 
 async def album_cover_hash(session: AsyncSession, album_id: uuid.UUID) -> str | None:

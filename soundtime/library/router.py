@@ -148,6 +148,14 @@ async def list_artists(
     return await service.list_artists(session, limit, cursor)
 
 
+@router.get("/api/artists/{artist_id}/tracks", summary="The tracks an artist performs, by title")
+async def list_artist_tracks(
+    artist_id: uuid.UUID, _: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Page[TrackOut]:
+    """A page of the artist's tracks (keyset-paginated); 404 for an unknown artist."""
+    return await service.list_artist_tracks(session, artist_id, limit, cursor)
+
+
 @router.get("/api/artists/{artist_id}", summary="One artist with albums and tracks")
 async def get_artist(artist_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> ArtistDetail:
     """An artist, their albums and their tracks."""

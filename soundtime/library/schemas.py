@@ -80,10 +80,13 @@ class ArtistOut(BaseModel):
 
 
 class ArtistDetail(ArtistOut):
-    """An artist with their albums and the tracks they perform."""
+    """An artist with their albums and the first 500 tracks they perform, by title."""
 
     albums: list[AlbumOut]
     tracks: list[TrackOut]
+    tracks_next_cursor: str | None = Field(
+        description="more tracks: GET /api/artists/{id}/tracks?cursor=…; null when all are listed"
+    )
 
 
 class IngestError(BaseModel):

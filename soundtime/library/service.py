@@ -149,13 +149,32 @@ ARTIST_TRACKS_SHOWN = 500
 
 
 async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetail:
-    """An artist with their albums and (up to 500) tracks; 404 if unknown."""
+    """An artist with their albums and their first 500 tracks (the next ones: :func:`list_artist_tracks` from
+    ``tracks_next_cursor``); 404 if unknown."""
     row = await repo.get_artist(session, artist_id)
     if row is None:
         raise NotFound("no such artist")
     albums = [views.album_out(a) for a in await repo.albums_of_artist(session, artist_id)]
-    tracks = [views.track_out(t) for t in await repo.artist_tracks(session, artist_id, ARTIST_TRACKS_SHOWN)]
-    return ArtistDetail(**views.artist_out(row).model_dump(), albums=albums, tracks=tracks)
+    tracks = _artist_tracks_page(
+        await repo.artist_tracks(session, artist_id, ARTIST_TRACKS_SHOWN + 1), ARTIST_TRACKS_SHOWN
+    )
+    return ArtistDetail(
+        **views.artist_out(row).model_dump(), albums=albums, tracks=tracks.items, tracks_next_cursor=tracks.next_cursor
+    )
+
+
+async def list_artist_tracks(
+    session: AsyncSession, artist_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[TrackOut]:
+    """The tracks an artist performs, by title; 404 if the artist is unknown."""
+    after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
+    if await repo.get_artist_entity(session, artist_id) is None:
+        raise NotFound("no such artist")
+    return _artist_tracks_page(await repo.artist_tracks(session, artist_id, limit + 1, after), limit)
+
+
+def _artist_tracks_page(rows: list[tuple[repo.TrackRow, str]], limit: int) -> Page[TrackOut]:
+    return page_of(rows, limit, lambda r: (r[1], r[0].track.id), lambda r: views.track_out(r[0]))
 
 
 # --- deletion ------------------------------------------------------------------------------------------------

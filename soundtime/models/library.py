@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -26,7 +27,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from soundtime.models.base import HEX64_PATTERN, Base, CreatedAt, Hex64, UuidPk
 
 #: Full-text documents and queries go through the SQL function ``search_document`` (initial migration):
-#: hyphens split words, then PostgreSQL's "simple" configuration (no stemming or stop words).
+#: hyphens split words, then PostgreSQL's "simple" configuration (no stemming or stop words). Search vectors are
+#: stored (generated columns for artists and albums; for tracks, whose vector holds the names of their artist and
+#: album, ``track_document`` by a trigger or by catalog ingest) and never loaded into Python objects.
 
 
 class Artist(Base):
@@ -35,11 +38,15 @@ class Artist(Base):
     __tablename__ = "artists"
     __table_args__ = (
         UniqueConstraint("name"),
-        Index("ix_artists_fts", text("search_document(name)"), postgresql_using="gin"),
+        Index("ix_artists_search", "search_vector", postgresql_using="gin"),
+        Index("ix_artists_created", "created_at", "id"),
     )
 
     id: Mapped[UuidPk]
     name: Mapped[str] = mapped_column(String(255))
+    search_vector: Mapped[str | None] = mapped_column(
+        TSVECTOR, Computed("search_document(name)", persisted=True), deferred=True, deferred_raiseload=True
+    )
     created_at: Mapped[CreatedAt]
 
 
@@ -61,7 +68,8 @@ class Album(Base):
     __tablename__ = "albums"
     __table_args__ = (
         UniqueConstraint("title", "artist_id"),
-        Index("ix_albums_fts", text("search_document(title)"), postgresql_using="gin"),
+        Index("ix_albums_search", "search_vector", postgresql_using="gin"),
+        Index("ix_albums_created", "created_at", "id"),
     )
 
     id: Mapped[UuidPk]
@@ -71,6 +79,9 @@ class Album(Base):
     genre: Mapped[str | None] = mapped_column(String(128))
     cover_hash: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("covers.hash", ondelete="SET NULL"), index=True
+    )
+    search_vector: Mapped[str | None] = mapped_column(
+        TSVECTOR, Computed("search_document(title)", persisted=True), deferred=True, deferred_raiseload=True
     )
     created_at: Mapped[CreatedAt]
 
@@ -93,12 +104,14 @@ class Track(Base):
         Index("ix_tracks_album_order", "album_id", "disc_number", "track_number"),
         Index("ix_tracks_search", "search_vector", postgresql_using="gin"),
         Index("ix_tracks_local_created", "created_at", "id", postgresql_where=text("origin_node IS NULL")),
+        Index("ix_tracks_local_updated", "updated_at", "id", postgresql_where=text("origin_node IS NULL")),
+        Index("ix_tracks_remote", "id", postgresql_where=text("origin_node IS NOT NULL")),
         Index("ix_tracks_uploader", "uploaded_by", postgresql_where=text("uploaded_by IS NOT NULL")),
     )
 
     id: Mapped[UuidPk]
     title: Mapped[str] = mapped_column(String(255))
-    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="RESTRICT"), index=True)
+    artist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artists.id", ondelete="RESTRICT"))
     album_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("albums.id", ondelete="RESTRICT"))
     track_number: Mapped[int | None] = mapped_column(SmallInteger)
     disc_number: Mapped[int | None] = mapped_column(SmallInteger)
@@ -114,7 +127,7 @@ class Track(Base):
     file_size: Mapped[int] = mapped_column(BigInteger)
     uploaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     origin_node: Mapped[str | None] = mapped_column(String(64))
-    search_vector: Mapped[str | None] = mapped_column(TSVECTOR)
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR, deferred=True, deferred_raiseload=True)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -138,3 +151,4 @@ class ImportedFile(Base):
 
 Index("ix_artists_sort", func.lower(Artist.name), Artist.id)
 Index("ix_albums_sort", func.lower(Album.title), Album.id)
+Index("ix_tracks_artist_title", Track.artist_id, func.lower(Track.title), Track.id)

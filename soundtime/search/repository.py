@@ -12,57 +12,88 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, Subquery, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
 from soundtime.library import repository as library
 from soundtime.models import Album, Artist, Peer, Track
 
+#: Matches a search ranks at most (per kind): a query matching more is ranked among its most recently added
+#: matches, so its cost does not grow with how common its words are (see :func:`_ranked`).
+CANDIDATES = 500
+
 
 def _query(text: str) -> Function[Any]:
-    """The tsquery of a search box's text (computed in the database)."""
+    """The tsquery of a search box's text, words as prefixes (computed in the database)."""
     return func.prefix_tsquery(text)
 
 
-async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
-    """Tracks matching every word (as prefixes), best first; ties by title then id for a stable order."""
-    query = _query(text)
-    rank = func.ts_rank_cd(Track.search_vector, query).label("rank")
-    ids = (
-        select(Track.id, rank)
-        .where(Track.search_vector.bool_op("@@")(query))
-        .order_by(rank.desc(), func.lower(Track.title), Track.id)
+async def _plan_with_values(session: AsyncSession) -> None:
+    """Plan this transaction's statements with their parameter values, never with a generic plan.
+
+    The query text decides the plan: a common word is best found by walking the newest rows, a rare one through
+    the full-text index; and only with the value known is ``prefix_tsquery(…)`` computed once per statement
+    instead of once per row. (A prepared statement otherwise switches to a generic plan after five runs.)
+    """
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def _ranked(entity: type[Track | Album | Artist], title: Any, query_text: str, limit: int) -> Select[Any]:
+    """(id, rank, …) of the best ``limit`` rows of ``entity`` matching the query: by relevance, whole words before
+    prefixes, then by ``title`` (lower-cased) and id.
+
+    The candidates are the :data:`CANDIDATES` most recently added matches (all of them for most queries). The
+    planner finds them either through the full-text index (rare words: few matches to sort) or by walking the
+    newest rows in index order until enough match (common words: a match every few rows); either way the work
+    is bounded by ``CANDIDATES`` and not by how many rows match.
+    """
+    pool = (
+        select(entity.id, title.label("title"), entity.search_vector)
+        .where(entity.search_vector.bool_op("@@")(_query(query_text)))
+        .order_by(entity.created_at.desc(), entity.id.desc())
+        .limit(CANDIDATES)
+        .subquery("candidates")
+    )
+    rank = func.ts_rank_cd(pool.c.search_vector, _query(query_text)).label("rank")
+    whole_words = pool.c.search_vector.bool_op("@@")(func.exact_tsquery(query_text)).label("whole_words")
+    sort_key = func.lower(pool.c.title).label("sort_key")
+    return (
+        select(pool.c.id, rank, whole_words, sort_key)
+        .order_by(rank.desc(), whole_words.desc(), sort_key, pool.c.id)
         .limit(limit)
     )
-    ranked = (await session.execute(ids)).all()
+
+
+def _in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
+    """ORDER BY of rows joined to a :func:`_ranked` subquery."""
+    return ranked.c.rank.desc(), ranked.c.whole_words.desc(), ranked.c.sort_key, ranked.c.id
+
+
+async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
+    """Tracks matching every word (as prefixes), best first (see :func:`_ranked`)."""
+    await _plan_with_values(session)
+    ranked = [
+        (track_id, float(score))
+        for track_id, score, *_ in await session.execute(_ranked(Track, Track.title, text, limit))
+    ]
     rows = await library.tracks_by_ids(session, [track_id for track_id, _ in ranked])
-    return [(rows[track_id], float(score)) for track_id, score in ranked if track_id in rows]
+    return [(rows[track_id], score) for track_id, score in ranked if track_id in rows]
 
 
 async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library.AlbumRow]:
-    """Albums whose title matches every word."""
-    query = _query(text)
-    document = func.search_document(Album.title)
-    stmt = (
-        library.album_select()
-        .where(document.bool_op("@@")(query))
-        .order_by(func.ts_rank_cd(document, query).desc(), func.lower(Album.title), Album.id)
-        .limit(limit)
-    )
+    """Albums whose title matches every word, best first (see :func:`_ranked`)."""
+    await _plan_with_values(session)
+    ranked = _ranked(Album, Album.title, text, limit).subquery()
+    stmt = library.album_select().join(ranked, ranked.c.id == Album.id).order_by(*_in_rank_order(ranked))
     return [library.AlbumRow(*row) for row in await session.execute(stmt)]
 
 
 async def search_artists(session: AsyncSession, text: str, limit: int) -> list[library.ArtistRow]:
-    """Artists whose name matches every word."""
-    query = _query(text)
-    document = func.search_document(Artist.name)
-    stmt = (
-        library.artist_select()
-        .where(document.bool_op("@@")(query))
-        .order_by(func.ts_rank_cd(document, query).desc(), func.lower(Artist.name), Artist.id)
-        .limit(limit)
-    )
+    """Artists whose name matches every word, best first (see :func:`_ranked`)."""
+    await _plan_with_values(session)
+    ranked = _ranked(Artist, Artist.name, text, limit).subquery()
+    stmt = library.artist_select().join(ranked, ranked.c.id == Artist.id).order_by(*_in_rank_order(ranked))
     return [library.ArtistRow(*row) for row in await session.execute(stmt)]
 
 

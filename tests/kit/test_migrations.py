@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from soundtime.kit import migrations
@@ -90,3 +92,39 @@ async def _in_thread(function: Callable[..., None], *args: str) -> None:
     import asyncio
 
     await asyncio.to_thread(function, *args)
+
+
+async def _scalar(url: str, statement: str) -> object:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        value = (await conn.exec_driver_sql(statement)).scalar()
+    await engine.dispose()
+    return value
+
+
+async def test_an_interrupted_upgrade_is_finished_by_running_it_again(make_database: Callable[[str], str]) -> None:
+    url = make_database("migrations_rerun")
+    await _in_thread(migrations.upgrade, url, "0005")
+    # A concurrent build that failed half-way leaves an INVALID index, here under a name the upgrade builds.
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql(
+            "WITH a AS (INSERT INTO artists (id, name) VALUES (gen_random_uuid(), 'A') RETURNING id) "
+            "INSERT INTO tracks (id, title, artist_id, duration_secs, format, content_hash, file_size) "
+            f"SELECT gen_random_uuid(), 'T', a.id, 1, 'flac', '{'a' * 64}', 1 FROM a"
+        )
+        with pytest.raises(DBAPIError, match="division by zero"):
+            await conn.exec_driver_sql("CREATE INDEX CONCURRENTLY ix_tracks_remote ON tracks ((1 / (id IS NULL)::int))")
+    await engine.dispose()
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tracks_remote'::regclass"
+    assert await _scalar(url, valid) is False
+
+    await _in_thread(migrations.upgrade, url)
+    assert await _scalar(url, valid) is True
+    assert await _diff(url) == []  # rebuilt with its real definition
+
+    # Stopped after its first commit, before the revision was recorded: running it again finishes it.
+    await _in_thread(migrations.stamp, url, "0005")
+    await _in_thread(migrations.upgrade, url)
+    assert await migrations.current_revision(url) == migrations.head_revision()
+    assert await _diff(url) == []
