@@ -22,7 +22,7 @@ from soundtime.search.peer_filters import PeerFilters
 
 log = logging.getLogger(__name__)
 
-#: Rows read per batch while collecting our terms.
+#: Distinct words read per batch while collecting our terms.
 BATCH = 5000
 
 
@@ -107,8 +107,8 @@ class SearchFilters(Part):
         started = time.perf_counter()
         terms: set[str] = set()
         async with self._db.transaction() as session:
-            async for rows in search_repo.stream_track_texts(session, BATCH):
-                await asyncio.to_thread(add_terms, terms, [text for row in rows for text in row])
+            async for pieces in search_repo.stream_library_pieces(session, BATCH):
+                await asyncio.to_thread(add_terms, terms, pieces)
         bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)
         self.own, self._fingerprint = bloom, fingerprint
         self._message = wire.BloomExchange(bloom=bloom.to_wire())
