@@ -125,6 +125,37 @@ def node_settings(data: Path, url: str, **values: Any) -> Settings:
     )
 
 
+class ClusterCpu:
+    """CPU seconds spent by the processes of one PostgreSQL cluster (postmaster, backends, workers) since
+    :meth:`start`; read it before the connections that did the work close (an exited backend is not counted)."""
+
+    def __init__(self, cluster: EmbeddedPostgres) -> None:
+        self.postmaster = psutil.Process(int((cluster.pgdata / "postmaster.pid").read_text().split()[0]))
+        self._before: dict[int, float] = {}
+
+    def _now(self) -> dict[int, float]:
+        seconds = {}
+        for process in [self.postmaster, *self.postmaster.children()]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds[process.pid] = times.user + times.system
+        return seconds
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def seconds(self) -> float:
+        return sum(value - self._before.get(pid, 0.0) for pid, value in self._now().items())
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 # --- a real server ---------------------------------------------------------------------------------------------
 
 

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-import psutil
 from sqlalchemy import func, select, text
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
-from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.models import Track
 from soundtime.p2p.node import P2PNode
 
@@ -53,30 +51,6 @@ def _reset_peak_rss() -> None:
         refs.write("5")
 
 
-class _PostgresCpu:
-    """CPU seconds spent by the processes of one PostgreSQL cluster since :meth:`start`."""
-
-    def __init__(self, cluster: EmbeddedPostgres) -> None:
-        self.postmaster = psutil.Process(int((cluster.pgdata / "postmaster.pid").read_text().split()[0]))
-        self._before: dict[int, float] = {}
-
-    def _now(self) -> dict[int, float]:
-        seconds = {}
-        for process in [self.postmaster, *self.postmaster.children()]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            seconds[process.pid] = times.user + times.system
-        return seconds
-
-    def start(self) -> None:
-        self._before = self._now()
-
-    def seconds(self) -> float:
-        return sum(value - self._before.get(pid, 0.0) for pid, value in self._now().items())
-
-
 async def _serve(url: str, data: Path) -> None:
     """Child process: run node A until stdin closes; print its dial address first, its peak RSS last."""
     settings = benchlib.node_settings(data, url)
@@ -91,7 +65,7 @@ async def _serve(url: str, data: Path) -> None:
     await db.dispose()
 
 
-async def _receive(url: str, data: Path, seed: str, count: int, postgres: _PostgresCpu) -> tuple[float, float]:
+async def _receive(url: str, data: Path, seed: str, count: int, postgres: benchlib.ClusterCpu) -> tuple[float, float]:
     """(seconds until ``count`` tracks are committed, CPU seconds PostgreSQL spent meanwhile)."""
     settings = benchlib.node_settings(data, url, P2P_SEED_PEERS=seed)
     db = Database(url, pool_size=4)
@@ -140,14 +114,14 @@ def measure_catalog_ingest(count: int = 20_000) -> dict[str, Any]:
             assert child.stdout is not None
             assert child.stdin is not None
             seed = child.stdout.readline().strip()
-            sender, postgres = psutil.Process(child.pid), _PostgresCpu(cluster)
-            sender_cpu, own_cpu = sum(sender.cpu_times()[:2]), time.process_time()
+            postgres = benchlib.ClusterCpu(cluster)
+            sender_cpu, own_cpu = benchlib.process_cpu_seconds(child.pid), time.process_time()
             postgres.start()
             _reset_peak_rss()
             seconds, postgres_cpu = asyncio.run(_receive(url_b, work / "b", seed, count, postgres))
             cpu = {
                 "receiver": time.process_time() - own_cpu,
-                "sender": sum(sender.cpu_times()[:2]) - sender_cpu,
+                "sender": benchlib.process_cpu_seconds(child.pid) - sender_cpu,
                 "postgres": postgres_cpu,
             }
             receiver_peak = _peak_rss_mb()

@@ -292,7 +292,8 @@ async def delete_covers_if_unused(session: AsyncSession, digests: list[str]) -> 
 # --- reads ---------------------------------------------------------------------------------------------------
 
 
-def _track_select() -> Select[Track, Artist, Album, Artist]:
+def track_select() -> Select[Track, Artist, Album, Artist]:
+    """Tracks with their artist, album and album artist (the columns of :class:`TrackRow`)."""
     return (
         select(Track, Artist, Album, AlbumArtist)
         .join(Artist, Artist.id == Track.artist_id)
@@ -307,7 +308,7 @@ def _track_rows(result: Iterable[Any]) -> list[TrackRow]:
 
 async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackRow | None:
     """One track with its artist and album."""
-    rows = _track_rows(await session.execute(_track_select().where(Track.id == track_id)))
+    rows = _track_rows(await session.execute(track_select().where(Track.id == track_id)))
     return rows[0] if rows else None
 
 
@@ -321,7 +322,7 @@ async def get_track_entity(session: AsyncSession, track_id: uuid.UUID, *, lock: 
 
 async def list_tracks(session: AsyncSession, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[TrackRow]:
     """Newest tracks first, ``limit`` of them after the keyset cursor ``after``."""
-    stmt = _track_select().order_by(Track.created_at.desc(), Track.id.desc()).limit(limit)
+    stmt = track_select().order_by(Track.created_at.desc(), Track.id.desc()).limit(limit)
     if after is not None:
         stmt = stmt.where(tuple_(Track.created_at, Track.id) < tuple_(*after))
     return _track_rows(await session.execute(stmt))
@@ -331,14 +332,14 @@ async def tracks_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict
     """{id: row} for the given track ids."""
     if not ids:
         return {}
-    rows = _track_rows(await session.execute(_track_select().where(Track.id.in_(ids))))
+    rows = _track_rows(await session.execute(track_select().where(Track.id.in_(ids))))
     return {row.track.id: row for row in rows}
 
 
 async def album_tracks(session: AsyncSession, album_id: uuid.UUID) -> list[TrackRow]:
     """The tracks of an album in disc, track and title order."""
     stmt = (
-        _track_select()
+        track_select()
         .where(Track.album_id == album_id)
         .order_by(
             Track.disc_number.asc().nulls_last(),
@@ -356,7 +357,7 @@ async def artist_tracks(
     """Tracks performed by an artist by title (case-insensitive) then id, ``limit`` of them after the keyset
     cursor ``after``; each with its sort key (the database's ``lower(title)``, which cursors must use)."""
     sort_key = func.lower(Track.title)
-    stmt = _track_select().add_columns(sort_key).where(Track.artist_id == artist_id).order_by(sort_key, Track.id)
+    stmt = track_select().add_columns(sort_key).where(Track.artist_id == artist_id).order_by(sort_key, Track.id)
     if after is not None:
         stmt = stmt.where(tuple_(sort_key, Track.id) > tuple_(*after))
     rows = await session.execute(stmt.limit(limit))

@@ -30,13 +30,21 @@ def _query(text: str) -> Function[Any]:
 
 
 async def _plan_with_values(session: AsyncSession) -> None:
-    """Plan this transaction's statements with their parameter values, never with a generic plan.
+    """Plan the rest of this transaction's statements with their parameter values, never with a generic plan.
 
     The query text decides the plan: a common word is best found by walking the newest rows, a rare one through
     the full-text index; and only with the value known is ``prefix_tsquery(…)`` computed once per statement
-    instead of once per row. (A prepared statement otherwise switches to a generic plan after five runs.)
+    instead of once per row. (A prepared statement otherwise switches to a generic plan after five runs.) Set
+    once per transaction: every round trip counts on a busy server.
     """
-    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    await session.connection()  # begins the transaction, whose identity tells whether it is set already
+    transaction = session.get_transaction()
+    if session.info.get(_PLANNED_WITH_VALUES) is not transaction:
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        session.info[_PLANNED_WITH_VALUES] = transaction
+
+
+_PLANNED_WITH_VALUES = "soundtime.search.planned_with_values"
 
 
 def _ranked(entity: type[Track | Album | Artist], title: Any, query_text: str, limit: int) -> Select[Any]:
@@ -71,14 +79,17 @@ def _in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
 
 
 async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
-    """Tracks matching every word (as prefixes), best first (see :func:`_ranked`)."""
+    """Tracks matching every word (as prefixes), best first (see :func:`_ranked`), with their relevance."""
     await _plan_with_values(session)
-    ranked = [
-        (track_id, float(score))
-        for track_id, score, *_ in await session.execute(_ranked(Track, Track.title, text, limit))
-    ]
-    rows = await library.tracks_by_ids(session, [track_id for track_id, _ in ranked])
-    return [(rows[track_id], score) for track_id, score in ranked if track_id in rows]
+    ranked = _ranked(Track, Track.title, text, limit).subquery()
+    stmt = (
+        library.track_select()
+        .add_columns(ranked.c.rank)
+        .join(ranked, ranked.c.id == Track.id)
+        .order_by(*_in_rank_order(ranked))
+    )
+    rows = await session.execute(stmt)
+    return [(library.TrackRow(*entities), float(rank)) for *entities, rank in rows]
 
 
 async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library.AlbumRow]:

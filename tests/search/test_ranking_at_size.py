@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from soundtime.kit.db import Database
+from soundtime.search import repository as repo
 from soundtime.search.repository import CANDIDATES
 from tests.support.api import bearer, context_of, register
 
@@ -175,3 +176,14 @@ async def test_whole_words_come_before_prefixes_of_equal_relevance(app: FastAPI,
     assert body["tracks"][0]["relevance"] == body["tracks"][1]["relevance"]
     assert [a["title"] for a in body["albums"]] == ["Love Album", "A Lovely Album"]
     assert [a["name"] for a in body["artists"]] == ["Love", "Lovelace"]
+
+
+async def test_searches_are_planned_with_their_values_from_the_first_statement(db: Database) -> None:
+    for search in (repo.search_tracks, repo.search_albums, repo.search_artists):
+        async with db.transaction() as session:
+            await search(session, "anything", 5)
+            # A prepared statement would switch to a generic plan after five runs, computing prefix_tsquery(…) per
+            # row and choosing its plan without knowing how common the words are.
+            assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
+        async with db.transaction() as session:  # only for the search's own transaction
+            assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
