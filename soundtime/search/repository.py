@@ -51,16 +51,16 @@ def _ranked(entity: type[Track | Album | Artist], title: Any, query_text: str, l
     """(id, rank, …) of the best ``limit`` rows of ``entity`` matching the query: by relevance, whole words before
     prefixes, then by ``title`` (lower-cased) and id.
 
-    The candidates are the :data:`CANDIDATES` most recently added matches (all of them for most queries). The
-    planner finds them either through the full-text index (rare words: few matches to sort) or by walking the
-    newest rows in index order until enough match (common words: a match every few rows); either way the work
-    is bounded by ``CANDIDATES`` and not by how many rows match.
+    The candidates are the :data:`CANDIDATES` (or ``limit``, if more) most recently added matches: all of them for
+    most queries. The planner finds them either through the full-text index (rare words: few matches to sort) or
+    by walking the newest rows in index order until enough match (common words: a match every few rows); either
+    way the work is bounded by the number of candidates, not by how many rows match.
     """
     pool = (
         select(entity.id, title.label("title"), entity.search_vector)
         .where(entity.search_vector.bool_op("@@")(_query(query_text)))
         .order_by(entity.created_at.desc(), entity.id.desc())
-        .limit(CANDIDATES)
+        .limit(max(CANDIDATES, limit))
         .subquery("candidates")
     )
     rank = func.ts_rank_cd(pool.c.search_vector, _query(query_text)).label("rank")
