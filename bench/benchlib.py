@@ -224,6 +224,11 @@ class Server:
                     peak = int(line.split()[1]) * 1024
         return {"rss_mb": round(process.memory_info().rss / 1e6, 1), "peak_rss_mb": round(peak / 1e6, 1)}
 
+    def reset_peak_rss(self) -> None:
+        """Start the server's high-water mark (VmHWM) from its current RSS (Linux: "5" to clear_refs)."""
+        with open(f"/proc/{self.process.pid}/clear_refs", "w") as refs:
+            refs.write("5")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
