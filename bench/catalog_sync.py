@@ -31,6 +31,7 @@ from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
 from soundtime.models import Track
 from soundtime.p2p.node import P2PNode
+from soundtime.search.peers import PeerSearch
 
 #: How often the receiver counts its rows (a count at 250,000 rows takes a while itself).
 POLL_SECONDS = 0.2
@@ -56,8 +57,9 @@ async def _serve(url: str, data: Path) -> None:
     settings = benchlib.node_settings(data, url)
     db = Database(url, pool_size=4)
     node = P2PNode(settings, db, BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir))
+    search = PeerSearch(node, node.cache)  # as the application has it: the node's search filter
     await node.start()
-    while node.filters.own is None:  # noqa: ASYNC110 - its first search filter is built: the push is measured alone
+    while search.filters.own is None:  # noqa: ASYNC110 - its first search filter is built: the push is measured alone
         await asyncio.sleep(0.05)
     _reset_peak_rss()
     print(f"{node.node_id}@127.0.0.1:{node.transport.bound_ports()[0]}", flush=True)
@@ -79,6 +81,7 @@ async def _receive(
     settings = benchlib.node_settings(data, url, P2P_SEED_PEERS=seed)
     db = Database(url, pool_size=4)
     node = P2PNode(settings, db, BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir))
+    PeerSearch(node, node.cache)  # as the application has it: ingest marks the search filter for a rebuild
     started = time.perf_counter()
     await node.start()
     try:
