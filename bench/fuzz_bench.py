@@ -51,7 +51,8 @@ from soundtime.kit.errors import AppError
 from soundtime.library.integrity import IncompleteAudio, check_metadata, check_stream
 from soundtime.library.upload import receive_files
 from soundtime.p2p import wire
-from soundtime.p2p.validation import announcement_problem, direct_address, is_node_id
+from soundtime.p2p.transport.addresses import is_node_id
+from soundtime.p2p.validation import announcement_problem, direct_address
 from soundtime.search.bloom import BloomFilter, InvalidFilter
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
 
