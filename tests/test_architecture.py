@@ -197,6 +197,7 @@ NOT_POLICY = {
     "soundtime.search.bloom._U64": "a u64",
     "soundtime.search.bloom._MODULUS": "the filter's hash (spec §5)",
     "soundtime.search.routing.BATCH": "rows per database read",
+    "soundtime.search.repository.CANDIDATES": "matches local search ranks per kind (a bound on query cost)",
 }
 
 

@@ -161,6 +161,8 @@ class Limits:
     #: filters refreshed longest ago go first.
     max_peer_filters: int = 1024
     max_peer_filter_bytes: int = 64 << 20
+    #: Senders whose offered-track count is remembered between their catalog messages (spares a count per page).
+    max_remembered_senders: int = 1024
 
 
 @dataclass

@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: ``page_received(sender, tracks, accepted, skipped)``: a CatalogSync page was ingested.
 PageHook = Callable[[str, int, int, int], None]
-#: Senders whose offered-track count is remembered between their messages.
-MAX_REMEMBERED_SENDERS = 1024
 
 
 class CatalogSync(Part):
@@ -194,7 +192,7 @@ class CatalogSync(Part):
             return
         self._offered[sender] = offered
         self._offered.move_to_end(sender)
-        if len(self._offered) > MAX_REMEMBERED_SENDERS:
+        if len(self._offered) > self._policy.limits.max_remembered_senders:
             self._offered.popitem(last=False)
 
     async def _fetch_cover(self, sender: str, digest: str, album_ids: list[Any]) -> None:
