@@ -47,21 +47,6 @@ def stamp(url: str, revision: str) -> None:
     command.stamp(alembic_config(url), revision)
 
 
-def head_revision() -> str | None:
-    """The newest revision shipped with this version of soundtime."""
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
-
-
-async def current_revision(url: str) -> str | None:
-    """The revision the database at ``url`` is at (None for an empty database)."""
-    engine = create_async_engine(url, poolclass=pool.NullPool)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
-    finally:
-        await engine.dispose()
-
-
 # --- helpers for migration scripts ------------------------------------------------------------------------------
 
 
@@ -87,3 +72,18 @@ def replace_indexes_concurrently(new: Sequence[tuple[str, str]], old: Sequence[t
 
 
 _INDEX_VALID = text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)")
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of soundtime."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at (None for an empty database)."""
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    finally:
+        await engine.dispose()
