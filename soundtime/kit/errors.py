@@ -143,6 +143,19 @@ class ResponseAborted(Exception):
     """
 
 
+def aborted_cause(exc: BaseException | None) -> ResponseAborted | None:
+    """The :class:`ResponseAborted` behind an exception (itself, a cause, or inside an exception group)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ResponseAborted):
+            return exc
+        # Not __context__: an error raised while an abort was being handled is a real error.
+        single = isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1
+        exc = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and single else exc.__cause__
+        seen += 1
+    return None
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The JSON body every error response uses."""
     return {"error": {"code": code, "message": message, "details": details}}
@@ -190,7 +203,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if aborted_cause(exc) is None:  # an aborted response is logged once, as a warning, by the server (kit.logging)
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal", "internal server error"), status_code=500)
 
 

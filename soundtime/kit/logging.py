@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from soundtime.kit.errors import ResponseAborted
+from soundtime.kit.errors import aborted_cause
 
 #: Credentials that travel in query strings: access tokens of audio players (``token``), and those of Subsonic
 #: client apps on /rest/ (``p``: an app password, ``t``: a token replayable with its salt, ``apiKey``).
@@ -50,25 +50,12 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def _aborted(exc: BaseException | None) -> ResponseAborted | None:
-    """The :class:`ResponseAborted` behind an exception (itself, a cause, or inside an exception group)."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, ResponseAborted):
-            return exc
-        # Not __context__: an error raised while an abort was being handled is a real error.
-        single = isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1
-        exc = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and single else exc.__cause__
-        seen += 1
-    return None
-
-
 class QuietAbortedResponses(logging.Filter):
     """Turn the server's traceback for a deliberately aborted response into one warning line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite matching records in place; never drops a record."""
-        aborted = _aborted(record.exc_info[1]) if record.exc_info else None
+        aborted = aborted_cause(record.exc_info[1]) if record.exc_info else None
         if aborted is not None:
             record.msg, record.args, record.exc_info, record.exc_text = "response aborted: %s", (aborted,), None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
