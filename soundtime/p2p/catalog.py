@@ -18,13 +18,15 @@ from soundtime.library.ingest import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
 from soundtime.p2p.policy import Limits
 from soundtime.p2p.tracks import announcement
-from soundtime.p2p.validation import announcement_problem
+from soundtime.p2p.validation import FixLog, announcement_problem, tidy
 from soundtime.p2p.wire import TrackAnnouncement
 
 log = logging.getLogger(__name__)
 
 #: Tracks per CatalogSync / CatalogDelta message (spec §4).
 PAGE_SIZE = 500
+
+_repairs = FixLog()
 
 
 async def catalog_pages(db: Database, origin: str, since: datetime | None) -> AsyncIterator[list[TrackAnnouncement]]:
@@ -61,15 +63,19 @@ class Replicated:
 
 
 def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
-    """Valid announcements, one per hash (the first wins); problems are logged and counted."""
+    """Valid announcements, one per hash (the first wins), odd descriptions repaired; problems are logged."""
     chosen: dict[str, TrackAnnouncement] = {}
+    repaired: set[str] = set()
     for track in tracks:
         problem = announcement_problem(track, sender)
         if problem is not None:
             result.skipped += 1
             log.info("peer %s: skipped an announced track: %s", sender[:16], problem)
             continue
-        chosen.setdefault(track.hash, track)
+        if track.hash not in chosen:
+            chosen[track.hash], fixed = tidy(track)
+            repaired.update(fixed)
+    _repairs.note(sender, sorted(repaired), "announced tracks")
     return list(chosen.values())
 
 

@@ -20,10 +20,12 @@ from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.tracks import announcement, facts_of_item
 from soundtime.p2p.transport import is_node_id
-from soundtime.p2p.validation import announcement_problem
+from soundtime.p2p.validation import FixLog, announcement_problem, tidy
 from soundtime.search.routing import SearchFilters
 
 log = logging.getLogger(__name__)
+
+_repairs = FixLog()
 
 
 def as_announcement(item: wire.SearchResultItem, origin: str, file_size: int) -> wire.TrackAnnouncement:
@@ -138,14 +140,18 @@ class DistributedSearch(Part):
             async with self._db.transaction() as session:
                 known = await p2p_repo.existing_peer_ids(session, sorted(claimed))
         for peer, items in answers:
-            for item in items:
-                problem = item_problem(item, peer, known, self._own.node_id)
+            repaired: set[str] = set()
+            for hit in items:
+                problem = item_problem(hit, peer, known, self._own.node_id)
                 if problem is not None:
                     outcome.dropped += 1
                     log.info("peer %s: dropped a search result: %s", peer[:16], problem)
                     continue
+                item, fixed = tidy(hit)
+                repaired.update(fixed)
                 outcome.variants.setdefault(item.hash, []).append(item)
                 outcome.sources.setdefault(item.hash, set()).add(item.source_node)
+            _repairs.note(peer, sorted(repaired), "search results")
         return outcome
 
     async def _ask(self, peer: str, request: wire.SearchQuery) -> list[wire.SearchResultItem] | None:

@@ -368,9 +368,15 @@ async def test_hostile_results_are_dropped(start_instance: Any, fakes: Fakes) ->
     await connect_fake(b, honest, "queen")
 
     body = await p2p_search(b, "queen")
-    assert sorted(titles(body)) == ["Queen Relayed", "Queen Valid"]
+    # odd descriptions are repaired, not dropped
+    long_title = "Queen " + "x" * (255 - 6)
+    assert sorted(titles(body)) == sorted(
+        ["Queen Relayed", "Queen Valid", long_title, "Queen Negative", "Queen Ancient", "Untitled"]
+    )
     assert (body["peers_asked"], body["peers_answered"], body["peers_failed"]) == (2, 1, 1)
     by_title = {hit["title"]: hit for hit in body["results"]}
+    assert (by_title["Queen Ancient"]["year"], by_title["Queen Negative"]["duration_secs"]) == (None, 0.0)
+    assert by_title["Untitled"]["artist_name"] == "Queen"
     assert by_title["Queen Relayed"]["sources"] == [other.node_id]
     assert by_title["Queen Valid"]["sources"] == [honest.node_id]
 

@@ -36,7 +36,7 @@ async def _count(instance: Instance, model: Any) -> int:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
-async def test_catalog_from_a_soundtime_peer_is_replicated_and_bad_tracks_skipped(
+async def test_catalog_from_a_soundtime_peer_is_replicated_odd_tags_repaired_and_bad_tracks_skipped(
     start_instance: Any, soundtime_peer: FakeSoundTime, audio: AudioFactory, tmp_path: Path
 ) -> None:
     origin = soundtime_peer.node_id
@@ -44,11 +44,14 @@ async def test_catalog_from_a_soundtime_peer_is_replicated_and_bad_tracks_skippe
     bad = [
         announcement(origin, 5000, hash="AB" * 32),  # upper-case hash
         announcement(origin, 5001, origin_node="d" * 64),  # claims another origin
-        announcement(origin, 5002, title="x" * 256),  # too long
-        announcement(origin, 5003, title="nul\x00byte"),
         announcement(origin, 5004, format="FLAC!"),
+        announcement(origin, 5005, file_size=-1),
     ]
-    soundtime_peer.catalog = good[:700] + bad + good[700:]
+    odd = [  # what merely describes a track is repaired: the track is kept
+        announcement(origin, 5002, title="x" * 256, year=12000),
+        announcement(origin, 5003, title="nul\x00byte", track_number=-3, duration_secs=-5.0),
+    ]
+    soundtime_peer.catalog = good[:700] + bad + odd + good[700:]
     b = await start_instance("b")
     path = audio.make(tmp_path / "ours.mp3", "mp3", TrackSpec(title="Ours"))
     assert (await upload(b.client, b.token, path)).status_code == 201
@@ -61,8 +64,15 @@ async def test_catalog_from_a_soundtime_peer_is_replicated_and_bad_tracks_skippe
     assert response.json()["peer"]["version"] == "0.1.57"
 
     # The peer pushed 3 pages after our Ping: every valid track arrives, the bad ones are skipped one by one.
-    assert await eventually(lambda: _tracks_from(b, origin, 1200))
-    assert await _count(b, RemoteTrackSource) == 1200
+    assert await eventually(lambda: _tracks_from(b, origin, 1202))
+    assert await _count(b, RemoteTrackSource) == 1202
+    async with b.context.db.transaction() as session:
+        kept = await session.execute(
+            select(Track.title, Track.year, Track.track_number, Track.duration_secs)
+            .where(Track.content_hash.in_([t.hash for t in odd]))
+            .order_by(Track.title)
+        )
+        assert kept.all() == [("nulbyte", 1975, None, 0.0), ("x" * 255, None, 3, 180.5)]
     assert await _count(b, Artist) == 7 + 1  # the peer's 7 artists and our own
     assert await _count(b, Album) == len({(t.album_title, t.artist_name) for t in good}) + 1
 
@@ -84,7 +94,7 @@ async def test_catalog_from_a_soundtime_peer_is_replicated_and_bad_tracks_skippe
     async with b.context.db.transaction() as session:
         peer = await session.get(Peer, origin)
         assert peer is not None
-        assert peer.track_count == 1205
+        assert peer.track_count == 1206
 
 
 async def _tracks_from(instance: Instance, origin: str, expected: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -15,8 +16,10 @@ from soundtime.p2p.validation import (
     MAX_FILE_SIZE,
     MAX_GENRE_CHARS,
     MAX_NAME_CHARS,
+    FixLog,
     announcement_problem,
     direct_address,
+    tidy,
 )
 from tests.support.soundtime_peer import GOLDEN_TRACK
 
@@ -93,24 +96,36 @@ def test_format_refused(value: str) -> None:
     assert problem(format=value) == "format is not 1-16 letters or digits"
 
 
+# --- what only describes a track is repaired, never a reason to drop it ------------------------------------------
+
+
+def tidied(**changes: Any) -> tuple[wire.TrackAnnouncement, list[str]]:
+    track = announce(**changes)
+    assert announcement_problem(track, SENDER) is None  # a description never makes a track unacceptable
+    return tidy(track)
+
+
+def test_a_sound_description_is_left_alone() -> None:
+    assert tidy(GOOD) == (GOOD, [])
+
+
 @pytest.mark.parametrize("value", [0.0, -0.0, 1e-7, 354.5, float(MAX_DURATION_SECS)])
-def test_duration_accepted(value: float) -> None:
-    assert problem(duration_secs=value) is None
+def test_duration_in_range_is_kept(value: float) -> None:
+    assert tidied(duration_secs=value)[1] == []
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.5, -1e-3, MAX_DURATION_SECS + 1.0, 1e30])
-def test_duration_refused(value: float) -> None:
-    assert problem(duration_secs=value) == "duration_secs out of range"
+def test_duration_out_of_range_is_cleared(value: float) -> None:
+    track, fixed = tidied(duration_secs=value)
+    assert (track.duration_secs, fixed) == (0.0, ["duration_secs"])
 
-
-# --- text fields: at the limit accepted, one over refused, NUL refused ----------------------------------------
 
 TEXT_FIELDS = [
-    ("title", MAX_NAME_CHARS, True),
-    ("artist_name", MAX_NAME_CHARS, True),
-    ("album_title", MAX_NAME_CHARS, False),
-    ("album_artist_name", MAX_NAME_CHARS, False),
-    ("genre", MAX_GENRE_CHARS, False),
+    ("title", MAX_NAME_CHARS, "Untitled"),
+    ("artist_name", MAX_NAME_CHARS, "Unknown Artist"),
+    ("album_title", MAX_NAME_CHARS, None),
+    ("album_artist_name", MAX_NAME_CHARS, None),
+    ("genre", MAX_GENRE_CHARS, None),
 ]
 
 
@@ -118,42 +133,45 @@ def test_limits_are_the_specified_ones() -> None:
     assert (MAX_NAME_CHARS, MAX_GENRE_CHARS) == (255, 128)
 
 
-@pytest.mark.parametrize(("field", "limit", "required"), TEXT_FIELDS)
-def test_text_at_the_limit_is_accepted(field: str, limit: int, required: bool) -> None:
-    assert problem(**{field: "x" * limit}) is None
+@pytest.mark.parametrize(("field", "limit", "placeholder"), TEXT_FIELDS)
+def test_text_at_the_limit_is_kept(field: str, limit: int, placeholder: str | None) -> None:
     # The limit counts characters, not bytes.
-    assert problem(**{field: "é" * limit}) is None
-    assert problem(**{field: "🎵" * limit}) is None
+    for value in ("x" * limit, "é" * limit, "🎵" * limit):
+        assert tidied(**{field: value}) == (announce(**{field: value}), [])
 
 
-@pytest.mark.parametrize(("field", "limit", "required"), TEXT_FIELDS)
-def test_text_one_over_the_limit_is_refused(field: str, limit: int, required: bool) -> None:
-    assert problem(**{field: "x" * (limit + 1)}) == f"{field} longer than {limit} characters"
-    assert problem(**{field: "🎵" * (limit + 1)}) == f"{field} longer than {limit} characters"
+@pytest.mark.parametrize(("field", "limit", "placeholder"), TEXT_FIELDS)
+def test_text_over_the_limit_is_cut_to_it(field: str, limit: int, placeholder: str | None) -> None:
+    for value in ("x" * (limit + 1), "🎵" * (limit + 1)):
+        track, fixed = tidied(**{field: value})
+        assert (getattr(track, field), fixed) == (value[:limit], [field])
 
 
-@pytest.mark.parametrize(("field", "limit", "required"), TEXT_FIELDS)
-@pytest.mark.parametrize("value", ["\x00", "a\x00b", "trailing\x00"])
-def test_text_with_a_nul_character_is_refused(field: str, limit: int, required: bool, value: str) -> None:
-    assert problem(**{field: value}) == f"{field} contains a NUL character"
+@pytest.mark.parametrize(("field", "limit", "placeholder"), TEXT_FIELDS)
+@pytest.mark.parametrize(("value", "clean"), [("a\x00b", "ab"), ("trailing\x00", "trailing"), ("\x00x\x00", "x")])
+def test_nul_characters_are_removed(field: str, limit: int, placeholder: str | None, value: str, clean: str) -> None:
+    track, fixed = tidied(**{field: value})
+    assert (getattr(track, field), fixed) == (clean, [field])
 
 
-@pytest.mark.parametrize(("field", "limit", "required"), TEXT_FIELDS)
-def test_empty_text(field: str, limit: int, required: bool) -> None:
-    expected = f"{field} empty" if required else None
-    assert problem(**{field: ""}) == expected
-    assert problem(**{field: " \t\n"}) == expected
+@pytest.mark.parametrize(("field", "limit", "placeholder"), TEXT_FIELDS)
+def test_empty_text(field: str, limit: int, placeholder: str | None) -> None:
+    for value in ("", " \t\n", "\x00"):
+        track, fixed = tidied(**{field: value})
+        if placeholder is not None:  # a title or an artist must show something
+            assert (getattr(track, field), fixed) == (placeholder, [field])
+        else:
+            assert getattr(track, field) == value.replace("\x00", "")
 
 
-@pytest.mark.parametrize(("field", "limit", "required"), [f for f in TEXT_FIELDS if not f[2]])
-def test_optional_text_may_be_missing(field: str, limit: int, required: bool) -> None:
-    assert problem(**{field: None}) is None
+@pytest.mark.parametrize(("field", "limit", "placeholder"), [f for f in TEXT_FIELDS if f[2] is None])
+def test_optional_text_may_be_missing(field: str, limit: int, placeholder: str | None) -> None:
+    assert tidied(**{field: None})[1] == []
 
 
 # --- numbers --------------------------------------------------------------------------------------------------
 
 RANGES = [
-    ("file_size", 0, MAX_FILE_SIZE),
     ("year", 0, 9999),
     ("track_number", 0, 9999),
     ("disc_number", 0, 999),
@@ -163,20 +181,60 @@ RANGES = [
 
 
 @pytest.mark.parametrize(("field", "low", "high"), RANGES)
-def test_numbers_at_their_bounds_are_accepted(field: str, low: int, high: int) -> None:
-    assert problem(**{field: low}) is None
-    assert problem(**{field: high}) is None
+def test_numbers_at_their_bounds_are_kept(field: str, low: int, high: int) -> None:
+    assert tidied(**{field: low})[1] == []
+    assert tidied(**{field: high})[1] == []
 
 
 @pytest.mark.parametrize(("field", "low", "high"), RANGES)
-def test_numbers_outside_their_range_are_refused(field: str, low: int, high: int) -> None:
-    assert problem(**{field: low - 1}) == f"{field} {low - 1} outside {low}..{high}"
-    assert problem(**{field: high + 1}) == f"{field} {high + 1} outside {low}..{high}"
+def test_numbers_outside_their_range_are_cleared(field: str, low: int, high: int) -> None:
+    for value in (low - 1, high + 1):
+        track, fixed = tidied(**{field: value})
+        assert (getattr(track, field), fixed) == (None, [field])
 
 
-@pytest.mark.parametrize("field", ["year", "track_number", "disc_number", "bitrate", "sample_rate"])
-def test_optional_numbers_may_be_missing(field: str) -> None:
-    assert problem(**{field: None}) is None
+@pytest.mark.parametrize(("field", "low", "high"), RANGES)
+def test_optional_numbers_may_be_missing(field: str, low: int, high: int) -> None:
+    assert tidied(**{field: None})[1] == []
+
+
+def test_several_odd_fields_are_all_repaired() -> None:
+    track, fixed = tidied(year=12000, title="a\x00", genre="g" * 200, disc_number=-1)
+    assert fixed == ["disc_number", "genre", "title", "year"]
+    assert (track.year, track.title, track.genre, track.disc_number) == (None, "a", "g" * 128, None)
+    assert (track.hash, track.file_size, track.format, track.origin_node) == (GOOD.hash, GOOD.file_size, "flac", SENDER)
+
+
+def test_search_hits_are_repaired_the_same_way() -> None:
+    hit = wire.SearchResultItem(
+        hash=HASH,
+        title="t\x00",
+        artist_name="",
+        duration_secs=-1.0,
+        format="mp3",
+        year=-5,
+        bitrate=10**6,
+        source_node=SENDER,
+        musicbrainz_id="m" * 300,
+        relevance=1.0,
+    )
+    repaired, fixed = tidy(hit)
+    assert fixed == ["artist_name", "bitrate", "duration_secs", "musicbrainz_id", "title", "year"]
+    assert (repaired.title, repaired.artist_name, repaired.duration_secs) == ("t", "Unknown Artist", 0.0)
+    assert (repaired.year, repaired.bitrate, repaired.musicbrainz_id) == (None, None, "m" * 255)
+
+
+# --- what identifies or locates a track is strict -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 1, MAX_FILE_SIZE])
+def test_file_size_in_range_is_accepted(value: int) -> None:
+    assert problem(file_size=value) is None
+
+
+@pytest.mark.parametrize("value", [-1, MAX_FILE_SIZE + 1, (1 << 63) - 1])
+def test_file_size_out_of_range_is_refused(value: int) -> None:
+    assert problem(file_size=value) == f"file_size {value} outside 0..{MAX_FILE_SIZE}"
 
 
 def test_a_decoded_frame_with_hostile_values_is_judged_per_track() -> None:
@@ -186,9 +244,28 @@ def test_a_decoded_frame_with_hostile_values_is_judged_per_track() -> None:
     decoded = msgspec.json.decode(msgspec.json.encode(tracks), type=list[wire.TrackAnnouncement])
     assert [announcement_problem(t, SENDER) for t in decoded] == [
         None,
-        "title contains a NUL character",
-        "year -5 outside 0..9999",
+        None,
+        None,
         "origin_node is not the sending peer",
+    ]
+    assert [tidy(t)[1] for t in decoded[:3]] == [[], ["title"], ["year"]]
+
+
+def test_repairs_are_logged_once_per_peer_and_field_within_a_bound(caplog: pytest.LogCaptureFixture) -> None:
+    repairs = FixLog(capacity=2)
+    with caplog.at_level(logging.INFO, logger="soundtime.p2p.validation"):
+        repairs.note(SENDER, ["year"], "announced tracks")
+        repairs.note(SENDER, ["year"], "announced tracks")  # already said
+        repairs.note(SENDER, ["title", "year"], "announced tracks")  # only the title is news
+        repairs.note(OTHER, ["year"], "search results")  # another peer; the oldest pair is forgotten
+        repairs.note(SENDER, [], "announced tracks")
+        repairs.note(SENDER, ["year"], "announced tracks")  # forgotten, so said again
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"peer {SENDER[:16]}: odd year in announced tracks repaired (the track is kept; logged once per field)",
+        f"peer {SENDER[:16]}: odd title in announced tracks repaired (the track is kept; logged once per field)",
+        f"peer {OTHER[:16]}: odd year in search results repaired (the track is kept; logged once per field)",
+        f"peer {SENDER[:16]}: odd year in announced tracks repaired (the track is kept; logged once per field)",
     ]
 
 
