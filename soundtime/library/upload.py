@@ -12,6 +12,8 @@ Limits: each file at most ``max_file_size`` bytes, at most ``max_files`` files, 
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -40,7 +42,7 @@ class ReceivedFile:
 
 @dataclass
 class _Part:
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
     filename: str | None = None
     writer: BlobWriter | None = None
     buffer: bytearray = field(default_factory=bytearray)
@@ -87,21 +89,20 @@ class _Receiver:
     def _header_end(self) -> None:
         assert self.part is not None
         name = self._header_name.decode("latin-1").lower()
-        self.part.headers[name] = self._header_value.decode("utf-8", "replace")
+        self.part.headers[name] = bytes(self._header_value)  # decoded per parameter (file names are UTF-8)
         self._header_name.clear()
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
         part = self.part
         assert part is not None
-        _, options = parse_options_header(part.headers.get("content-disposition", ""))
-        raw = options.get(b"filename")
-        if raw is None:
+        filename = disposition_filename(part.headers.get("content-disposition", b""))
+        if filename is None:
             self.fields_seen += 1
             if self.fields_seen > _MAX_FIELDS:
                 self._refuse(BadRequest(f"at most {_MAX_FIELDS} form fields per request"))
             return
-        part.filename = _clean_filename(raw.decode("utf-8", "replace"))
+        part.filename = _clean_filename(filename)
         self.files_seen += 1
         if self.files_seen > self.max_files:
             message = (
@@ -132,6 +133,47 @@ class _Receiver:
         """Parts holding a writer: completed but not handed over, and the one being received."""
         current = [self.part] if self.part is not None and self.part.writer is not None else []
         return [*self.completed, *current]
+
+
+def disposition_filename(header: bytes) -> str | None:
+    """The file name of a part's ``Content-Disposition``, or None for a plain form field.
+
+    ``filename*`` (RFC 5987: UTF-8 or ISO-8859-1, percent-encoded) wins when it decodes; else ``filename``,
+    whose bytes are UTF-8 (RFC 7578 §4.2; Latin-1 when they are not, as some old clients send), with the
+    quoted-pairs of curl (``\\"``) and the ``%22``/``%0D``/``%0A`` of HTML forms undone.
+    """
+    # Bytes in, bytes out: the parser maps every byte to itself (latin-1), so no name is lost or mangled here.
+    _, options = parse_options_header(header)
+    extended = _extended_value(header)
+    if extended is not None:
+        return extended
+    raw = options.get(b"filename")
+    if raw is None:
+        return None
+    for escaped, char in ((b"%22", b'"'), (b"%0D", b"\r"), (b"%0A", b"\n")):
+        raw = raw.replace(escaped, char).replace(escaped.lower(), char)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+_EXTENDED = re.compile(rb";\s*filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]*)", re.IGNORECASE)
+_CHARSETS = {b"utf-8": "utf-8", b"iso-8859-1": "latin-1"}
+
+
+def _extended_value(header: bytes) -> str | None:
+    """The RFC 5987 ``filename*`` value, if present, in a charset it allows, and decodable."""
+    match = _EXTENDED.search(header)
+    if match is None:
+        return None
+    charset = _CHARSETS.get(match.group(1).lower())
+    if charset is None:
+        return None
+    try:
+        return urllib.parse.unquote_to_bytes(match.group(2)).decode(charset)
+    except UnicodeDecodeError:
+        return None
 
 
 def _clean_filename(name: str) -> str:

@@ -326,3 +326,99 @@ async def test_a_stalled_upload_times_out(
     )
     assert response.status_code == 408
     assert stored_files(context_of(app).audio.root) == []
+
+
+# --- file names: any Unicode name round-trips (RFC 7578 UTF-8 filename, RFC 5987 filename*) --------------------
+
+NAMES = [
+    "Café del Mar — Entre Dos Aguas.ogg",  # Latin-1 letters and a dash outside Latin-1
+    "Кино — Группа крови.ogg",
+    "坂本龍一 - 戦場のメリークリスマス.ogg",
+    "🎵 Daft Punk ⚡ One More Time.ogg",
+    "naïve ß Ærø.ogg",
+    'He said "hi".ogg',  # a quote: browsers send it as %22
+]
+
+
+def _multipart(disposition: bytes, body: bytes, boundary: bytes = b"soundtime-test-boundary") -> tuple[bytes, str]:
+    """A one-file multipart body with the Content-Disposition parameters given verbatim (as bytes on the wire)."""
+    payload = b"".join(
+        [
+            b"--" + boundary + b"\r\n",
+            b'Content-Disposition: form-data; name="file"; ' + disposition + b"\r\n",
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            body,
+            b"\r\n--" + boundary + b"--\r\n",
+        ]
+    )
+    return payload, f"multipart/form-data; boundary={boundary.decode()}"
+
+
+async def _untagged(audio: AudioFactory, tmp_path: Path) -> bytes:
+    return audio.make(tmp_path / "untagged.ogg", "ogg", TrackSpec(title="", artist=None, album=None)).read_bytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_any_file_name_round_trips_on_the_single_route(
+    client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path, name: str
+) -> None:
+    token = await register(client)
+    data = await _untagged(audio, tmp_path)
+    response = await client.post("/api/upload", files={"file": (name, data)}, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == name
+    assert response.json()["track"]["title"] == name.removesuffix(".ogg")  # an untagged file is named after it
+
+
+async def test_any_file_name_round_trips_on_the_batch_route(
+    client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token = await register(client)
+    paths = [audio.make(tmp_path / f"{i}.ogg", "ogg", TrackSpec(title="", frequency=300.0 + 50 * i)) for i in range(3)]
+    files = [("files", (name, path.read_bytes())) for name, path in zip(NAMES, paths, strict=False)]
+    files.append(("files", (NAMES[3].replace(".ogg", ".txt"), b"not audio")))
+    response = await client.post("/api/upload/batch", files=files, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["filename"] for r in results] == [*NAMES[:3], NAMES[3].replace(".ogg", ".txt")]
+    assert [r["status"] for r in results] == ["imported"] * 3 + ["rejected"]
+
+
+@pytest.mark.parametrize(
+    ("disposition", "expected"),
+    [
+        ('filename="Кино.ogg"'.encode(), "Кино.ogg"),  # RFC 7578: UTF-8 bytes in the quoted string
+        ('filename="caf\xe9.ogg"'.encode("latin-1"), "café.ogg"),  # an old client's Latin-1 bytes
+        (b"filename*=UTF-8''%F0%9F%8E%B5%20caf%C3%A9.ogg", "🎵 café.ogg"),  # RFC 5987
+        (b"filename*=utf-8'fr'caf%C3%A9.ogg", "café.ogg"),
+        (b"filename*=ISO-8859-1''caf%E9.ogg", "café.ogg"),
+        (b"filename=\"fallback.ogg\"; filename*=UTF-8''%D0%9A%D0%B8%D0%BD%D0%BE.ogg", "Кино.ogg"),  # * wins
+        (b"filename=\"fallback.ogg\"; filename*=KOI8-R''%EB.ogg", "fallback.ogg"),  # unknown charset: ignored
+        (b"filename=\"fallback.ogg\"; filename*=UTF-8''%FF%FE.ogg", "fallback.ogg"),  # not UTF-8: ignored
+        (b'filename="a \\"quoted\\" name.ogg"', 'a "quoted" name.ogg'),  # RFC 2616 quoted-pairs (curl)
+        (b'filename="a %22quoted%22 name.ogg"', 'a "quoted" name.ogg'),  # HTML's form encoding (browsers)
+        (b'filename="C:\\\\Music\\\\song.ogg"', "song.ogg"),  # a path: only its last part
+        (b'filename="../../etc/passwd.ogg"', "passwd.ogg"),
+        (b'filename="line%0D%0Abreak.ogg"', "linebreak.ogg"),
+        (b'filename=""', "upload"),
+        (b"filename=bare.ogg", "bare.ogg"),
+    ],
+)
+async def test_file_name_encodings_on_the_wire(
+    client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path, disposition: bytes, expected: str
+) -> None:
+    token = await register(client)
+    body, content_type = _multipart(disposition, await _untagged(audio, tmp_path))
+    response = await client.post("/api/upload", content=body, headers={**bearer(token), "Content-Type": content_type})
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == expected
+
+
+async def test_form_fields_with_unicode_names_are_no_error(
+    client: httpx.AsyncClient, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token = await register(client)
+    files = [("file", ("Кино.ogg", await _untagged(audio, tmp_path))), ("заметка 🎵", (None, "примечание"))]
+    response = await client.post("/api/upload", files=files, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "Кино.ogg"
