@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
+import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
 from soundtime.kit.errors import aborted_cause
 
-#: Credentials that travel in query strings: access tokens of audio players (``token``), and those of Subsonic
-#: client apps on /rest/ (``p``: an app password, ``t``: a token replayable with its salt, ``apiKey``).
-_TOKEN_IN_QUERY = re.compile(r"([?&](?:token|access_token|apiKey|p|t)=)[^&\s\"]+")
+#: Credentials that travel in query strings, by their decoded name (compared in lower case): access tokens of audio
+#: players (``token``), and those of Subsonic client apps on /rest/ (``p``: an app password, ``t``: a token
+#: replayable with its salt, ``apiKey``).
+_SECRET_PARAMETERS = frozenset({"token", "access_token", "apikey", "p", "t"})
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -37,11 +38,25 @@ class JsonFormatter(logging.Formatter):
 
 
 def _redact(value: object) -> object:
-    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+    """A request target with the value of every credential parameter replaced by ``[redacted]``.
+
+    Names are decoded exactly as the application's query parser decodes them (``+`` is a space, then
+    percent-decoding), so ``%74oken=`` or ``t%6Fken=`` is redacted just as it is read.
+    """
+    if not isinstance(value, str) or "?" not in value:
+        return value
+    path, _, query = value.partition("?")
+    pairs = query.split("&")
+    for index, pair in enumerate(pairs):
+        name, sep, _ = pair.partition("=")
+        if sep and urllib.parse.unquote(name.replace("+", " ")).strip().lower() in _SECRET_PARAMETERS:
+            pairs[index] = f"{name}=[redacted]"
+    return f"{path}?{'&'.join(pairs)}"
 
 
 class RedactTokens(logging.Filter):
-    """Blank out credentials in query strings (see ``_TOKEN_IN_QUERY``) before access logs are written."""
+    """Blank out credentials in query strings (see ``_SECRET_PARAMETERS``), however their names are encoded, before
+    access logs are written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's arguments in place; never drops a record."""
