@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +27,28 @@ from soundtime.models import Base
 from soundtime.p2p.transport import StartTransport
 from soundtime.runtime import server_config
 from tests.support.audio import AudioFactory
+
+_own_basetemp: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session its own temporary root instead of one under ``/tmp/pytest-of-<user>``.
+
+    Every pytest run tightens that shared folder to mode 0700 when it starts. Run as root, the embedded PostgreSQL
+    works as its own user through folders made traversable for it, so another run starting (another worktree, a
+    helper) would cut the cluster off from its files mid-session ("Permission denied" in initdb).
+    """
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="soundtime-tests-")
+        _own_basetemp.append(config.option.basetemp)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's temporary root when every test passed (a failed run keeps it for a look)."""
+    if exitstatus == 0:
+        for path in _own_basetemp:
+            shutil.rmtree(path, ignore_errors=True)
+
 
 #: Argon2id with small parameters so registering users does not dominate the suite (the real parameters
 #: are checked by the auth tests).
