@@ -31,6 +31,7 @@ from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.http_metrics import HttpMetrics
 from soundtime.kit.ratelimit import RateLimiter
+from soundtime.kit.text_guard import RejectUnstorableText
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
 from soundtime.listening.router import router as listening_router
@@ -133,6 +134,7 @@ def create_app(
     install_error_handlers(app)
     logbuffer.install()
     app.add_middleware(BodySizeLimit, exempt_paths=frozenset({"/api/upload", "/api/upload/batch"}))
+    app.add_middleware(RejectUnstorableText)  # outside the body limit: it reads the raw body, the limit counts it
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -58,7 +59,7 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
         if not isinstance(values, list) or len(values) != len(types):
             raise ValueError("wrong shape")
         return tuple(_coerce(value, kind) for value, kind in zip(values, types, strict=True))
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError, binascii.Error) as exc:
         raise BadRequest("invalid cursor", code="invalid_cursor") from exc
 
 
@@ -69,13 +70,15 @@ def _coerce(value: Any, kind: type) -> Any:
         parsed = datetime.fromisoformat(value["t"])
         if parsed.tzinfo is None:
             raise ValueError("naive datetime")
-        return parsed
+        return parsed.astimezone(UTC)  # OverflowError past year 1..9999 in UTC (e.g. 0001-01-01T00:00+14:00)
     if kind is uuid.UUID:
         if not isinstance(value, str):
             raise TypeError("expected a UUID string")
         return uuid.UUID(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite number")
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"expected {kind.__name__}")
     if isinstance(value, str) and ("\x00" in value or _unencodable(value)):

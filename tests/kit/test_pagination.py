@@ -48,6 +48,33 @@ def test_foreign_cursors_are_a_400(cursor: str) -> None:
         decode_cursor(cursor, str, uuid.UUID)
 
 
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+14:00",  # before year 1 once in UTC
+        "9999-12-31T23:59:59.999999-14:00",  # after year 9999 once in UTC
+        "2026-01-01T00:00:00",  # no time zone
+    ],
+)
+def test_datetimes_outside_what_utc_can_hold_are_a_400(moment: str) -> None:
+    with pytest.raises(BadRequest):
+        decode_cursor(raw_cursor([{"t": moment}, str(uuid.uuid4())]), datetime, uuid.UUID)
+
+
+def test_datetimes_at_the_edges_are_read_in_utc() -> None:
+    first = decode_cursor(raw_cursor([{"t": "0001-01-01T00:00:00-01:00"}, str(uuid.uuid4())]), datetime, uuid.UUID)
+    assert first[0] == datetime(1, 1, 1, 1, tzinfo=UTC)
+    assert first[0].utcoffset() is not None
+    assert first[0].tzinfo == UTC
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1" + "0" * 400])
+def test_numbers_must_be_finite(number: str) -> None:
+    cursor = base64.urlsafe_b64encode(f"[{number}]".encode()).decode()
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, float)
+
+
 def test_datetime_keys_must_be_ours() -> None:
     for foreign in (encode_cursor("2026-01-01", uuid.uuid4()), encode_cursor({"t": 5}, uuid.uuid4())):
         with pytest.raises(BadRequest):
