@@ -31,6 +31,7 @@ from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.http_metrics import HttpMetrics
 from soundtime.kit.ratelimit import RateLimiter
+from soundtime.kit.slow_body import MinimumBodyRate
 from soundtime.kit.text_guard import RejectUnstorableText
 from soundtime.library import maintenance
 from soundtime.library.router import router as library_router
@@ -143,6 +144,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"],
             expose_headers=["Content-Range", "Content-Length", "Accept-Ranges", "ETag"],
         )
+    app.add_middleware(MinimumBodyRate)  # around every reader of a body (its 408 still gets the headers below)
     app.add_middleware(SecurityHeaders)  # on every answer, refusals by the layers above included
     app.add_middleware(HttpMetrics)  # outermost: sees every answer, refusals by the layers above included
     routers = (

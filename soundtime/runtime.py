@@ -10,16 +10,11 @@ from typing import TYPE_CHECKING
 from soundtime.config import Settings
 from soundtime.kit import migrations
 from soundtime.kit.embedded_pg import EmbeddedPostgres
+from soundtime.kit.http_protocol import ConnectionLimits, protocol_class
 
 if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
-
-#: Largest request line + headers accepted across reads (h11 answers 400 beyond it; a head arriving in one
-#: socket read, up to 64 KiB, is parsed whole).
-MAX_REQUEST_HEAD = 16 * 1024
-#: Connections and in-flight requests served at once; beyond it new requests get 503.
-MAX_CONNECTIONS = 1000
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -50,11 +45,15 @@ def ensure_schema(url: str, *, migrate: bool) -> None:
         )
 
 
-def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """How uvicorn serves the app: h11 (bounded request heads; httptools buffers any size), capped
-    concurrency, proxy headers only from ``FORWARDED_ALLOW_IPS``, our logging."""
+def server_config(
+    app: FastAPI, settings: Settings, *, host: str, port: int, limits: ConnectionLimits | None = None
+) -> uvicorn.Config:
+    """How uvicorn serves the app: h11 with our connection limits (deadlines for request heads, exact head size,
+    per-address caps, idle connections making room; httptools would buffer heads of any size), proxy headers
+    only from ``FORWARDED_ALLOW_IPS``, our logging."""
     import uvicorn
 
+    limits = limits or ConnectionLimits(trusted_proxies=settings.forwarded_allow_ips)
     return uvicorn.Config(
         app,
         host=host,
@@ -63,10 +62,11 @@ def server_config(app: FastAPI, settings: Settings, *, host: str, port: int) -> 
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         loop="uvloop",
-        http="h11",
-        h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
-        limit_concurrency=MAX_CONNECTIONS,
-        timeout_keep_alive=5,
+        http=protocol_class(limits),
+        h11_max_incomplete_event_size=limits.max_head,
+        # Idle connections make room for new ones; beyond this, requests get 503 (the server is really busy).
+        limit_concurrency=limits.max_connections + 1,
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=10,
         server_header=False,
     )

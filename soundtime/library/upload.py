@@ -5,13 +5,12 @@ receiver instead hashes and writes each part as it arrives, enforces the limits 
 completed file to the caller while the rest of the request is still arriving.
 
 Limits: each file at most ``max_file_size`` bytes, at most ``max_files`` files, at most 64 form fields of
-64 KiB in all, and at most 60 s without receiving anything. Any limit ends the request with a 4xx at once
-(files handed over before stay with the caller).
+64 KiB in all. Any limit ends the request with a 4xx at once (files handed over before stay with the caller).
+A body arriving too slowly is cut off by the application-wide minimum rate (:mod:`soundtime.kit.slow_body`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -23,13 +22,12 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from soundtime.blobs.store import BlobStore, BlobTooLarge, BlobWriter
-from soundtime.kit.errors import AppError, BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from soundtime.kit.errors import AppError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 _FLUSH_AT = 1 << 20
 _MAX_FIELDS = 64
 _MAX_FIELD_BYTES = 64 * 1024
 _MAX_FILENAME = 255
-IDLE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -208,19 +206,12 @@ async def _flush(part: _Part, final: bool) -> None:
 
 
 async def _chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body; 408 if nothing arrives for :data:`IDLE_TIMEOUT` seconds, 400 if the client leaves."""
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout(IDLE_TIMEOUT):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            return
-        except TimeoutError as exc:
-            raise RequestTimeout("the upload stalled: nothing arrived for a minute") from exc
-        except ClientDisconnect as exc:
-            raise BadRequest("the client disconnected before the upload finished") from exc
-        yield chunk
+    """The request body; 400 if the client leaves (a client too slow is cut off by ``kit.slow_body`` with 408)."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as exc:
+        raise BadRequest("the client disconnected before the upload finished") from exc
 
 
 async def receive_files(

@@ -12,7 +12,7 @@ from blake3 import blake3
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from soundtime.library import upload as upload_module
+from soundtime.kit import slow_body
 from soundtime.models import Album, Artist, Cover, Track
 from tests.conftest import asgi_client, make_settings, running_app
 from tests.support.api import bearer, context_of, error_code, register, upload
@@ -313,7 +313,7 @@ async def test_an_oversize_file_ends_a_batch_and_earlier_files_are_kept(
 async def test_a_stalled_upload_times_out(
     client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(upload_module, "IDLE_TIMEOUT", 0.2)
+    monkeypatch.setattr(slow_body, "BODY_RATE", slow_body.BodyRate(max_gap=0.2))
     token = await register(client)
 
     async def stalls() -> AsyncIterator[bytes]:
