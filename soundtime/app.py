@@ -96,14 +96,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = build_context(settings, database_url, passwords=passwords)
-        removed = context.audio.cleanup_temp() + context.blobs.cleanup_temp()
-        if removed:
-            log.info("removed %d unfinished files left by an interrupted write", removed)
+        await asyncio.to_thread(maintenance.sweep_temp, (context.audio, context.blobs))
         await asyncio.to_thread(context.cache.load)
         await asyncio.to_thread(context.transcoder.cache.load)
         await context.db.ping()
         app.state.context = context
-        upkeep = asyncio.create_task(maintenance.run_periodically(context.db, context.audio, context.blobs))
+        upkeep = asyncio.create_task(
+            maintenance.run_periodically(context.db, context.audio, context.blobs, temp_stores=(context.cache.store,))
+        )
         node: P2PNode | None = None
         try:
             if settings.p2p_enabled:
@@ -122,6 +122,8 @@ def create_app(
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
+            for store in (context.audio, context.blobs, context.cache.store):
+                store.release_owner()
             await context.db.dispose()
 
     app = FastAPI(

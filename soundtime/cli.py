@@ -170,8 +170,10 @@ async def _import(settings: Settings, url: str, folder: Path, workers: int | Non
     from soundtime.blobs.store import BlobStore
     from soundtime.kit.db import Database
     from soundtime.library.importer import FolderImport
+    from soundtime.library.maintenance import sweep_temp
 
     db = Database(url, pool_size=2)
+    stores = BlobStore(settings.audio_dir), BlobStore(settings.blobs_dir)
     try:
         owner_id = None
         if owner is not None:
@@ -180,10 +182,10 @@ async def _import(settings: Settings, url: str, folder: Path, workers: int | Non
             if user is None:
                 raise _fail(f"no user named {owner!r}", 2)
             owner_id = user.id
+        sweep_temp(stores)  # what an earlier import or server left when it was killed
         job = FolderImport(
             db,
-            BlobStore(settings.audio_dir),
-            BlobStore(settings.blobs_dir),
+            *stores,
             max_size=settings.max_upload_size,
             workers=workers,
             uploaded_by=owner_id,
@@ -200,6 +202,8 @@ async def _import(settings: Settings, url: str, folder: Path, workers: int | Non
             task = bar.add_task("import", total=None)
             return await job.run(folder, lambda done, total: bar.update(task, completed=done, total=total))
     finally:
+        for store in stores:
+            store.release_owner()
         await db.dispose()
 
 

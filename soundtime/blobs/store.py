@@ -3,8 +3,9 @@
 Layout under ``root``::
 
     <first two hex digits>/<64 hex digest>   committed blobs, mode 0444, never rewritten
-    .tmp/<pid>-<random>.part                 in-flight writes, directory mode 0700
-    .tmp/<digest>.<pid>-<random>.removing    blobs moved aside by a staged removal
+    .tmp/<owner>-<random>.part               in-flight writes, directory mode 0700
+    .tmp/<digest>.<owner>-<random>.removing  blobs moved aside by a staged removal
+    .tmp/<owner>.owner                       locked by the live process that owns those files
 
 Publishing one blob:
 
@@ -15,10 +16,13 @@ Publishing one blob:
    shard directory is fsynced and the temp name is removed.
 
 :class:`~soundtime.blobs.writer.BlobWriter` does steps 1 and 2, :class:`BlobStore` step 3. A crash
-therefore leaves at most a temp file (see :meth:`BlobStore.cleanup_temp`), never a partial file under
-a digest path. Step 2 and step 3 can be split: :meth:`BlobWriter.finish` seals the temp file into a
-picklable :class:`PendingBlob` (e.g. in a worker process) and :meth:`BlobStore.commit_pending_many`
-publishes a batch of them, fsyncing each shard once.
+therefore leaves at most a temp file, never a partial file under a digest path; the temp files of a process
+that is gone are recognised by their owner's lock (:mod:`soundtime.blobs.owner`) and removed by
+:meth:`BlobStore.cleanup_temp` at once, those of live processes only once untouched for an hour.
+
+Step 2 and step 3 can be split: :meth:`BlobWriter.finish` seals the temp file into a picklable
+:class:`PendingBlob` (e.g. in a worker process) and :meth:`BlobStore.commit_pending_many` publishes a batch of
+them, fsyncing each shard once.
 
 Concurrent commits of the same bytes (threads or processes): the first link wins and reports
 ``created=True``; every other writer finds the name taken, discards its temp file and reports
@@ -28,8 +32,8 @@ which is harmless because a rename only ever swaps in identical, complete bytes.
 
 Removal inside a database transaction: :meth:`BlobStore.stage_removal` moves a blob aside into
 ``.tmp``; ``confirm()`` deletes it after commit, ``cancel()`` puts it back after rollback. After a
-crash :meth:`BlobStore.cleanup_temp` puts every staged removal back: at worst that leaves an
-unreferenced blob, never a referenced one missing.
+crash :meth:`BlobStore.cleanup_temp` puts the staged removals of processes that are gone back: at worst that
+leaves an unreferenced blob, never a referenced one missing.
 
 Only strings matching :data:`DIGEST_RE` are ever turned into paths; temp files named in a
 :class:`PendingBlob` are only looked up by name inside ``.tmp``.
@@ -52,6 +56,7 @@ import anyio.to_thread
 from blake3 import blake3
 
 from soundtime.blobs.errors import BlobError, BlobNotFound, BlobTooLarge, HashMismatch, InvalidDigest
+from soundtime.blobs.owner import OWNER_RE, is_alive, own, owner_of_lock, release
 from soundtime.blobs.refs import DIGEST_RE, BlobRef, PendingBlob, check_digest, is_digest, require_digest
 from soundtime.blobs.writer import TEMP_NAME_RE, BlobWriter
 
@@ -71,7 +76,7 @@ __all__ = [
 ]
 
 _SHARD_RE = re.compile(r"\A[0-9a-f]{2}\Z")
-_REMOVAL_RE = re.compile(r"\A(?P<digest>[0-9a-f]{64})\.[0-9]+-[0-9a-f]{16}\.removing\Z")
+_REMOVAL_RE = re.compile(r"\A(?P<digest>[0-9a-f]{64})\.(?P<owner>[0-9a-f]{16}|[0-9]+)-[0-9a-f]{16}\.removing\Z")
 
 TEMP_DIR_NAME = ".tmp"
 _READ_CHUNK = 256 * 1024
@@ -149,15 +154,39 @@ def _is_stale(entry: os.DirEntry[str], cutoff: float) -> bool:
     return not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime <= cutoff
 
 
+def _owner_in(name: str) -> str | None:
+    """The owner a ``.tmp`` entry belongs to (temp file, staged removal or lock), None for anything else."""
+    if (match := TEMP_NAME_RE.match(name)) or (match := _REMOVAL_RE.match(name)):
+        return match["owner"] if OWNER_RE.match(match["owner"]) else None
+    return owner_of_lock(name)
+
+
 class BlobStore:
     """BLAKE3 content-addressed blobs under ``root``; safe for concurrent threads and processes."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, owner: str | None = None) -> None:
+        """Open (creating) the store at ``root``; ``owner``: write temp files as that owner (a worker process
+        writing for its parent, which holds the owner's lock) instead of this process's own."""
         self.root = Path(root)
         self.temp_dir = self.root / TEMP_DIR_NAME
         self._fsync = fsync
         self.root.mkdir(parents=True, exist_ok=True)
         _ensure_private_dir(self.temp_dir)
+        if owner is not None and not OWNER_RE.match(owner):
+            raise ValueError(f"not an owner: {owner!r}")
+        self._owner = owner
+
+    def release_owner(self) -> None:
+        """At a clean exit: this process no longer owns temp files here (its lock file is removed)."""
+        if self._owner is not None:
+            release(self.temp_dir, self._owner)
+
+    @property
+    def owner(self) -> str:
+        """The owner this store's temp files are written as (this process's, taken on first use)."""
+        if self._owner is None:
+            self._owner = own(self.temp_dir)
+        return self._owner
 
     def __repr__(self) -> str:
         return f"BlobStore({str(self.root)!r})"
@@ -185,6 +214,7 @@ class BlobStore:
         """A :class:`BlobWriter` staging one blob in this store's ``.tmp``."""
         return BlobWriter(
             self.temp_dir,
+            owner=self.owner,
             fsync=self._fsync,
             already_stored=self._already_stored,
             commit_pending_many=self.commit_pending_many,
@@ -319,7 +349,7 @@ class BlobStore:
         ``cancel()`` to put it back.
         """
         path = self.path_for(digest)
-        aside = self.temp_dir / f"{digest}.{os.getpid()}-{secrets.token_hex(8)}.removing"
+        aside = self.temp_dir / f"{digest}.{self.owner}-{secrets.token_hex(8)}.removing"
         try:
             os.rename(path, aside)
         except FileNotFoundError:
@@ -340,23 +370,34 @@ class BlobStore:
             yield from names
 
     def cleanup_temp(self, older_than: float = 3600.0) -> int:
-        """Remove temp files not modified for ``older_than`` seconds and put back every staged
-        removal (whatever its age); return how many entries were cleared from ``.tmp``.
+        """Clear ``.tmp``: remove the temp files of processes that are gone and put their staged removals back
+        (whatever their age); of live processes, only what nobody touched for ``older_than`` seconds (a leak).
+        Returns how many temp files and staged removals were cleared (lock files are not counted).
         """
         cutoff = time.time() - older_than
+        alive: dict[str, bool] = {}
         cleared = 0
         with os.scandir(self.temp_dir) as entries:
-            for entry in entries:
-                try:
-                    if removal := _REMOVAL_RE.match(entry.name):
-                        self._restore(Path(entry.path), removal["digest"])
-                    elif _is_stale(entry, cutoff):
-                        os.unlink(entry.path)
-                    else:
-                        continue
-                except FileNotFoundError:
+            listed = sorted(entries, key=lambda entry: owner_of_lock(entry.name) is not None)  # locks last
+        for entry in listed:
+            owner = _owner_in(entry.name)
+            if owner is not None and owner not in alive:
+                alive[owner] = is_alive(self.temp_dir, owner)
+            gone = owner is not None and not alive[owner]
+            try:
+                if owner_of_lock(entry.name) is not None:
+                    if gone:
+                        os.unlink(entry.path)  # its files are cleared above; a new owner never reuses it
                     continue
-                cleared += 1
+                if not gone and not _is_stale(entry, cutoff):
+                    continue
+                if removal := _REMOVAL_RE.match(entry.name):
+                    self._restore(Path(entry.path), removal["digest"])
+                else:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            cleared += 1
         return cleared
 
     # -- internals --------------------------------------------------------------------------

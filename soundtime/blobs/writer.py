@@ -20,16 +20,16 @@ from soundtime.blobs.refs import BlobRef, PendingBlob, check_digest
 
 __all__ = ["TEMP_NAME_RE", "BlobWriter"]
 
-#: Name of an in-flight temp file, as made by :class:`BlobWriter`.
-TEMP_NAME_RE = re.compile(r"\A[0-9]+-[0-9a-f]{16}\.part\Z")
+#: Name of an in-flight temp file, as made by :class:`BlobWriter`: ``<owner>-<random>.part``.
+TEMP_NAME_RE = re.compile(r"\A(?P<owner>[0-9a-f]{16})-[0-9a-f]{16}\.part\Z")
 _BLOB_MODE = 0o444
 _TEMP_MODE = 0o600
 
 
-def _create_temp(temp_dir: Path) -> tuple[Path, io.FileIO]:
-    """A new private (``O_EXCL``, mode 0600) temp file ``<pid>-<random>.part`` in ``temp_dir``."""
+def _create_temp(temp_dir: Path, owner: str) -> tuple[Path, io.FileIO]:
+    """A new private (``O_EXCL``, mode 0600) temp file ``<owner>-<random>.part`` in ``temp_dir``."""
     for _ in range(8):
-        path = temp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+        path = temp_dir / f"{owner}-{secrets.token_hex(8)}.part"
         try:
             return path, io.FileIO(path, "xb", opener=_private_opener)
         except FileExistsError:
@@ -64,7 +64,8 @@ class BlobWriter:
     """Incremental, synchronous writer of one blob; abort unless committed.
 
     Made by :meth:`BlobStore.writer <soundtime.blobs.store.BlobStore.writer>`, which passes the store's
-    temp directory, its fsync setting and the two store operations :meth:`commit` needs.
+    temp directory, the owner of its temp files (:mod:`soundtime.blobs.owner`), its fsync setting and the two
+    store operations :meth:`commit` needs.
     Not thread-safe itself: use one writer per thread (any number may run concurrently).
     Used as a context manager, it aborts on exit unless :meth:`commit` or :meth:`finish` succeeded.
     """
@@ -73,6 +74,7 @@ class BlobWriter:
         self,
         temp_dir: Path,
         *,
+        owner: str,
         fsync: bool,
         already_stored: Callable[[str], bool],
         commit_pending_many: Callable[[Sequence[PendingBlob]], list[BlobRef]],
@@ -87,7 +89,7 @@ class BlobWriter:
         self._hasher = blake3()
         self._state: _WriterState = "open"
         self.size = 0
-        self.temp_path, self._file = _create_temp(temp_dir)
+        self.temp_path, self._file = _create_temp(temp_dir, owner)
 
     def __enter__(self) -> Self:
         return self

@@ -119,9 +119,10 @@ def scan(folder: Path) -> tuple[list[FoundFile], int, list[Path]]:
 _worker_stores: tuple[BlobStore, BlobStore, int] | None = None
 
 
-def _init_worker(audio_root: Path, blobs_root: Path, max_size: int) -> None:
+def _init_worker(audio: tuple[Path, str], blobs: tuple[Path, str], max_size: int) -> None:
+    """Open the stores in a worker; its temp files belong to the importing process (alive while it is)."""
     global _worker_stores  # noqa: PLW0603 - one pair of stores per worker process
-    _worker_stores = (BlobStore(audio_root), BlobStore(blobs_root), max_size)
+    _worker_stores = (BlobStore(audio[0], owner=audio[1]), BlobStore(blobs[0], owner=blobs[1]), max_size)
 
 
 def _prepare_in_worker(path: Path) -> PreparedTrack | AudioRejected:
@@ -189,7 +190,7 @@ class FolderImport:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.audio.root, self.blobs.root, self.max_size),
+            initargs=((self.audio.root, self.audio.owner), (self.blobs.root, self.blobs.owner), self.max_size),
         )
 
     async def _process(self, todo: list[FoundFile], report: ImportReport, progress: Callable[[int], None]) -> None:

@@ -1,4 +1,9 @@
-"""Background upkeep of the stores: remove blobs and cover rows that nothing refers to.
+"""Background upkeep of the stores: remove temporary files nobody will finish, and blobs and cover rows that
+nothing refers to.
+
+Temporary files (``.tmp`` of each store) of a process that is gone are removed at start-up and by a sweep every
+10 minutes; those of live processes (the server, a ``soundtime import`` next to it) only once nobody touched them
+for an hour (see :meth:`BlobStore.cleanup_temp`).
 
 Unreferenced blobs appear when a process dies between publishing a blob and committing its row, when such a
 transaction fails, or when two uploads race to give an album its cover. Each candidate is checked and removed
@@ -26,6 +31,8 @@ from soundtime.library import repository as repo
 log = logging.getLogger(__name__)
 
 SWEEP_CHUNK = 1000
+#: Seconds between two sweeps of the stores' temporary files.
+TEMP_SWEEP_SECONDS = 600.0
 #: A blob younger than this is left alone even if unreferenced (belt and braces on top of the locks).
 GRACE_SECONDS = 3600.0
 
@@ -89,14 +96,39 @@ async def collect_garbage(
     return report
 
 
+def sweep_temp(stores: Iterable[BlobStore]) -> int:
+    """Clear the temporary files of ``stores`` that nobody will finish; how many were removed (logged)."""
+    removed = sum(store.cleanup_temp() for store in stores)
+    if removed:
+        log.info("removed %d unfinished temporary files (left by an interrupted write)", removed)
+    return removed
+
+
 async def run_periodically(
-    db: Database, audio: BlobStore, blobs: BlobStore, *, first_after: float = 60.0, every: float = 6 * 3600.0
+    db: Database,
+    audio: BlobStore,
+    blobs: BlobStore,
+    *,
+    temp_stores: Iterable[BlobStore] = (),
+    first_after: float = 60.0,
+    every: float = 6 * 3600.0,
+    temp_every: float | None = None,
 ) -> None:
-    """Collect garbage shortly after start-up and then at a fixed interval, until cancelled."""
-    await asyncio.sleep(first_after)
+    """Sweep temporary files every ``temp_every`` seconds (:data:`TEMP_SWEEP_SECONDS`) and collect garbage every
+    ``every`` seconds (the first time ``first_after`` seconds after start-up), until cancelled."""
+    temp_every = TEMP_SWEEP_SECONDS if temp_every is None else temp_every
+    stores = [audio, blobs, *temp_stores]
+    loop = asyncio.get_running_loop()
+    next_collection = loop.time() + first_after
     while True:
+        await asyncio.sleep(max(min(temp_every, next_collection - loop.time()), 0.0))
         try:
-            await collect_garbage(db, audio, blobs)
+            await asyncio.to_thread(sweep_temp, stores)
         except Exception:
-            log.exception("garbage collection failed; trying again later")
-        await asyncio.sleep(every)
+            log.exception("sweeping temporary files failed; trying again later")
+        if loop.time() >= next_collection:
+            next_collection = loop.time() + every
+            try:
+                await collect_garbage(db, audio, blobs)
+            except Exception:
+                log.exception("garbage collection failed; trying again later")

@@ -34,7 +34,7 @@ class AudioCache:
 
     def load(self) -> None:
         """Index the blobs on disk (oldest use first) and evict down to the limit; run once at start-up."""
-        self.store.cleanup_temp(older_than=0)
+        self.store.cleanup_temp(older_than=0)  # transfers cut off by a crash (only this process writes here)
         found: list[tuple[float, str, int]] = []
         for digest in self.store.iter_digests():
             with contextlib.suppress(FileNotFoundError):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from blake3 import blake3
 
 from soundtime.blobs.store import BlobStore
+from tests.support.files import temp_entries
 
 MIB = 1 << 20
 HOSTILE = [
@@ -30,7 +30,8 @@ def b3(data: bytes) -> str:
 
 
 def temp_files(store: BlobStore) -> list[str]:
-    return sorted(os.listdir(store.temp_dir))
+    """What ``.tmp`` holds besides the owners' lock files."""
+    return temp_entries(store.temp_dir)
 
 
 def files_outside_temp(store: BlobStore) -> list[Path]:

@@ -104,12 +104,3 @@ def test_stage_removal_cancel_after_reupload(store: BlobStore) -> None:
     staged.cancel()
     assert store.verify(digest)
     assert temp_files(store) == []
-
-
-def test_cleanup_temp_restores_staged_removals(store: BlobStore) -> None:
-    digest = store.put_bytes(b"crash before commit").digest
-    assert store.stage_removal(digest) is not None
-    # the process dies here: neither confirm() nor cancel() runs
-    assert BlobStore(store.root).cleanup_temp() == 1
-    assert store.verify(digest)
-    assert temp_files(store) == []

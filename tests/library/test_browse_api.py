@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from soundtime.models import Album, Artist, Cover, Track
 from tests.support.api import bearer, context_of, error_code, open_registration, register, upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
+from tests.support.files import temp_entries
 
 
 async def upload_many(
@@ -159,7 +160,7 @@ async def test_delete_by_uploader_removes_audio_and_orphans(
     assert await counts(app) == (1, 1, 1, 1)
     assert (await client.get(f"/api/tracks/{two['id']}", headers=bearer(token))).status_code == 404
     assert (await client.get(f"/api/tracks/{one['id']}/stream", headers=bearer(token))).status_code == 200
-    assert list(context.audio.root.joinpath(".tmp").iterdir()) == []
+    assert temp_entries(context.audio.temp_dir) == []
 
 
 def _cover_hash(data: bytes) -> str:

@@ -15,6 +15,7 @@ from soundtime.library.importer import FolderImport, FoundFile, ImportReport
 from soundtime.library.ingest import prepare_path
 from soundtime.models import ImportedFile, Track
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
+from tests.support.files import stored_files, temp_entries
 
 
 def make_job(db: Database, tmp_path: Path, **kwargs: object) -> FolderImport:
@@ -117,9 +118,9 @@ async def test_store_holds_no_leftovers_after_rejections(db: Database, audio: Au
     build_folder(folder, audio)
     job = make_job(db, tmp_path)
     await job.run(folder)
-    assert list((job.audio.root / ".tmp").iterdir()) == []
-    assert list((job.blobs.root / ".tmp").iterdir()) == []
-    assert len([p for p in job.blobs.root.rglob("*") if p.is_file()]) == 3  # three distinct covers
+    assert temp_entries(job.audio.temp_dir) == []
+    assert temp_entries(job.blobs.temp_dir) == []
+    assert len(stored_files(job.blobs.root)) == 3  # three distinct covers
 
 
 def _blake3(path: Path) -> str:
@@ -143,7 +144,7 @@ async def test_a_file_the_database_refuses_is_rejected_alone(db: Database, audio
     assert [path for path, _ in report.rejected] == [str(paths[1])]
     assert "refused" in report.rejected[0][1]
     assert await track_count(db) == 2
-    assert list((job.audio.root / ".tmp").iterdir()) == []
+    assert temp_entries(job.audio.temp_dir) == []
 
 
 async def test_undecodable_file_names_and_covers_that_lose(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
@@ -157,7 +158,7 @@ async def test_undecodable_file_names_and_covers_that_lose(db: Database, audio: 
     report = await job.run(folder)
     assert (report.imported, report.rejected) == (2, [])
     assert (await job.run(folder)).unchanged == 2
-    assert list((job.blobs.root / ".tmp").iterdir()) == []
+    assert temp_entries(job.blobs.temp_dir) == []
 
 
 async def test_unreadable_folders_are_listed_not_fatal(

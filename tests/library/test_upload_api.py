@@ -17,11 +17,7 @@ from soundtime.models import Album, Artist, Cover, Track
 from tests.conftest import asgi_client, make_settings, running_app
 from tests.support.api import bearer, context_of, error_code, register, upload
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
-
-
-def stored_files(root: Path) -> list[Path]:
-    """Every file under a store, temp area included."""
-    return sorted(p for p in root.rglob("*") if p.is_file())
+from tests.support.files import stored_files
 
 
 async def count(app: FastAPI, model: type) -> int:

@@ -10,6 +10,7 @@ from blake3 import blake3
 
 from soundtime.blobs.refs import PendingBlob
 from soundtime.p2p.cache import AudioCache
+from tests.support.files import temp_entries
 
 
 def sealed(cache: AudioCache, data: bytes) -> PendingBlob:
@@ -36,7 +37,7 @@ async def test_admitting_past_the_limit_evicts_the_least_recently_used(tmp_path:
     assert blake3(third).hexdigest() not in cache
     assert on_disk(tmp_path / "cache") == kept
     assert cache.total_size == 2500
-    assert not os.listdir(cache.store.temp_dir)
+    assert not temp_entries(cache.store.temp_dir)
 
 
 async def test_a_blob_larger_than_the_cache_is_dropped_without_evicting(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ async def test_a_blob_larger_than_the_cache_is_dropped_without_evicting(tmp_path
     assert not await cache.admit(sealed(cache, os.urandom(1001)))
     assert blake3(small).hexdigest() in cache
     assert on_disk(tmp_path / "cache") == {blake3(small).hexdigest()}
-    assert not os.listdir(cache.store.temp_dir)
+    assert not temp_entries(cache.store.temp_dir)
 
 
 async def test_the_index_is_rebuilt_from_disk_in_order_of_last_use_and_shrunk_to_a_new_limit(tmp_path: Path) -> None:
@@ -64,7 +65,7 @@ async def test_the_index_is_rebuilt_from_disk_in_order_of_last_use_and_shrunk_to
     assert on_disk(tmp_path / "cache") == {digests[0], digests[3]}
     assert smaller.total_size == 2000
     assert len(smaller) == 2
-    assert not os.listdir(smaller.store.temp_dir)
+    assert not temp_entries(smaller.store.temp_dir)
 
 
 async def test_evicting_one_blob(tmp_path: Path) -> None:
@@ -88,4 +89,4 @@ async def test_concurrent_admissions_never_overshoot_and_a_cached_blob_evicts_no
     await asyncio.gather(*(cache.admit(sealed(cache, os.urandom(1000))) for _ in range(2)))
     assert cache.total_size <= 3000
     assert sum(os.stat(cache.store.path_for(d)).st_size for d in cache.store.iter_digests()) == cache.total_size
-    assert not os.listdir(cache.store.temp_dir)
+    assert not temp_entries(cache.store.temp_dir)

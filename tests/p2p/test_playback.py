@@ -21,6 +21,7 @@ from soundtime.p2p.transport import PeerAddress, Stream
 from tests.p2p.conftest import Instance, StartInstance, eventually
 from tests.support.api import error_code
 from tests.support.audio import AudioFactory, TrackSpec
+from tests.support.files import temp_entries
 from tests.support.live_server import live_server
 from tests.support.soundtime_peer import FakeSoundTime, announcement
 
@@ -102,7 +103,7 @@ def cache_files(instance: Instance) -> dict[str, int]:
 
 
 def temp_files(instance: Instance) -> list[str]:
-    return os.listdir(instance.context.cache.store.temp_dir)
+    return temp_entries(instance.context.cache.store.temp_dir)
 
 
 async def stream(instance: Instance, track: uuid.UUID, **headers: str) -> httpx.Response:
