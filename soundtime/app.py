@@ -30,6 +30,7 @@ from soundtime.kit.body_limit import BodySizeLimit
 from soundtime.kit.db import Database
 from soundtime.kit.errors import install_error_handlers
 from soundtime.kit.http_metrics import HttpMetrics
+from soundtime.kit.openapi import document_errors
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.kit.slow_body import MinimumBodyRate
 from soundtime.kit.text_guard import RejectUnstorableText
@@ -166,7 +167,15 @@ def create_app(
     )
     for router in (*routers, web_router):
         app.include_router(router)
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"], summary="Liveness and database check")
+    app.add_api_route(
+        "/healthz",
+        healthz,
+        methods=["GET"],
+        tags=["health"],
+        summary="Liveness and database check",
+        responses={503: {"description": "the database does not answer"}},
+    )
+    document_errors(app)
     return app
 
 

@@ -33,6 +33,43 @@ async def test_openapi_lists_the_api(client: httpx.AsyncClient) -> None:
         assert path in paths
 
 
+async def test_openapi_describes_the_upload_bodies(client: httpx.AsyncClient) -> None:
+    """Multipart bodies, so that a schema-driven client (or fuzzer) can reach the upload routes."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    single = paths["/api/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert single["required"] == ["file"]
+    assert single["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "description": "the audio file (its name is kept)",
+    }
+    batch = paths["/api/upload/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert batch["properties"]["files"]["items"]["format"] == "binary"
+    assert {"400", "401", "408", "413", "415", "422"} <= set(paths["/api/upload"]["post"]["responses"])
+
+
+async def test_openapi_describes_every_error_answer_in_the_one_error_shape(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(spec["components"]["schemas"]["ErrorBody"]["properties"]) == {"error"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+            assert "400" in responses, (method, path)
+            if operation.get("security"):
+                assert "401" in responses, (method, path)
+            if path.startswith("/api/admin/"):
+                assert "403" in responses, (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+    stream = spec["paths"]["/api/tracks/{track_id}/stream"]["get"]["responses"]
+    assert {"200", "206", "304", "404", "410", "416", "503"} <= set(stream)
+
+
 async def test_unknown_paths_and_methods_use_the_error_shape(client: httpx.AsyncClient) -> None:
     missing = await client.get("/api/nothing-here")
     assert missing.status_code == 404

@@ -11,6 +11,7 @@ from soundtime.auth.dependencies import CurrentUser, auth_rate_limit, client_key
 from soundtime.auth.schemas import Credentials, RefreshRequest, Registration, TokenPair, UserOut
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Unauthorized, Unprocessable, error_body
+from soundtime.kit.openapi import errors
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -25,6 +26,7 @@ async def registration(session: SessionDep) -> Registration:
     "/register",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(auth_rate_limit)],
+    responses=errors((403, "registration is closed"), (409, "the username is taken"), 429),
     summary="Create an account (the first one becomes admin)",
 )
 async def register(
@@ -42,7 +44,12 @@ async def register(
     return cookies.deliver(pair, request, response, cookie_mode=cookie_mode)
 
 
-@router.post("/login", dependencies=[Depends(auth_rate_limit)], summary="Sign in")
+@router.post(
+    "/login",
+    dependencies=[Depends(auth_rate_limit)],
+    responses=errors((401, "wrong username or password"), (403, "the account is disabled"), 429),
+    summary="Sign in",
+)
 async def login(
     body: Credentials, request: Request, response: Response, context: ContextDep, cookie_mode: CookieMode = False
 ) -> TokenPair:
@@ -69,7 +76,12 @@ def _refused(request: Request, code: str, message: str, *, cookie_mode: bool) ->
     return refused
 
 
-@router.post("/refresh", summary="Rotate a refresh token", response_model=TokenPair)
+@router.post(
+    "/refresh",
+    summary="Rotate a refresh token",
+    response_model=TokenPair,
+    responses=errors((401, "an invalid, expired or already used refresh token, or no session cookie")),
+)
 async def refresh(
     *,
     request: Request,
@@ -93,7 +105,12 @@ async def refresh(
     return cookies.deliver(pair, request, response, cookie_mode=cookie_mode)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a refresh token")
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors((401, "an invalid refresh token")),
+    summary="Revoke a refresh token",
+)
 async def logout(
     *,
     request: Request,

@@ -12,6 +12,7 @@ from soundtime.auth.dependencies import CurrentUser, access_claims
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import AppError, BadRequest, PayloadTooLarge
+from soundtime.kit.openapi import errors
 from soundtime.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from soundtime.library import service
 from soundtime.library.schemas import (
@@ -31,6 +32,34 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 UploaderClaims = Annotated[Claims, Depends(access_claims)]
 _MULTIPART_OVERHEAD = 64 * 1024
+_AUDIO_FILE = {"type": "string", "format": "binary", "description": "the audio file (its name is kept)"}
+_ONE_FILE = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": _AUDIO_FILE}, "required": ["file"]},
+                "encoding": {"file": {"contentType": "application/octet-stream"}},
+            }
+        },
+    }
+}
+_MANY_FILES = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "description": "any number of file fields (any field name) up to UPLOAD_BATCH_MAX_FILES",
+                    "properties": {"files": {"type": "array", "items": _AUDIO_FILE, "minItems": 1}},
+                    "required": ["files"],
+                },
+                "encoding": {"files": {"contentType": "application/octet-stream"}},
+            }
+        },
+    }
+}
 
 
 def _check_length(request: Request, limit: int) -> None:
@@ -43,7 +72,16 @@ def _check_length(request: Request, limit: int) -> None:
     "/api/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResult,
-    responses={200: {"model": UploadResult, "description": "identical audio was already in the library"}},
+    responses={
+        200: {"model": UploadResult, "description": "identical audio was already in the library"},
+        **errors(
+            (400, "no file, several files, or a malformed multipart body"),
+            (413, "the file is larger than MAX_UPLOAD_SIZE"),
+            (415, "not multipart/form-data, or the file is not audio"),
+            (422, "truncated or corrupt audio"),
+        ),
+    },
+    openapi_extra=_ONE_FILE,
     summary="Upload one audio file (multipart field `file`)",
 )
 async def upload(request: Request, claims: UploaderClaims, context: ContextDep) -> JSONResponse:
@@ -73,6 +111,12 @@ async def upload(request: Request, claims: UploaderClaims, context: ContextDep) 
 
 @router.post(
     "/api/upload/batch",
+    responses=errors(
+        (400, "no file, or a malformed multipart body"),
+        (413, "a file over MAX_UPLOAD_SIZE, or more files than UPLOAD_BATCH_MAX_FILES (details: what was saved)"),
+        (415, "not multipart/form-data"),
+    ),
+    openapi_extra=_MANY_FILES,
     summary="Upload several audio files (multipart, any field name)",
 )
 async def upload_batch(request: Request, claims: UploaderClaims, context: ContextDep) -> BatchUploadResult:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from soundtime.auth.dependencies import MediaClaims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Unprocessable
+from soundtime.kit.openapi import errors
 from soundtime.streaming import service
 from soundtime.streaming.responses import media_response, original_audio_response
 from soundtime.streaming.transcode import Format, TranscodeOptions
@@ -17,6 +18,20 @@ from soundtime.streaming.transcode.http import transcode_response
 from soundtime.streaming.transcode.options import MAX_OFFSET
 
 router = APIRouter(tags=["streaming"])
+
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA: dict[int | str, dict[str, object]] = {
+    200: {"description": "the whole file", "content": {"audio/*": _BYTES, "image/*": _BYTES}},
+    206: {"description": "the byte range asked for (Content-Range)", "content": {"audio/*": _BYTES, "image/*": _BYTES}},
+    **errors(304, (416, "the range lies outside the file (Content-Range: bytes */size)")),
+}
+_AUDIO = {
+    **_MEDIA,
+    **errors(
+        (410, "a replicated track that was dereferenced (no peer holds it any more)"),
+        (503, "a replicated track whose peers cannot send it now, federation is off, or the transcoders are busy"),
+    ),
+}
 
 _STREAM_DESCRIPTION = """The audio bytes.
 
@@ -37,6 +52,8 @@ with `Content-Length`, `ETag` and ranges; otherwise the bytes are sent as they a
     "/api/tracks/{track_id}/stream",
     summary="Stream a track's audio, as stored or transcoded (HEAD too)",
     description=_STREAM_DESCRIPTION,
+    response_class=Response,
+    responses=_AUDIO,
 )
 @router.head("/api/tracks/{track_id}/stream", include_in_schema=False)
 async def stream_track(
@@ -66,7 +83,7 @@ async def stream_track(
     return await transcode_response(request, context, track_id, options)
 
 
-@router.get("/api/albums/{album_id}/cover", summary="An album's cover art")
+@router.get("/api/albums/{album_id}/cover", summary="An album's cover art", response_class=Response, responses=_MEDIA)
 @router.head("/api/albums/{album_id}/cover", include_in_schema=False)
 async def album_cover(
     album_id: uuid.UUID, request: Request, _: MediaClaims, session: SessionDep, context: ContextDep
@@ -75,7 +92,12 @@ async def album_cover(
     return await media_response(request, await service.album_cover(session, context.blobs, album_id))
 
 
-@router.get("/api/tracks/{track_id}/cover", summary="A track's cover art (its album's)")
+@router.get(
+    "/api/tracks/{track_id}/cover",
+    summary="A track's cover art (its album's)",
+    response_class=Response,
+    responses=_MEDIA,
+)
 @router.head("/api/tracks/{track_id}/cover", include_in_schema=False)
 async def track_cover(
     track_id: uuid.UUID, request: Request, _: MediaClaims, session: SessionDep, context: ContextDep
