@@ -216,6 +216,7 @@ def _print_report(report: ImportReport) -> None:
     table.add_row("unchanged since the last import", str(report.unchanged))
     table.add_row("replaced (changed since the last import)", str(report.replaced))
     table.add_row("rejected", str(len(report.rejected)))
+    table.add_row("accepted with a defect (they play)", str(len(report.defective)))
     table.add_row("other files ignored", str(report.ignored))
     console.print(table)
     for folder in report.unreadable_folders:
@@ -224,6 +225,12 @@ def _print_report(report: ImportReport) -> None:
         console.print("[bold]rejected files:[/]")
         for line in iter_rejections(report, 100):
             console.print(f"  {line}", highlight=False, markup=False)
+    if report.defective:
+        console.print("[bold]accepted with a defect:[/]")
+        for path, what in report.defective[:100]:
+            console.print(f"  {path}: {what}", highlight=False, markup=False)
+        if len(report.defective) > 100:
+            console.print(f"  … and {len(report.defective) - 100} more", highlight=False, markup=False)
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -77,6 +77,8 @@ class ImportReport:
     replaced: int = 0
     ignored: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    #: Files accepted although something is wrong with them (they play): (path, what is wrong).
+    defective: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -261,6 +263,11 @@ class FolderImport:
             )
         report.replaced += await self._remove_replaced(batch)
         report.imported += sum(o.status == "imported" for o in outcomes)
+        report.defective += [
+            (display_path(found.path), "; ".join(d.message for d in item.tags.defects))
+            for found, item in batch
+            if item.tags.defects
+        ]
         report.duplicates += sum(o.status == "duplicate" for o in outcomes)
 
     async def _remove_replaced(self, batch: list[tuple[FoundFile, PreparedTrack]]) -> int:

@@ -96,6 +96,13 @@ class IngestError(BaseModel):
     message: str
 
 
+class FileDefect(BaseModel):
+    """Something wrong with a file that was accepted anyway because it plays (e.g. bytes after its audio)."""
+
+    code: str = Field(examples=["trailing_data"])
+    message: str = Field(examples=["3,000 bytes after its last MP3 frame are not audio (ignored)"])
+
+
 class UploadResult(BaseModel):
     """The outcome for one uploaded file."""
 
@@ -104,6 +111,9 @@ class UploadResult(BaseModel):
     message: str
     track: TrackOut | None = None
     error: IngestError | None = None
+    defects: list[FileDefect] = Field(
+        default_factory=list, description="what is wrong with an accepted file that still plays (empty when nothing)"
+    )
 
 
 class BatchUploadResult(BaseModel):

@@ -33,6 +33,7 @@ from soundtime.library.schemas import (
     AlbumOut,
     ArtistDetail,
     ArtistOut,
+    FileDefect,
     IngestError,
     TrackOut,
     UploadResult,
@@ -101,7 +102,10 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
         log.info("imported %s as track %s (%s)", received.filename, outcome.track_id, outcome.content_hash)
         if context.p2p is not None:
             context.p2p.tracks_added()
-    return UploadResult(filename=received.filename, status=outcome.status, message=message, track=views.track_out(row))
+    defects = [FileDefect(code=d.code, message=d.message) for d in prepared.tags.defects]
+    return UploadResult(
+        filename=received.filename, status=outcome.status, message=message, track=views.track_out(row), defects=defects
+    )
 
 
 # --- reads ---------------------------------------------------------------------------------------------------

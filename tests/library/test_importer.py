@@ -178,3 +178,14 @@ async def test_unreadable_folders_are_listed_not_fatal(
     report = await make_job(db, tmp_path).run(folder)
     assert report.imported == 1
     assert report.unreadable_folders == [str((folder / "lost+found").resolve())]
+
+
+async def test_files_accepted_with_a_defect_are_listed(db: Database, audio: AudioFactory, tmp_path: Path) -> None:
+    folder = tmp_path / "Music"
+    folder.mkdir()
+    song = audio.make(folder / "song.mp3", "mp3", TrackSpec(title="Junk After"))
+    song.write_bytes(song.read_bytes() + b"not audio\n" * 30)
+    audio.make(folder / "clean.flac", "flac", TrackSpec(title="Clean"))
+    report = await make_job(db, tmp_path).run(folder)
+    assert report.imported == 2
+    assert report.defective == [(str(song.resolve()), "300 bytes after its last MP3 frame are not audio (ignored)")]

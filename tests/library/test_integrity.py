@@ -298,10 +298,19 @@ def test_ogg_without_end_of_stream_flag(factory: AudioFactory, tmp_path: Path, f
 
 
 @pytest.mark.parametrize("fmt", ["wav", "aiff"])
-def test_riff_with_trailing_data_is_corrupt(factory: AudioFactory, tmp_path: Path, fmt: str) -> None:
+def test_riff_with_data_past_its_declared_end_is_accepted_with_a_defect(
+    factory: AudioFactory, tmp_path: Path, fmt: str
+) -> None:
     path = factory.make(tmp_path / f"a{EXTENSIONS[fmt]}", fmt, RICH)
     path.write_bytes(path.read_bytes() + b"trailing garbage")
-    assert assert_rejected(path, fmt) == "corrupt"
+    (defect,) = check_complete(path, fmt)
+    assert (defect.code, defect.message) == (
+        "data_past_end",
+        "16 bytes after its declared end are not part of it (ignored)",
+    )
+    tags = read_tags(path)
+    assert tags.duration_secs == pytest.approx(RICH.duration, abs=0.01)
+    assert [d.code for d in tags.defects] == ["data_past_end"]
 
 
 @pytest.mark.parametrize("fmt", ["wav", "aiff"])

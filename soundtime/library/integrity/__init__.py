@@ -1,9 +1,10 @@
 """Cheap structural checks on untrusted audio files, run on every import.
 
-`check_complete` tells whether a file is complete rather than cut short; `check_metadata`
-whether the tags a tag reader (mutagen) would load from it stay small. Both read container
-headers and a bounded tail, never the whole audio payload, decode nothing, and do a
-bounded amount of work whatever the bytes.
+`check_complete` tells whether a file is complete rather than cut short, and which harmless defects it
+has (bytes after the audio, chained Ogg streams: :class:`Defect`); `check_metadata` whether the tags a
+tag reader (mutagen) would load from it stay small. Both read container headers and a bounded tail,
+never the whole audio payload, decode nothing, and do a bounded amount of work whatever the bytes. A
+defect the checks cannot tell from damage names what a decoder must confirm (:mod:`.decoding`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from soundtime.library.integrity.common import IncompleteAudio, _Budget, _Reader, too_much_metadata
+from soundtime.library.integrity.common import (
+    WHOLE_FILE,
+    Defect,
+    IncompleteAudio,
+    _Budget,
+    _Reader,
+    too_much_metadata,
+)
 from soundtime.library.integrity.flac import _check_flac, _measure_flac
 from soundtime.library.integrity.id3 import _skip_id3v2, id3v2_end
 from soundtime.library.integrity.iff import _AIFF, _WAV, _check_chunks, _measure_chunks
@@ -24,11 +32,14 @@ from soundtime.library.integrity.mpeg import (
     _measure_framed,
     adts_frame,
     find_frame_run,
+    free_format_at,
     mpeg_frame,
 )
-from soundtime.library.integrity.ogg import _check_ogg, _measure_ogg
+from soundtime.library.integrity.ogg import _check_ogg, _measure_ogg, first_stream_end
 
 __all__ = [
+    "WHOLE_FILE",
+    "Defect",
     "IncompleteAudio",
     "MpegFrame",
     "adts_frame",
@@ -36,25 +47,32 @@ __all__ = [
     "check_metadata",
     "check_stream",
     "find_frame_run",
+    "free_format_at",
     "id3v2_end",
     "leading_tags_end",
     "mpeg_frame",
+    "ogg_first_stream_end",
     "too_much_metadata",
 ]
 
 
-def check_complete(path: Path, fmt: str) -> None:
-    """Raise IncompleteAudio unless the `fmt` file at `path` looks structurally complete."""
+def check_complete(path: Path, fmt: str) -> list[Defect]:
+    """Raise IncompleteAudio unless the `fmt` file at `path` looks structurally complete; its defects."""
     with path.open("rb") as fileobj:
-        check_stream(fileobj, fmt)
+        return check_stream(fileobj, fmt)
 
 
-def check_stream(fileobj: BinaryIO, fmt: str) -> None:
+def check_stream(fileobj: BinaryIO, fmt: str) -> list[Defect]:
     """Like check_complete, on an open binary file (its position is not preserved)."""
     checker = _CHECKERS.get(fmt)
     if checker is None:
         raise ValueError(f"no integrity check for format {fmt!r}")
-    checker(_Reader(fileobj))
+    return checker(_Reader(fileobj)) or []
+
+
+def ogg_first_stream_end(fileobj: BinaryIO) -> int:
+    """Where the first logical stream of a chained Ogg file ends (what a tag reader should be shown)."""
+    return first_stream_end(_Reader(fileobj))
 
 
 def check_metadata(fileobj: BinaryIO, fmt: str, limit: int) -> None:
@@ -75,7 +93,7 @@ def leading_tags_end(fileobj: BinaryIO) -> int:
     return _skip_id3v2(_Reader(fileobj), allow_overrun=True)
 
 
-_CHECKERS: dict[str, Callable[[_Reader], None]] = {
+_CHECKERS: dict[str, Callable[[_Reader], list[Defect] | None]] = {
     "mp3": _check_mp3,
     "aac": _check_adts,
     "flac": _check_flac,

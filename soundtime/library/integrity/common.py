@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 # Caps on what one file may make the checks (or a tag reader) walk through.
@@ -18,6 +19,24 @@ class IncompleteAudio(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+#: What a decoder must confirm for a :class:`Defect`: a byte span of a raw frame stream (MP3, ADTS), or the
+#: whole file through its container.
+WHOLE_FILE = (0, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """Something wrong with a file that players still play: the file is accepted and the verdict says what.
+
+    ``decode`` is set when the fast checks cannot tell the defect from damage: the file is accepted only if
+    a decoder gets through that span without an error (see :mod:`soundtime.library.integrity.decoding`).
+    """
+
+    code: str
+    message: str
+    decode: tuple[int, int] | None = None
 
 
 def _truncated(detail: str) -> IncompleteAudio:

@@ -48,9 +48,17 @@ def _skip_id3v2(reader: _Reader, *, allow_overrun: bool = False) -> int:
     return pos
 
 
+_LYRICS3V1_MAX = 11 + 5100 + 9  # "LYRICSBEGIN", at most 5100 bytes of lyrics, "LYRICSEND"
+
+
 def _tag_before(reader: _Reader, end: int) -> int:
-    """Size of an ID3v1, APEv2, Lyrics3v2 or appended ID3v2 tag ending at `end` (0 if none)."""
+    """Size of an ID3v1, APEv2, Lyrics3 (v1 or v2) or appended ID3v2 tag ending at `end` (0 if none)."""
     tail = reader.read_at(max(0, end - 128), min(end, 128))
+    if tail.endswith(b"LYRICSEND"):
+        block = reader.read_at(max(0, end - _LYRICS3V1_MAX), min(end, _LYRICS3V1_MAX))
+        begin = block.rfind(b"LYRICSBEGIN")
+        if begin >= 0:
+            return len(block) - begin
     if len(tail) == 128 and tail.startswith(b"TAG"):
         return 128
     if tail[-32:-24] == b"APETAGEX":

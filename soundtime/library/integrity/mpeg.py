@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from soundtime.library.integrity.common import _Budget, _corrupt, _Reader, _truncated
+from soundtime.library.integrity.common import Defect, _Budget, _corrupt, _Reader, _truncated
 from soundtime.library.integrity.id3 import _leading_tags, _measure_id3, _skip_id3v2, _strip_trailing_tags
 
 
@@ -31,6 +31,10 @@ _MPEG_KBPS = {
 # Tail windows for the last-frame check: several maximal frames (Layer III: 1441 bytes, ADTS: 8191).
 _MP3_TAIL = 12 * 1441
 _ADTS_TAIL = 3 * 8191
+#: How far from the end the audio is looked for when the tail holds bytes that are not frames.
+_JUNK_SEARCH = 1 << 20
+#: How the tags that may follow the audio begin: one found cut short means the file was cut.
+_TAG_STARTS = (b"TAG", b"APETAGEX", b"LYRICSBEGIN", b"ID3", b"3DI")
 
 
 def mpeg_frame(header: bytes) -> MpegFrame | None:
@@ -55,6 +59,30 @@ def mpeg_frame(header: bytes) -> MpegFrame | None:
     mono = (header[3] >> 6) == 3
     signature = (header[1] & 0xFE) << 16 | (header[2] & 0x0C) << 8 | mono
     return MpegFrame(length, signature, layer)
+
+
+def free_format_at(data: bytes, *, limit: int = 4096) -> int:
+    """Offset of a free-format MPEG Layer III stream (bitrate index 0: frame size only known from the distance
+    between sync words) in `data`: three headers alike at a steady distance; -1 if there is none."""
+    pos = data.find(b"\xff", 0, limit)
+    while pos >= 0:
+        header = data[pos : pos + 4]
+        if (
+            len(header) == 4
+            and header[1] & 0xE6 == 0xE2  # sync, Layer III
+            and (header[1] >> 3) & 3 != 1  # not the reserved version
+            and header[2] >> 4 == 0  # free format
+            and (header[2] >> 2) & 3 != 3
+        ):
+            same = data[pos : pos + 2]
+            following = data.find(same, pos + 48, pos + 4096)
+            if following > 0 and data[following + 2] >> 4 == 0:
+                step = following - pos
+                third = data[following + step - 1 : following + step + 3]
+                if same in third:
+                    return pos
+        pos = data.find(b"\xff", pos + 1, limit)
+    return -1
 
 
 def adts_frame(header: bytes) -> MpegFrame | None:
@@ -93,8 +121,10 @@ def find_frame_run(data: bytes, parse: _FrameParser, *, limit: int | None = None
     return -1
 
 
-def _chain_reaches_end(data: bytes, parse: _FrameParser, signature: int, *, from_start: bool) -> bool:
-    """Whether some run of consistent frames in `data` ends exactly at its end (zero padding allowed).
+def _audio_end(data: bytes, parse: _FrameParser, signature: int, *, from_start: bool) -> int | None:
+    """Where the frames in `data` end: ``len(data)`` when a run of consistent frames reaches its end (zero
+    padding allowed), ``-1`` when the last run ends in a frame cut short, else the end of the last complete run
+    (bytes that are not frames follow it), or None when `data` holds no run at all.
 
     Runs of a single frame count only when `data` starts at the stream's first frame,
     so a false sync word inside the payload cannot masquerade as the last frame.
@@ -114,16 +144,25 @@ def _chain_reaches_end(data: bytes, parse: _FrameParser, signature: int, *, from
         following = pos + frame.length
         end, frames = (following, 0) if following >= len(data) else runs.get(following, (following, 0))
         runs[pos] = (end, frames + 1)
+    ends = [end for pos, (end, frames) in runs.items() if frames >= 2 or (frames == 1 and from_start and pos == 0)]
+    if not ends:
+        return None
     padding_from = len(data.rstrip(b"\x00"))
-    for pos, (end, frames) in runs.items():
-        enough = frames >= 2 or (frames == 1 and from_start and pos == 0)
-        if enough and padding_from <= end <= len(data):
-            return True
-    return False
+    if any(padding_from <= end <= len(data) for end in ends):
+        return len(data)
+    last = max(ends)
+    if last > len(data):
+        return -1
+    rest = data[last:]
+    if len(rest) < 9 and rest.startswith(b"\xff"):  # a frame cut inside its header
+        return -1
+    return last
 
 
-def _check_framed(reader: _Reader, parse: _FrameParser, window: int, name: str) -> tuple[int, int, MpegFrame]:
-    """Shared MP3/ADTS check; returns (first frame offset, audio end, first frame)."""
+def _check_framed(
+    reader: _Reader, parse: _FrameParser, window: int, name: str
+) -> tuple[int, int, MpegFrame, list[Defect]]:
+    """Shared MP3/ADTS check; returns (first frame offset, audio end, first frame, defects)."""
     start = _skip_id3v2(reader)
     end = _strip_trailing_tags(reader, start)
     head = reader.read_at(start, min(end - start, 64 * 1024))
@@ -133,11 +172,23 @@ def _check_framed(reader: _Reader, parse: _FrameParser, window: int, name: str) 
     first_pos = start + offset
     first = parse(head[offset : offset + 9])
     assert first is not None  # find_frame_run only returns parseable positions
-    window_start = max(first_pos, end - window)
-    tail = reader.read_at(window_start, end - window_start)
-    if not _chain_reaches_end(tail, parse, first.signature, from_start=window_start == first_pos):
+    audio_end: int | None = None
+    for span in (window, _JUNK_SEARCH):  # bytes that are not frames may follow: look further back for the audio
+        window_start = max(first_pos, end - span)
+        tail = reader.read_at(window_start, end - window_start)
+        audio_end = _audio_end(tail, parse, first.signature, from_start=window_start == first_pos)
+        if audio_end is not None or window_start == first_pos:
+            break
+    if audio_end is None or audio_end < 0:
         raise _truncated(f"the last {name} frame is cut short")
-    return first_pos, end, first
+    if audio_end == len(tail):
+        return first_pos, end, first, []
+    if tail[audio_end:].startswith(_TAG_STARTS):
+        raise _truncated("the tag at its end is cut short")
+    audio_end += window_start
+    junk = end - audio_end
+    message = f"{junk:,} bytes after its last {name} frame are not audio (ignored)"
+    return first_pos, audio_end, first, [Defect("trailing_data", message, decode=(first_pos, audio_end))]
 
 
 def _declared_mpeg_bytes(frame: bytes) -> int:
@@ -158,17 +209,18 @@ def _declared_mpeg_bytes(frame: bytes) -> int:
     return 0
 
 
-def _check_mp3(reader: _Reader) -> None:
-    first_pos, end, first = _check_framed(reader, mpeg_frame, _MP3_TAIL, "MP3")
+def _check_mp3(reader: _Reader) -> list[Defect]:
+    first_pos, end, first, defects = _check_framed(reader, mpeg_frame, _MP3_TAIL, "MP3")
     if first.layer != 3:
         raise _corrupt("the stream is not MPEG Layer III audio")
     declared = _declared_mpeg_bytes(reader.read_at(first_pos, 64))
     if declared and end - first_pos + 2 * first.length < declared:
         raise _truncated("the MP3 holds fewer bytes than its header declares")
+    return defects
 
 
-def _check_adts(reader: _Reader) -> None:
-    _check_framed(reader, adts_frame, _ADTS_TAIL, "AAC")
+def _check_adts(reader: _Reader) -> list[Defect]:
+    return _check_framed(reader, adts_frame, _ADTS_TAIL, "AAC")[3]
 
 
 # -- metadata bounds ----------------------------------------------------------------------------

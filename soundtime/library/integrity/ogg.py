@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 from soundtime.library.integrity.common import (
+    WHOLE_FILE,
+    Defect,
     _Budget,
     _corrupt,
     _Reader,
@@ -29,7 +31,27 @@ def _ogg_page_end(data: bytes, pos: int) -> int | None:
     return pos + 27 + count + sum(table)
 
 
-def _check_ogg(reader: _Reader) -> None:
+_OGG_MAX_PAGES = 1 << 20
+
+
+def first_stream_end(reader: _Reader) -> int:
+    """Where the first logical stream of a (chained) Ogg file ends: the end of its end-of-stream page."""
+    serial = reader.read_at(14, 4)
+    pos = 0
+    for _ in range(_OGG_MAX_PAGES):
+        head = reader.read_at(pos, 27)
+        if len(head) < 27 or head[:4] != b"OggS" or head[4] != 0:
+            raise _corrupt("an Ogg page of its first stream is malformed")
+        lacing = reader.read_at(pos + 27, head[26])
+        pos += 27 + len(lacing) + sum(lacing)
+        if len(lacing) < head[26] or pos > reader.size:
+            raise _truncated("an Ogg page of its first stream is cut short")
+        if head[14:18] == serial and head[5] & 0x04:
+            return pos
+    raise _corrupt("its first Ogg stream has too many pages")
+
+
+def _check_ogg(reader: _Reader) -> list[Defect]:
     first = reader.read_at(0, 27)
     if first[:4] != b"OggS":
         raise _corrupt("the Ogg signature is missing")
@@ -44,14 +66,17 @@ def _check_ogg(reader: _Reader) -> None:
         raise _truncated("the last Ogg page is cut short")
     if not tail[pos + 5] & 0x04:
         raise _truncated("the Ogg stream stops without its end-of-stream marker")
+    if tail[pos + 14 : pos + 18] != first[14:18]:  # chained streams: a decoder must confirm the later ones
+        first_stream_end(reader)
+        message = "it holds several Ogg streams one after another (chained); the tags are the first one's"
+        return [Defect("chained_ogg", message, decode=WHOLE_FILE)]
     # Tag readers find the stream's length on this page, by its serial number and from the
     # last "OggS" near the end; anything else makes them read every page of the file.
-    if tail[pos + 14 : pos + 18] != first[14:18]:
-        raise _corrupt("its last Ogg page belongs to another stream")
     if int.from_bytes(tail[pos + 6 : pos + 14], "little") == _OGG_NO_GRANULE:
         raise _corrupt("its last Ogg page ends no packet")
     if tail.rfind(b"OggS") != pos:
         raise _corrupt("its last Ogg page holds a false page signature")
+    return []
 
 
 # -- metadata bounds ----------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 
 The format is identified from the file's bytes (never its name), the file is checked
 for truncation and for oversized metadata, and mutagen's per-container tags are
-normalised into AudioTags whose values fit the database. Nothing is decoded; only
-headers, tags and the file's tail are read.
+normalised into AudioTags whose values fit the database. Only headers, tags and the
+file's tail are read; nothing is decoded unless the checks found a defect only a decoder
+can settle (bytes after the audio, chained Ogg streams), and then within a time budget.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,15 +26,23 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
-from soundtime.library.integrity import IncompleteAudio, check_metadata, check_stream, too_much_metadata
+from soundtime.library.integrity import (
+    Defect,
+    IncompleteAudio,
+    check_metadata,
+    check_stream,
+    ogg_first_stream_end,
+    too_much_metadata,
+)
+from soundtime.library.integrity.decoding import NotDecodable, decoded_seconds
 from soundtime.library.tags.identify import _identify
-from soundtime.library.tags.model import AudioRejected, AudioTags, CoverArt
+from soundtime.library.tags.model import AudioDefect, AudioRejected, AudioTags, CoverArt
 from soundtime.library.tags.normalise import MAX_COVER_BYTES as MAX_COVER_BYTES
 from soundtime.library.tags.normalise import MAX_DURATION_SECS as MAX_DURATION_SECS
 from soundtime.library.tags.normalise import _build
 from soundtime.library.tags.normalise import image_mime as image_mime
 
-__all__ = ["AudioRejected", "AudioTags", "CoverArt", "read_tags"]
+__all__ = ["AudioDefect", "AudioRejected", "AudioTags", "CoverArt", "read_tags"]
 
 #: Tags, pictures and other metadata mutagen may load from one file (its memory grows with them).
 MAX_METADATA_BYTES = 32 * 1024 * 1024
@@ -76,13 +86,16 @@ def _read(fileobj: BinaryIO) -> AudioTags:
     size = os.fstat(fileobj.fileno()).st_size
     try:
         fmt = _identify(fileobj, size)
-        check_stream(fileobj, fmt)
+        defects = check_stream(fileobj, fmt)
         check_metadata(fileobj, fmt, MAX_METADATA_BYTES)
+        decoded = _confirm(fileobj, defects)
+        # A tag reader shown a chained Ogg file whole would read every page: show it the first stream.
+        view = ogg_first_stream_end(fileobj) if decoded.get("chained_ogg") else size
     except IncompleteAudio as exc:
         raise AudioRejected(exc.code, exc.reason) from exc
     fileobj.seek(0)
     # check_metadata mirrors what mutagen loads; should they ever disagree, this caps its reads.
-    reads = _BoundedReads(fileobj, size, MAX_METADATA_BYTES + _READ_SLACK)
+    reads = _BoundedReads(fileobj, view, MAX_METADATA_BYTES + _READ_SLACK)
     try:
         audio = _MUTAGEN_TYPES[fmt](reads)
         tags = _adts_id3(reads) if fmt == "aac" else audio.tags
@@ -91,7 +104,26 @@ def _read(fileobj: BinaryIO) -> AudioTags:
             rejection = too_much_metadata(MAX_METADATA_BYTES)
             raise AudioRejected(rejection.code, rejection.reason) from exc
         raise
-    return _build(fmt, audio, tags, size)
+    built = _build(fmt, audio, tags, size)
+    if decoded:  # what was decoded is the length (of every chained stream, without the bytes that are not audio)
+        built = replace(built, duration_secs=max(decoded.values()))
+    return replace(built, defects=tuple(AudioDefect(defect.code, defect.message) for defect in defects))
+
+
+def _confirm(fileobj: BinaryIO, defects: list[Defect]) -> dict[str, float]:
+    """Have a decoder confirm the defects the checks could not settle; seconds decoded by defect code.
+
+    AudioRejected("corrupt") when the audio does not decode.
+    """
+    decoded = {}
+    for defect in defects:
+        if defect.decode is None:
+            continue
+        try:
+            decoded[defect.code] = decoded_seconds(fileobj, defect)
+        except NotDecodable as exc:
+            raise AudioRejected("corrupt", f"The file is corrupt: {exc} ({defect.message}).") from exc
+    return decoded
 
 
 class _ReadBudgetExhausted(Exception):
@@ -118,6 +150,8 @@ class _BoundedReads:
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_END:  # the view may end before the file does
+            return self._file.seek(self._size + offset)
         return self._file.seek(offset, whence)
 
     def tell(self) -> int:

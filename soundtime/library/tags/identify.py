@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from soundtime.library.integrity import adts_frame, find_frame_run, leading_tags_end, mpeg_frame
+from soundtime.library.integrity import adts_frame, find_frame_run, free_format_at, leading_tags_end, mpeg_frame
 from soundtime.library.tags.model import AudioRejected
 
 _SNIFF_WINDOW = 64 * 1024
@@ -39,6 +39,11 @@ _OGG_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
     (b"Speex   ", "Ogg Speex"),
     (b"\x80theora", "Ogg Theora video"),
     (b"fishead\x00", "Ogg with a skeleton stream"),
+)
+
+
+_FREE_FORMAT = (
+    "Free-format MP3 (no standard bitrate; FFmpeg, the decoder of this server and of most browsers, cannot decode it)"
 )
 
 
@@ -113,6 +118,9 @@ def _framed_format(body: bytes) -> str:
     adts_at = find_frame_run(body, adts_frame, limit=mpeg_at if mpeg_at >= 0 else None)
     if adts_at >= 0:
         return "aac"
+    first = mpeg_frame(body[mpeg_at : mpeg_at + 4]) if mpeg_at >= 0 else None
+    if (first is None or first.layer != 3) and free_format_at(body) >= 0:
+        raise _unsupported(_FREE_FORMAT)
     if mpeg_at >= 0:
         frame = mpeg_frame(body[mpeg_at : mpeg_at + 4])
         if frame is not None and frame.layer == 3:

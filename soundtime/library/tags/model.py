@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AudioRejected", "AudioTags", "CoverArt"]
+__all__ = ["AudioDefect", "AudioRejected", "AudioTags", "CoverArt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +13,14 @@ class CoverArt:
 
     data: bytes
     mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDefect:
+    """Something wrong with a file that was accepted anyway (it plays): a stable code and a sentence."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,8 @@ class AudioTags:
     sample_rate: int | None
     channels: int | None
     cover: CoverArt | None
+    #: What is wrong with the file although it was accepted (e.g. bytes after its audio).
+    defects: tuple[AudioDefect, ...] = ()
 
 
 class AudioRejected(Exception):
