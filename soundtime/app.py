@@ -103,7 +103,12 @@ def create_app(
         await context.db.ping()
         app.state.context = context
         upkeep = asyncio.create_task(
-            maintenance.run_periodically(context.db, context.audio, context.blobs, temp_stores=(context.cache.store,))
+            maintenance.run_periodically(
+                context.db,
+                context.audio,
+                context.blobs,
+                temp_stores=(context.cache.store, context.transcoder.cache.store),
+            )
         )
         node: P2PNode | None = None
         try:
@@ -123,7 +128,7 @@ def create_app(
             upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await upkeep
-            for store in (context.audio, context.blobs, context.cache.store):
+            for store in (context.audio, context.blobs, context.cache.store, context.transcoder.cache.store):
                 store.release_owner()
             await context.db.dispose()
 

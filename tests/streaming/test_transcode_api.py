@@ -55,7 +55,7 @@ class Server:
 
     def cache_files(self) -> list[Path]:
         root = self.context.settings.transcode_dir
-        return [path for path in root.rglob("*") if path.is_file()]
+        return [path for path in root.rglob("*") if path.is_file() and ".tmp" not in path.relative_to(root).parts]
 
 
 @asynccontextmanager
