@@ -1,4 +1,4 @@
-"""The ``soundtime`` command line: serve, migrate, import, user."""
+"""The ``soundtime`` command line: serve, migrate, import, user, backup, restore."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 import soundtime
@@ -27,6 +36,8 @@ app.add_typer(user_app, name="user")
 console = Console(stderr=True, soft_wrap=True)
 
 if TYPE_CHECKING:
+    from soundtime.backup.manifest import Blob
+    from soundtime.blobs.store import BlobStore
     from soundtime.library.importer import ImportReport
 
 
@@ -45,8 +56,11 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _database(settings: Settings, *, migrate: bool, on_signal: str | None = "interrupted") -> Iterator[str]:
-    """The database URL with its schema checked (or migrated); errors become one readable line.
+def _database(
+    settings: Settings, *, migrate: bool, on_signal: str | None = "interrupted", check_schema: bool = True
+) -> Iterator[str]:
+    """The database URL with its schema checked (or migrated; left alone without ``check_schema``); errors become
+    one readable line.
 
     SIGINT/SIGTERM unwind normally, so the embedded database is released whenever the command ends (even during
     start-up or a migration). ``on_signal`` is printed, with exit code 130, when a signal interrupted the work;
@@ -55,7 +69,8 @@ def _database(settings: Settings, *, migrate: bool, on_signal: str | None = "int
     with _stop_on_signals(on_signal):
         try:
             with runtime.database(settings) as url:
-                runtime.ensure_schema(url, migrate=migrate)
+                if check_schema:
+                    runtime.ensure_schema(url, migrate=migrate)
                 yield url
         except (EmbeddedDatabaseError, runtime.SchemaOutOfDate) as exc:
             raise _fail(str(exc)) from None
@@ -336,6 +351,131 @@ async def _set_password(url: str, username: str, password: str) -> bool:
             return True
     finally:
         await db.dispose()
+
+
+class _RichReporter:
+    """Shows a backup's or restore's steps as lines and its byte-counted steps as a progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def step(self, message: str) -> None:
+        """Print the step."""
+        self._progress.console.print(message, highlight=False)
+
+    def begin(self, what: str, total_bytes: int) -> None:
+        """Start a bar."""
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
+        self._task = self._progress.add_task(what, total=total_bytes)
+
+    def advance(self, nbytes: int) -> None:
+        """Move the bar (thread-safe)."""
+        if self._task is not None:
+            self._progress.advance(self._task, nbytes)
+
+
+@contextmanager
+def _reporter() -> Iterator[_RichReporter]:
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+        yield _RichReporter(progress)
+
+
+def _stores(settings: Settings) -> dict[str, BlobStore]:
+    from soundtime.blobs.store import BlobStore
+
+    return {"audio": BlobStore(settings.audio_dir), "covers": BlobStore(settings.blobs_dir)}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+@app.command()
+def backup(
+    folder: Annotated[Path, typer.Argument(help="a new or empty folder to write the backup to")],
+) -> None:
+    """Back up this instance into FOLDER while it runs: database, audio, covers, node key and secrets.
+
+    The database is dumped from one snapshot and exactly the audio and covers it refers to are copied, each
+    checked against its hash; the manifest is written last. Restore with `soundtime restore FOLDER`.
+    """
+    from soundtime.backup.pgtools import DatabaseToolError
+    from soundtime.backup.take import BackupError, prepare_folder, take_backup
+
+    settings = _settings()
+    try:
+        prepare_folder(folder)  # before the database is started
+    except BackupError as exc:
+        raise _fail(str(exc), 2) from None
+    interrupted = f"backup interrupted: {folder} is incomplete (it has no manifest); delete it and back up again"
+    with _database(settings, migrate=False, on_signal=interrupted) as url:
+        stores = _stores(settings)
+        try:
+            with _reporter() as reporter:
+                report = asyncio.run(take_backup(settings, url, folder, stores, reporter))
+        except (BackupError, DatabaseToolError) as exc:
+            raise _fail(f"{exc}\n{folder} is incomplete: delete it") from None
+        except OSError as exc:
+            raise _fail(f"the backup stopped: {exc}; {folder} is incomplete: delete it") from None
+    console.print(
+        f"backup of node {report.node_id or '(no node key yet)'} written to {folder} in {report.seconds:.1f} s: "
+        f"{report.audio} audio files and {report.covers} covers ({_megabytes(report.bytes)}), database, keys",
+        highlight=False,
+    )
+    _warn_unavailable(report.unavailable, "the instance lacks them itself; they are not in the backup")
+
+
+def _warn_unavailable(blobs: list[Blob], why: str) -> None:
+    if blobs:
+        console.print(f"[yellow]{len(blobs)} files the database refers to are missing or damaged[/] ({why}):")
+        for blob in blobs[:10]:
+            console.print(f"  {blob.digest} ({blob.size} bytes)", highlight=False)
+
+
+@app.command()
+def restore(
+    folder: Annotated[Path, typer.Argument(help="a folder written by `soundtime backup`")],
+) -> None:
+    """Restore a backup into a new data folder (or an empty DATABASE_URL database), with the same node identity.
+
+    Every file is checked before the database is loaded; the database is loaded in one transaction and then
+    brought up to this version's schema. An interrupted restore can be run again.
+    """
+    from soundtime.backup.manifest import BackupInvalid
+    from soundtime.backup.pgtools import DatabaseToolError
+    from soundtime.backup.restore import RestoreError, check_keys, restore_backup, verify_backup
+    from soundtime.blobs.store import BlobError
+
+    settings = _settings()
+    try:
+        with _reporter() as reporter:
+            checked = verify_backup(folder, reporter)  # a wrong folder is refused before anything is created
+        check_keys(settings, folder, checked)
+    except (BackupInvalid, RestoreError) as exc:
+        raise _fail(str(exc), 2) from None
+    interrupted = "restore interrupted: run it again to finish (the database was not loaded)"
+    with _database(settings, migrate=False, on_signal=interrupted, check_schema=False) as url:
+        stores = _stores(settings)
+        try:
+            with _reporter() as reporter:
+                report = asyncio.run(restore_backup(settings, url, folder, checked, stores=stores, reporter=reporter))
+        except (BackupInvalid, RestoreError) as exc:
+            raise _fail(str(exc), 2) from None
+        except (DatabaseToolError, BlobError, OSError) as exc:
+            raise _fail(f"the restore stopped: {exc}") from None
+        finally:
+            for store in stores.values():
+                store.release_owner()
+    console.print(
+        f"restored node {report.node_id or '(the backup has no node key)'}: {report.audio} audio files and "
+        f"{report.covers} covers ({_megabytes(report.bytes)}) into {settings.data_dir.resolve()}, and the database; "
+        "start the server with `soundtime serve`",
+        highlight=False,
+    )
+    _warn_unavailable(report.unavailable, "the original instance lacked them when the backup was taken")
 
 
 @app.command()

@@ -123,3 +123,11 @@ class EmbeddedPostgres:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def client_binary(name: str) -> Path | None:
+    """The PostgreSQL program ``name`` (``pg_dump``, ``pg_restore``) shipped with the embedded server, if any: the
+    same major version as the clusters it creates."""
+    utils = _pgserver().utils
+    path = Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION]) / name
+    return path if path.is_file() else None

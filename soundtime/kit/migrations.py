@@ -87,3 +87,13 @@ async def current_revision(url: str) -> str | None:
             return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
     finally:
         await engine.dispose()
+
+
+def is_known(revision: str) -> bool:
+    """Whether ``revision`` is one of the migrations shipped with this version of soundtime."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
