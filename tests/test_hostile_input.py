@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from soundtime.config import Settings
 from tests.conftest import make_settings, running_app
 from tests.support.api import bearer, register
+from tests.support.openapi_walk import fill_path, operations
 
 Json = Any
 
@@ -118,21 +119,6 @@ def _with_raw(body: Json, path: tuple[str | int, ...], raw: str) -> bytes:
     return text.encode()
 
 
-def _operations(app: FastAPI) -> Iterator[tuple[str, str, Json]]:
-    spec = app.openapi()
-    for path, operations in spec["paths"].items():
-        for method, operation in operations.items():
-            yield method.upper(), path, operation
-
-
-def _fill_path(path: str, operation: Json, **chosen: str) -> str:
-    for parameter in operation.get("parameters", []):
-        if parameter["in"] == "path":
-            value = chosen.get(parameter["name"], str(uuid.uuid4()))
-            path = path.replace("{" + parameter["name"] + "}", value)
-    return path
-
-
 @pytest.fixture
 def hostile_settings(settings: Settings) -> Settings:
     return make_settings(settings.data_dir, settings.database_url or "", P2P_ENABLED=True)
@@ -171,10 +157,10 @@ async def test_no_input_gives_a_server_error_or_an_undocumented_status(
     failures: list[str] = []
     undocumented: list[str] = []
     requests = 0
-    for method, path, operation in _operations(app):
+    for method, path, operation in operations(app):
         body_schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
         if body_schema is not None:  # every JSON field, one at a time
-            url = _fill_path(path, operation)
+            url = fill_path(path, operation)
             for field, kind in _leaves(body_schema, spec):
                 values = HOSTILE_JSON_STRINGS if kind == "string" else HOSTILE_JSON_NUMBERS
                 for raw in [*values, *HOSTILE_JSON_OTHER]:
@@ -192,9 +178,9 @@ async def test_no_input_gives_a_server_error_or_an_undocumented_status(
                 if where == "path" and not value:
                     continue  # an empty segment addresses another route
                 if where == "path":
-                    url = _fill_path(path, operation, **{name: value})
+                    url = fill_path(path, operation, **{name: value})
                 elif where == "query":
-                    url = f"{_fill_path(path, operation)}?{quote(name)}={value}"
+                    url = f"{fill_path(path, operation)}?{quote(name)}={value}"
                 else:
                     continue
                 if not url.startswith("/") or "//" in url:
@@ -203,7 +189,7 @@ async def test_no_input_gives_a_server_error_or_an_undocumented_status(
                 requests += 1
                 failures += _server_errors(response, f"{method} {url[:120]}")
                 undocumented += _undocumented(response, operation, f"{method} {path}")
-    for method, path, operation in _operations(app):  # nothing stored on the way poisons a later read
+    for method, path, operation in operations(app):  # nothing stored on the way poisons a later read
         if method == "GET" and not operation.get("parameters"):
             failures += _server_errors(await client.get(path, headers=headers), f"afterwards GET {path}")
     deep = "[" * 100_000 + "]" * 100_000  # deeper than any JSON parser recurses
