@@ -388,3 +388,25 @@ def test_direct_address_refuses_over_long_input() -> None:
     assert direct_address("1" * 10_000 + ":80") is None
     assert direct_address("[" + "0:" * 40 + ":1]:80") is None
     assert direct_address("x" * 1_000_000) is None
+
+
+def test_an_address_of_64_characters_is_read_and_one_of_65_is_not() -> None:
+    sixty_four = "[fe80::1%" + "0" * 50 + "4]:80"  # a (long-winded) numeric zone fills it up
+    assert len(sixty_four) == 64
+    assert direct_address(sixty_four) == sixty_four
+    assert direct_address(sixty_four.replace("%", "%0")) is None  # 65 characters
+
+
+def test_a_port_is_at_most_five_digits_even_with_leading_zeros() -> None:
+    assert direct_address("1.2.3.4:00080") == "1.2.3.4:80"
+    assert direct_address("1.2.3.4:000080") is None
+
+
+def test_the_repair_log_remembers_exactly_its_capacity(caplog: pytest.LogCaptureFixture) -> None:
+    repairs = FixLog(capacity=2)
+    with caplog.at_level(logging.INFO, logger="soundtime.p2p.validation"):
+        repairs.note(SENDER, ["year"], "announced tracks")
+        repairs.note(SENDER, ["title"], "announced tracks")
+        repairs.note(SENDER, ["year"], "announced tracks")  # two pairs fit: still remembered
+    assert len(caplog.records) == 2
+    assert FixLog().capacity == 4096
