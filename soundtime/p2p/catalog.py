@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.kit.db import Database
 from soundtime.library import repository as library_repo
-from soundtime.library.ingest import UNKNOWN_ARTIST
+from soundtime.library.tags import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
 from soundtime.p2p.policy import Limits
 from soundtime.p2p.tracks import announcement

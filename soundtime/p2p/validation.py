@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from soundtime.library.ingest import UNKNOWN_ARTIST
-from soundtime.library.tags import MAX_DURATION_SECS
+from soundtime.library.tags import MAX_DURATION_SECS, UNKNOWN_ARTIST
 from soundtime.p2p.wire import SearchResultItem, TrackAnnouncement
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,7 @@ from soundtime.library.tags.identify import _identify
 from soundtime.library.tags.model import AudioDefect, AudioRejected, AudioTags, CoverArt
 from soundtime.library.tags.normalise import MAX_COVER_BYTES as MAX_COVER_BYTES
 from soundtime.library.tags.normalise import MAX_DURATION_SECS as MAX_DURATION_SECS
+from soundtime.library.tags.normalise import UNKNOWN_ARTIST as UNKNOWN_ARTIST
 from soundtime.library.tags.normalise import _build
 from soundtime.library.tags.normalise import image_mime as image_mime
 

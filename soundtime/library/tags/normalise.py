@@ -12,6 +12,8 @@ from soundtime.library.tags.model import AudioRejected, AudioTags, CoverArt
 
 MAX_COVER_BYTES = 16 * 1024 * 1024
 MAX_DURATION_SECS = 7 * 24 * 3600
+#: The artist of a track whose tags name none.
+UNKNOWN_ARTIST = "Unknown Artist"
 _TEXT_LIMIT = 255
 _GENRE_LIMIT = 128
 _MAX_NUMBER = 32767
