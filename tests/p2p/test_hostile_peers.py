@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from soundtime.models import Peer, Track
 from soundtime.p2p import wire
@@ -206,6 +206,43 @@ async def test_streams_left_open_are_dropped_and_cost_the_others_nothing(arena: 
     closed = [end for end in ends if isinstance(end, ConnectionClosed) and end.code == CloseCode.PROTOCOL_ERROR]
     assert len(timed_out) + len(closed) == len(streams), [repr(end) for end in ends]
     assert len(timed_out) >= arena.node.node.policy.limits.offences_per_minute
+
+
+async def test_a_peer_that_stops_reading_a_blob_is_cut_off_while_others_fetch_it(arena: Arena) -> None:
+    data = os.urandom(8 << 20)  # beyond any stream window: the node's writes must wait for the reader
+    ref = await asyncio.to_thread(arena.node.context.audio.put_bytes, data)
+    await _add_own_track(arena.node, ref.digest, len(data))
+    arena.node.node.policy.timings = replace(arena.node.node.policy.timings, send_stall_timeout=REQUEST_TIMEOUT)
+    attacker = await arena.attacker()
+    connection = await attacker.transport.connect(arena.target, timeout=10)
+    stream = await connection.open_stream(timeout=10)
+    await stream.write(wire.encode_frame(wire.FetchTrack(hash=ref.digest)), timeout=10)
+    await stream.finish(ack_timeout=None)
+    assert await stream.read_exact(4, timeout=10) == struct.pack(">I", len(data))
+    async with arena.served_throughout():
+        await asyncio.sleep(REQUEST_TIMEOUT * 3)  # the attacker reads nothing more: the node's writer stalls
+        fetched = await arena.honest.call(arena.target, wire.encode_frame(wire.FetchTrack(hash=ref.digest)))
+    assert fetched == struct.pack(">I", len(data)) + data
+    rest: bytes | TransportError
+    try:
+        rest = await stream.read_to_end(16 << 20, timeout=10)
+    except TransportError as exc:
+        rest = exc
+    assert _reset_by_node(rest) == StreamCode.TIMEOUT, repr(rest)[:200]
+
+
+async def _add_own_track(instance: Instance, digest: str, size: int) -> None:
+    async with instance.context.db.transaction() as session:
+        await session.execute(_OWN_TRACK_SQL, {"hash": digest, "size": size})
+
+
+_OWN_TRACK_SQL = text(
+    """
+    WITH artist AS (INSERT INTO artists (id, name) VALUES (gen_random_uuid(), 'Harbour') RETURNING id)
+    INSERT INTO tracks (id, title, artist_id, duration_secs, format, content_hash, file_path, file_size)
+    SELECT gen_random_uuid(), 'Bell', (SELECT id FROM artist), 60.0, 'flac', :hash, 'x/bell', :size
+    """
+)
 
 
 # --- what the messages say -----------------------------------------------------------------------------------------
