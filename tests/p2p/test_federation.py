@@ -128,7 +128,9 @@ async def test_blocking_stops_every_exchange(start_instance: Any, audio: AudioFa
     assert response.json()["domain"] == c.node_id
     # Open connections between them are closed at once; C's new attempts are refused.
     assert await eventually(lambda: _no_connections(b, c.node_id))
-    assert await c.node.contacts.contact(b.node_id) is None
+    # A fresh Ping, not contact(): that would join a contact of C's rounds already answered before the block.
+    with pytest.raises(PeerUnavailable):
+        await c.node.contacts.ping(b.node_id)
     assert not b.node.transport.connections(c.node_id)
 
     # C's uploads reach A but never B, even through A's peer exchange or C's announcements.
@@ -205,10 +207,13 @@ async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instan
     b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(b, a.node_id))
     assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
-    a.node.inbound.frames = RateLimiter(1, 60.0)  # A now reads one request a minute from each peer
-    await b.node.messenger.send(a.node_id, wire.RequestCatalog())
+    frames = RateLimiter(1, 3600.0)  # A now reads one request an hour from each peer...
+    frames.hit(b.node_id)  # ...and B has had its one: whatever B sends now is refused, whatever else it sent before
+    a.node.inbound.frames = frames
     with pytest.raises(PeerUnavailable, match="refused"):
         await b.node.messenger.send(a.node_id, wire.RequestCatalog())
+    a.node.inbound.frames = RateLimiter(100, 60.0)  # the limit lifted, the same message is delivered
+    await b.node.messenger.send(a.node_id, wire.RequestCatalog())
 
 
 async def _has_filter(instance: Instance, node_id: str) -> bool:
