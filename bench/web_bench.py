@@ -37,7 +37,7 @@ import benchlib
 from playwright.async_api import Browser, BrowserContext, async_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from web_graph import graph_figures, populate_peers
+from web_graph import FRAME_GAPS, graph_figures, populate_peers
 
 DIST = benchlib.ROOT / "soundtime" / "web" / "dist"
 TARGET_KB = 120
@@ -54,23 +54,12 @@ _FIRST_PAINT = """() => new Promise((resolve) => {
     }).observe({ type: 'element', buffered: true });
 })"""
 
-#: Scrolls the track list for ``ms`` milliseconds; the gaps between frames, and the rows loaded and in the DOM.
-_SCROLL = """async (ms) => {
-    const list = document.querySelector('[role=list][aria-label=Tracks]');
-    const scroller = list.parentElement;
-    const gaps = [];
-    let last = performance.now();
-    const end = last + ms;
-    await new Promise((done) => {
-        const frame = (now) => {
-            gaps.push(now - last);
-            last = now;
-            scroller.scrollTop += 400;
-            if (now < end) requestAnimationFrame(frame); else done();
-        };
-        requestAnimationFrame(frame);
-    });
-    return { gaps, rows: list.querySelectorAll('[role=listitem]').length,
+_TRACK_LIST = "[role=list][aria-label=Tracks]"
+
+#: The track list's rows in the DOM, and how far the loaded rows reach.
+_ROWS = """(selector) => {
+    const list = document.querySelector(selector);
+    return { rows: list.querySelectorAll('[role=listitem]').length,
              loaded: Number(list.querySelector('[role=listitem]:last-child')?.getAttribute('aria-posinset')) };
 }"""
 
@@ -131,11 +120,12 @@ async def _measure(browser: Browser, base: str, *, scroll: bool) -> dict[str, An
             page = await context.new_page()
             await page.goto(f"{base}/#/tracks")
             await page.get_by_role("list", name="Tracks").get_by_role("listitem").first.wait_for()
-            result = await page.evaluate(_SCROLL, 3000)
+            gaps = await page.evaluate(FRAME_GAPS, {"ms": 3000, "scroll": _TRACK_LIST, "step": 400})
+            result = await page.evaluate(_ROWS, _TRACK_LIST)
             figures["scroll"] = {
                 "rows_loaded": result["loaded"],
                 "rows_in_dom": result["rows"],
-                "frame_gap_p95_ms": round(benchlib.percentile(result["gaps"][1:], 0.95), 1),
+                "frame_gap_p95_ms": round(benchlib.percentile(gaps, 0.95), 1),
             }
             await page.close()
         return figures

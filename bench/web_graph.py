@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import benchlib  # noqa: E402
 import httpx  # noqa: E402
 from playwright.async_api import Page, async_playwright  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -48,8 +49,10 @@ from tests.support.serve import Server  # noqa: E402
 
 USERNAME, PASSWORD = "bench", "bench password 1"
 
-#: Gaps between animation frames for ``ms`` milliseconds.
-_FRAMES = """async (ms) => {
+#: Gaps between animation frames for ``ms`` milliseconds; with a ``scroll`` selector, that element's parent
+#: scrolls down ``step`` pixels a frame meanwhile.
+FRAME_GAPS = """async ({ ms, scroll = null, step = 0 }) => {
+    const scroller = scroll ? document.querySelector(scroll).parentElement : null;
     const gaps = [];
     let last = performance.now();
     const end = last + ms;
@@ -57,6 +60,7 @@ _FRAMES = """async (ms) => {
         const frame = (now) => {
             gaps.push(now - last);
             last = now;
+            if (scroller) scroller.scrollTop += step;
             if (now < end) requestAnimationFrame(frame); else done();
         };
         requestAnimationFrame(frame);
@@ -65,15 +69,10 @@ _FRAMES = """async (ms) => {
 }"""
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _summary(gaps: list[float]) -> dict[str, float]:
     return {
-        "p50": round(_percentile(gaps, 0.5), 1),
-        "p95": round(_percentile(gaps, 0.95), 1),
+        "p50": round(benchlib.percentile(gaps, 0.5), 1),
+        "p95": round(benchlib.percentile(gaps, 0.95), 1),
         "max": round(max(gaps), 1),
         "over_50ms_share": round(sum(g > 50 for g in gaps) / len(gaps), 3),
         "frames": len(gaps),
@@ -130,9 +129,9 @@ async def graph_figures(page: Page, base: str, nodes: int) -> dict[str, Any]:
         "performance.getEntriesByName('soundtime:graph-first-layout').map((e) => e.duration).pop() ?? null"
     )
     await page.wait_for_timeout(500)
-    idle = await page.evaluate(_FRAMES, 2000)
+    idle = await page.evaluate(FRAME_GAPS, {"ms": 2000})
 
-    animating = asyncio.create_task(page.evaluate(_FRAMES, 3000))
+    animating = asyncio.create_task(page.evaluate(FRAME_GAPS, {"ms": 3000}))
     await page.get_by_role("button", name="Unpin every node and lay the graph out again").click()
     animate = await animating
 
@@ -140,7 +139,7 @@ async def graph_figures(page: Page, base: str, nodes: int) -> dict[str, Any]:
     box = await page.locator("svg g.node[data-kind=self] circle.body").bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    dragging = asyncio.create_task(page.evaluate(_FRAMES, 2000))
+    dragging = asyncio.create_task(page.evaluate(FRAME_GAPS, {"ms": 2000}))
     await page.mouse.move(x, y)
     await page.mouse.down()
     for step in range(60):
@@ -149,14 +148,14 @@ async def graph_figures(page: Page, base: str, nodes: int) -> dict[str, Any]:
     await page.mouse.up()
     drag = await dragging
 
-    idle_p95 = _percentile(idle, 0.95)
+    idle_p95 = benchlib.percentile(idle, 0.95)
     return {
         "nodes": await _node_count(page),
         "open_ms": round(open_ms, 1),
         "first_layout_ms": round(layout, 1) if layout is not None else None,
         "frame_ms": {"idle": _summary(idle), "animate": _summary(animate), "drag": _summary(drag)},
-        "animate_p95_vs_idle": round(_percentile(animate, 0.95) / idle_p95, 2),
-        "drag_p95_vs_idle": round(_percentile(drag, 0.95) / idle_p95, 2),
+        "animate_p95_vs_idle": round(benchlib.percentile(animate, 0.95) / idle_p95, 2),
+        "drag_p95_vs_idle": round(benchlib.percentile(drag, 0.95) / idle_p95, 2),
         # The machine is shared: its load says how much of a core the browser had.
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
