@@ -26,7 +26,7 @@ async def registration(session: SessionDep) -> Registration:
     "/register",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(auth_rate_limit)],
-    responses=errors((403, "registration is closed"), (409, "the username is taken"), 429),
+    responses=errors((403, "registration is closed"), (409, "the username is taken"), 429, 503),
     summary="Create an account (the first one becomes admin)",
 )
 async def register(
@@ -47,7 +47,7 @@ async def register(
 @router.post(
     "/login",
     dependencies=[Depends(auth_rate_limit)],
-    responses=errors((401, "wrong username or password"), (403, "the account is disabled"), 429),
+    responses=errors((401, "wrong username or password"), (403, "the account is disabled"), 429, 503),
     summary="Sign in",
 )
 async def login(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import json
 import logging
 import weakref
 from collections import Counter
@@ -33,14 +34,32 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from soundtime.kit.errors import error_body
+
 log = logging.getLogger(__name__)
 
 _ANY = "*"
-_TIMEOUT_TEXT = b"the request head took too long to arrive\n"
+
+
+def _error_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """Headers of an error answered by the protocol itself: the app's JSON error shape, then the connection ends."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+
+
+_TIMEOUT_BODY = json.dumps(error_body("request_timeout", "the request head took too long to arrive")).encode()
 _REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-    b"content-length: " + str(len(_TIMEOUT_TEXT)).encode() + b"\r\n\r\n" + _TIMEOUT_TEXT
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    + b"".join(name + b": " + value + b"\r\n" for name, value in _error_headers(_TIMEOUT_BODY))
+    + b"\r\n"
+    + _TIMEOUT_BODY
 )
+_BAD_HEAD_BODY = json.dumps(
+    error_body("bad_request", "malformed request head (bad syntax, or larger than the server accepts)")
+).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +238,13 @@ class GuardedH11Protocol(H11Protocol):
         super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """Refuse a malformed or oversized head (and stop its deadline)."""
+        """Refuse a malformed or oversized head (and stop its deadline), in the JSON error shape the OpenAPI
+        promises for 400 (uvicorn answers in plain text), then close the connection."""
         self._disarm()
-        super().send_400_response(msg)
+        response = h11.Response(status_code=400, headers=_error_headers(_BAD_HEAD_BODY), reason=b"Bad Request")
+        for event in (response, h11.Data(data=_BAD_HEAD_BODY), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     # --- deadlines --------------------------------------------------------------------------------------------
 

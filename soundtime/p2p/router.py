@@ -71,7 +71,17 @@ async def list_peers(request: Request, _: AdminUser, session: SessionDep) -> Res
     return json_with_etag(request, PeerList([service.peer_out(p) for p in await repo.list_peers(session)]))
 
 
-@router.post("/api/admin/p2p/peers", summary="Add a peer", status_code=201, tags=["admin"])
+@router.post(
+    "/api/admin/p2p/peers",
+    summary="Add a peer",
+    status_code=201,
+    tags=["admin"],
+    responses=errors(
+        (400, "not a node id, `id@ip:port` or ticket, or this instance's own id (`invalid_peer`)"),
+        (409, "the node is blocked (`peer_blocked`), or was removed or blocked meanwhile (`peer_removed`)"),
+        (503, "federation is disabled (`p2p_disabled`)"),
+    ),
+)
 async def add_peer(body: AddPeerIn, _: AdminUser, context: ContextDep) -> AddPeerOut:
     """Add a peer by node id, ``id@ip:port`` or iroh ticket and ping it (at most 10 s)."""
     return await service.add_peer(context, body.node_id)
@@ -84,7 +94,16 @@ async def delete_peer(node_id: NodeIdPath, _: AdminUser, context: ContextDep, se
     return Response(status_code=204)
 
 
-@router.post("/api/admin/p2p/peers/{node_id}/ping", summary="Ping a peer", tags=["admin"])
+@router.post(
+    "/api/admin/p2p/peers/{node_id}/ping",
+    summary="Ping a peer",
+    tags=["admin"],
+    responses=errors(
+        (404, "no such peer"),
+        (409, "the node is blocked (`peer_blocked`)"),
+        (503, "federation is disabled (`p2p_disabled`)"),
+    ),
+)
 async def ping_peer(node_id: NodeIdPath, _: AdminUser, context: ContextDep) -> PingOut:
     """Ping a known peer (at most 10 s)."""
     return await service.ping_peer(context, node_id)
@@ -99,7 +118,13 @@ async def list_blocks(_: AdminUser, session: SessionDep) -> list[BlockOut]:
     ]
 
 
-@router.post("/api/admin/blocked-domains", summary="Block a node or domain", status_code=201, tags=["admin"])
+@router.post(
+    "/api/admin/blocked-domains",
+    summary="Block a node or domain",
+    status_code=201,
+    tags=["admin"],
+    responses=errors((400, "not a node id or domain name"), (409, "already blocked (`already_blocked`)")),
+)
 async def add_block(body: BlockIn, admin: AdminUser, context: ContextDep, session: SessionDep) -> BlockOut:
     """Block a node id (open connections are closed at once) or a domain."""
     return await service.block_one(context, session, BlockExport(domain=body.domain, reason=body.reason), admin.id)

@@ -12,6 +12,7 @@ from soundtime.auth.dependencies import access_claims
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep
 from soundtime.kit.errors import Unauthorized
+from soundtime.kit.openapi import errors
 from soundtime.library.schemas import TrackOut
 from soundtime.search import service
 from soundtime.search.schemas import ImportIn, P2PSearchResults, SearchResults
@@ -36,7 +37,11 @@ async def signed_in(context: ContextDep, claims: Annotated[Claims, Depends(acces
 SignedIn = Annotated[uuid.UUID, Depends(signed_in)]
 
 
-@router.get("/api/search", summary="Search the library")
+@router.get(
+    "/api/search",
+    summary="Search the library",
+    responses=errors((429, "too many searches across peers (`include_p2p`); Retry-After says when")),
+)
 async def search(
     user_id: SignedIn,
     context: ContextDep,
@@ -51,14 +56,31 @@ async def search(
     return await service.search_everywhere(context, q, limit, str(user_id), include_p2p=include_p2p)
 
 
-@router.get("/api/p2p/search", summary="Search this library and its peers")
+@router.get(
+    "/api/p2p/search",
+    summary="Search this library and its peers",
+    responses=errors((429, "too many searches across peers; Retry-After says when")),
+)
 async def search_peers(user_id: SignedIn, context: ContextDep, q: SearchText, limit: Limit = 20) -> P2PSearchResults:
     """Tracks of this library and of the peers whose search filters match every word, ranked on one scale
     by this server; a hash held here shows as the local track (``track_id``). Rate-limited per user."""
     return await service.search_peers(context, q, limit, str(user_id))
 
 
-@router.post("/api/p2p/search/import", summary="Import a peer's search result", status_code=201)
+@router.post(
+    "/api/p2p/search/import",
+    summary="Import a peer's search result",
+    status_code=201,
+    responses={
+        200: {"model": TrackOut, "description": "the library already has this track"},
+        **errors(
+            (404, "no recent search result has this hash (`unknown_result`): search again"),
+            (422, "invalid body, or the result's description was rejected (`invalid_result`)"),
+            (429, "too many searches and imports across peers; Retry-After says when"),
+            (503, "no peer offering the track answered (`no_source`), or federation is disabled (`p2p_disabled`)"),
+        ),
+    },
+)
 async def import_result(body: ImportIn, user_id: SignedIn, context: ContextDep, response: Response) -> TrackOut:
     """Add a recent search result to the library as a replicated track (201) so it can be streamed; 200 with
     the existing track when the library already has it."""

@@ -201,6 +201,37 @@ async def test_the_request_head_limit_is_exact(serve: Server, pieces: int) -> No
             writer.close()
 
 
+async def protocol_error(port: int, raw: bytes) -> tuple[int, str]:
+    """Send ``raw``, read until the server closes; the status and the error code of its JSON answer."""
+    reader, writer = await connect(port)
+    writer.write(raw)
+    answer = await closed_by_server(reader)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-type: application/json\r\n" in head
+    return int(head.split(b" ", 2)[1]), json.loads(body)["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n",  # a space in a header name
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 16 * 1024 + b"\r\n\r\n",  # too large
+        b"NOT A REQUEST LINE\r\n\r\n",
+    ],
+)
+async def test_a_malformed_request_head_gets_a_400_in_the_error_shape(serve: Server, head: bytes) -> None:
+    """The protocol answers before any route runs, but in the JSON error shape the OpenAPI promises for 400."""
+    async with serve() as (_, port):
+        assert await protocol_error(port, head) == (400, "bad_request")
+
+
+async def test_a_request_head_too_slow_gets_a_408_in_the_error_shape(serve: Server) -> None:
+    async with serve(head_timeout=0.3) as (_, port):  # a request line, and nothing more
+        assert await protocol_error(port, b"GET /healthz HTTP/1.1\r\n") == (408, "request_timeout")
+
+
 # --- slow bodies ------------------------------------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ async def list_users(
     "",
     summary="Create an account",
     status_code=201,
-    responses=errors(401, 403, (409, "the username is taken (`username_taken`)"), 422),
+    responses=errors(401, 403, (409, "the username is taken (`username_taken`)"), 422, 503),
 )
 async def create_user(body: UserCreate, _: AdminUser, context: ContextDep) -> AdminUserOut:
     """Create an account with a password and a role (whether or not registration is open)."""
@@ -67,7 +67,7 @@ async def update_user(user_id: uuid.UUID, body: UserPatch, _: AdminUser, context
     "/{user_id}/password",
     summary="Reset an account's password",
     status_code=204,
-    responses=errors(401, 403, NOT_FOUND, 422),
+    responses=errors(401, 403, NOT_FOUND, 422, 503),
 )
 async def reset_password(user_id: uuid.UUID, body: PasswordReset, _: AdminUser, context: ContextDep) -> Response:
     """Set a new password; every session of the account is signed out."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from soundtime.auth.dependencies import AdminUser
 from soundtime.context import ContextDep, SessionDep
+from soundtime.kit.openapi import errors
 from soundtime.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from soundtime.p2p.health import service
 from soundtime.p2p.health.schemas import HealthSummary, RemoteTrackOut, TrackHealthOut
@@ -52,7 +53,12 @@ async def health_summary(_: AdminUser, context: ContextDep, session: SessionDep)
     return await service.summary(context, session)
 
 
-@router.post("/api/admin/p2p/health/sweep", summary="Start a health sweep", status_code=202)
+@router.post(
+    "/api/admin/p2p/health/sweep",
+    summary="Start a health sweep",
+    status_code=202,
+    responses=errors((503, "federation is disabled (`p2p_disabled`)")),
+)
 async def start_sweep(_: AdminUser, context: ContextDep, session: SessionDep) -> HealthSummary:
     """Sweep every replicated track now, in the background (joins a running sweep); 503 without P2P."""
     return await service.start_sweep(context, session)
