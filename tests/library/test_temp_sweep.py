@@ -21,8 +21,13 @@ from tests.support.audio import AudioFactory, TrackSpec
 
 
 def parts(folder: Path) -> list[str]:
-    """Unfinished temporary files in a store's ``.tmp``."""
-    return sorted(name for name in os.listdir(folder / ".tmp") if name.endswith(".part")) if folder.exists() else []
+    """Unfinished temporary files in a store's ``.tmp`` (none while the store, or its ``.tmp``, is still being
+    made: the importer creates the two one after the other)."""
+    try:
+        names = os.listdir(folder / ".tmp")
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if name.endswith(".part"))
 
 
 def start_import(settings: Settings, folder: Path) -> subprocess.Popen[bytes]:
