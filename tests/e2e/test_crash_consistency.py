@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from soundtime.blobs.store import BlobStore
 from tests.conftest import TEST_JWT_SECRET, make_settings
-from tests.support.api import DEFAULT_PASSWORD
 from tests.support.audio import AudioFactory, TrackSpec
-from tests.support.serve import Server, clean_env
+from tests.support.serve import clean_env, login, register, scalar, scalar_text, sigkill, start_server, until
 
 _databases = count()
 ALBUMS, PER_ALBUM = 8, 30
@@ -53,15 +52,6 @@ def leftovers(data: Path) -> list[str]:
         for path in data.rglob("*")
         if path.parent.name == ".tmp" and path.suffix in {".part", ".removing"}
     )
-
-
-async def scalar(url: str, sql: str) -> int:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return int((await conn.execute(text(sql))).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 async def check_consistent(data: Path, url: str, *, swept: bool = True) -> None:
@@ -88,13 +78,6 @@ async def check_consistent(data: Path, url: str, *, swept: bool = True) -> None:
         await engine.dispose()
     if swept:
         assert leftovers(data) == []
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 120.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {within} s"
-        await asyncio.sleep(0.02)
 
 
 def environment(data: Path, url: str, **more: str) -> dict[str, str]:
@@ -205,38 +188,6 @@ class SlowUpload:
             self.outcome = httpx.post(f"{self.url}/api/upload", content=self._body(), headers=headers, timeout=120)
         except httpx.HTTPError as exc:
             self.outcome = exc
-
-
-def start_server(home: Path, database: str, **settings: str) -> Server:
-    env = {
-        "DATABASE_URL": database,
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "LOG_LEVEL": "warning",
-        "AUTH_RATE_LIMIT_PER_MINUTE": "1000",
-        "P2P_ENABLED": "false",
-        **settings,
-    }
-    server = Server(home, None, **env)
-    server.start()
-    return server
-
-
-def sigkill(server: Server) -> None:
-    assert server.process is not None
-    server.process.send_signal(signal.SIGKILL)
-    server.process.wait()
-
-
-def register(server: Server, username: str = "admin") -> str:
-    answer = httpx.post(f"{server.url}/api/auth/register", json={"username": username, "password": DEFAULT_PASSWORD})
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["access_token"])
-
-
-def login(server: Server, username: str = "admin") -> str:
-    answer = httpx.post(f"{server.url}/api/auth/login", json={"username": username, "password": DEFAULT_PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
 
 
 async def test_a_server_killed_during_an_upload_keeps_nothing_of_it_and_takes_it_again(
@@ -373,12 +324,3 @@ async def test_a_server_killed_during_a_catalogue_sync_and_a_remote_fetch_recove
     finally:
         a.kill()
         b.kill()
-
-
-async def scalar_text(url: str, sql: str) -> str:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return str((await conn.execute(text(sql))).scalar_one())
-    finally:
-        await engine.dispose()

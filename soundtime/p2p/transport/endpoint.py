@@ -111,6 +111,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         self.node_id = str(endpoint.id())
         super().__init__()
         self._dials: dict[str, asyncio.Task[IrohConnection]] = {}
+        self._moved: set[str] = set()  # nodes that connected from a new address while older connections were open
         self._handshakes = 0
         self._jobs = jobs
         self._closed = asyncio.Event()
@@ -257,17 +258,26 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         return task
 
     async def _dial(self, addr: PeerAddress, timeout: float) -> IrohConnection:
-        short = addr.node_id[:16]
+        """Dial ``addr`` and the addresses the node's open connections come from (a restarted peer's new port).
+
+        While any connection with a node is open, iroh keeps sending to the path it selected for the node: after
+        the peer restarts on another address (a new UDP port) and connects to us again from there, dials can go
+        to the dead address. When a dial fails after the node was seen to move, every connection with it is
+        closed (which resets that state) and it is dialled once more; the first try then gets a quarter of the
+        time.
+        """
+        seen = [a for conn in self.connections(addr.node_id) for a in conn.remote_addresses()]
+        addr = PeerAddress(addr.node_id, tuple(dict.fromkeys((*seen, *addr.direct_addresses))), addr.relay_url)
+        moved = addr.node_id in self._moved
         try:
-            target = _endpoint_addr(addr)
-        except ffi.IrohError:
-            raise ConnectFailed(f"{addr.node_id!r} is not a valid node id") from None
-        try:
-            conn = await _within(self._ep.connect(target, ALPN), timeout)  # safe to cancel (note #4)
-        except TimeoutError:
-            raise ConnectFailed(f"no answer from {short} within {timeout:g} s") from None
-        except ffi.IrohError as exc:
-            raise ConnectFailed(f"cannot connect to {short}: {_message(exc)}") from None
+            conn = await self._connect(addr, timeout / 4 if moved else timeout)
+        except ConnectFailed as exc:
+            if not moved or self._closing:
+                raise
+            self._moved.discard(addr.node_id)
+            closed = self.close_peer(addr.node_id, CloseCode.NORMAL, b"reconnecting")
+            log.info("%s after it moved; closed its %d connection(s), dialling it again", exc, closed)
+            conn = await self._connect(addr, timeout)
         peer = IrohConnection(conn, addr.node_id, outgoing=True, spawn=self._spawn)
         if self._closing:
             peer.close(CloseCode.SHUTDOWN, b"shutdown")
@@ -277,6 +287,19 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         self._spawn(self._refuse_streams(peer))
         self._spawn(self._keep_alive(peer))
         return peer
+
+    async def _connect(self, addr: PeerAddress, timeout: float) -> ffi.Connection:
+        short = addr.node_id[:16]
+        try:
+            target = _endpoint_addr(addr)
+        except ffi.IrohError:
+            raise ConnectFailed(f"{addr.node_id!r} is not a valid node id") from None
+        try:
+            return await _within(self._ep.connect(target, ALPN), timeout)  # safe to cancel (note #4)
+        except TimeoutError:
+            raise ConnectFailed(f"no answer from {short} within {timeout:g} s") from None
+        except ffi.IrohError as exc:
+            raise ConnectFailed(f"cannot connect to {short}: {_message(exc)}") from None
 
     async def _refuse_streams(self, peer: IrohConnection) -> None:
         """Peers send requests on their own connections (spec §2): streams on ours are refused, not left hanging."""
@@ -365,6 +388,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         finally:
             self._handshakes -= 1
         peer = IrohConnection(conn, node_id, outgoing=False, spawn=self._spawn)
+        self._note_move(peer)
         conns = self._incoming.setdefault(node_id, set())
         conns.add(peer)
         if len(conns) > MAX_INCOMING_PER_PEER:  # one identity cannot take every connection slot
@@ -378,6 +402,13 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         self._spawn(self._watch(peer))
         self._spawn(self._close_when_idle(peer))
         await self._serve(peer)
+
+    def _note_move(self, peer: IrohConnection) -> None:
+        """Remember that a node connected from an address none of its open connections uses (it moved)."""
+        here = set(peer.remote_addresses())
+        others = self.connections(peer.node_id)
+        if here and any(here.isdisjoint(other.remote_addresses()) for other in others):
+            self._moved.add(peer.node_id)
 
     async def _close_when_idle(self, peer: IrohConnection) -> None:
         """Close an incoming connection that carried no stream for ``idle_timeout`` seconds."""
@@ -431,6 +462,8 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         finally:  # also when cancelled by close(), so that wait_closed() returns
             peer._mark_closed(text)
             self._forget(peer)
+            if not self.connections(peer.node_id):
+                self._moved.discard(peer.node_id)
         log.debug("connection %s %s closed: %s", "to" if peer.outgoing else "from", peer.node_id[:16], text)
         if self._lost_matters(peer) and self._settings.on_connection_lost is not None:
             try:
