@@ -70,6 +70,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-ContextDep = Annotated[AppContext, Depends(get_context)]
+async def _context_of_request(request: Request) -> AppContext:
+    """:func:`get_context` as a dependency (a coroutine: FastAPI runs plain functions in a worker thread, a
+    thread hop per request)."""
+    return get_context(request)
+
+
+ContextDep = Annotated[AppContext, Depends(_context_of_request)]
 # scope="function": the commit happens before the response is sent, so a failed commit is reported.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

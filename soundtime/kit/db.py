@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
 import asyncpg
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 log = logging.getLogger(__name__)
 _ON_COMMIT = "soundtime.on_commit"
@@ -79,6 +82,18 @@ def _run_callbacks(session: AsyncSession, key: str) -> None:
             log.exception("a %s callback failed", key)
 
 
+def _remember_return(_: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+#: A pooled connection idle for longer than this is checked before it is used again (the check costs three round
+#: trips: SQLAlchemy's asyncpg ping runs BEGIN, ``;``, ROLLBACK). One returned more recently has just worked and is
+#: used as it is: on a busy server most are, and a transaction costs three round trips less. Should the database
+#: restart within this time, the first statement on a stale connection fails (503) and the pool is renewed.
+PING_AFTER_IDLE_SECONDS = 1.0
+_RETURNED_AT = "soundtime.returned_at"
+
+
 class Database:
     """Owns the engine and hands out sessions; services never commit, :meth:`transaction` does."""
 
@@ -88,11 +103,27 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_use_lifo=True,  # the most recently used connection first: the others idle (and get checked)
             echo=echo,
             connect_args={"server_settings": {"application_name": "soundtime"}},
         )
+        event.listen(self.engine.sync_engine.pool, "checkin", _remember_return)
+        event.listen(self.engine.sync_engine.pool, "checkout", self._check_if_idle)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    def _check_if_idle(self, dbapi_connection: Any, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        """Ping a connection that idled for over :data:`PING_AFTER_IDLE_SECONDS`; a dead one is replaced (and the
+        pool renewed, as SQLAlchemy's own pre-ping does)."""
+        returned = record.info.get(_RETURNED_AT)
+        if returned is None or time.monotonic() - returned <= PING_AFTER_IDLE_SECONDS:
+            return  # new, or used a moment ago
+        dialect = self.engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise sa_exc.InvalidatePoolError() from error
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

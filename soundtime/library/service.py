@@ -172,7 +172,7 @@ async def list_artist_tracks(
 ) -> Page[TrackOut]:
     """The tracks an artist performs, by title; 404 if the artist is unknown."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
-    if await repo.get_artist_entity(session, artist_id) is None:
+    if not await repo.artist_exists(session, artist_id):
         raise NotFound("no such artist")
     return _artist_tracks_page(await repo.artist_tracks(session, artist_id, limit + 1, after), limit)
 

@@ -13,7 +13,6 @@ from soundtime.library.schemas import AlbumOut, ArtistOut, TrackOut
 from soundtime.listening import m3u
 from soundtime.listening.repository import PlaylistRow, entry_track_ids
 from soundtime.listening.schemas import OwnerRef, PlaylistDetail, PlaylistEntryOut, PlaylistOut
-from soundtime.models import Album, Artist
 
 
 async def tracks_out(session: AsyncSession, track_ids: Sequence[uuid.UUID]) -> list[TrackOut]:
@@ -58,8 +57,7 @@ async def albums_out(session: AsyncSession, album_ids: Sequence[uuid.UUID]) -> l
     """The albums in the order of ``album_ids`` (unknown ids left out)."""
     if not album_ids:
         return []
-    stmt = library.album_select().where(Album.id.in_(list(set(album_ids))))
-    rows = {row.album.id: row for row in (library.AlbumRow(*r) for r in await session.execute(stmt))}
+    rows = await library.albums_by_ids(session, list(set(album_ids)))
     return [library_views.album_out(rows[a]) for a in album_ids if a in rows]
 
 
@@ -67,6 +65,5 @@ async def artists_out(session: AsyncSession, artist_ids: Sequence[uuid.UUID]) ->
     """The artists in the order of ``artist_ids`` (unknown ids left out)."""
     if not artist_ids:
         return []
-    stmt = library.artist_select().where(Artist.id.in_(list(set(artist_ids))))
-    rows = {row.artist.id: row for row in (library.ArtistRow(*r) for r in await session.execute(stmt))}
+    rows = await library.artists_by_ids(session, list(set(artist_ids)))
     return [library_views.artist_out(rows[a]) for a in artist_ids if a in rows]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Subquery, func, select, text
+from sqlalchemy import Integer, String, Subquery, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
@@ -24,7 +24,7 @@ from soundtime.models import Album, Artist, Peer, Track
 CANDIDATES = 500
 
 
-def _query(text: str) -> Function[Any]:
+def _query(text: Any) -> Function[Any]:
     """The tsquery of a search box's text, words as prefixes (computed in the database)."""
     return func.prefix_tsquery(text)
 
@@ -47,29 +47,35 @@ async def _plan_with_values(session: AsyncSession) -> None:
 _PLANNED_WITH_VALUES = "soundtime.search.planned_with_values"
 
 
-def _ranked(entity: type[Track | Album | Artist], title: Any, query_text: str, limit: int) -> Select[Any]:
-    """(id, rank, …) of the best ``limit`` rows of ``entity`` matching the query: by relevance, whole words before
-    prefixes, then by ``title`` (lower-cased) and id.
+_TEXT = bindparam("text", type_=String)
+_LIMIT = bindparam("limit", type_=Integer)
+_POOL = bindparam("pool", type_=Integer)
 
-    The candidates are the :data:`CANDIDATES` (or ``limit``, if more) most recently added matches: all of them for
-    most queries. The planner finds them either through the full-text index (rare words: few matches to sort) or
-    by walking the newest rows in index order until enough match (common words: a match every few rows); either
-    way the work is bounded by the number of candidates, not by how many rows match.
+
+def _ranked(entity: type[Track | Album | Artist], title: Any) -> Subquery:
+    """(id, rank, …) of the best ``:limit`` rows of ``entity`` matching the query ``:text``: by relevance, whole
+    words before prefixes, then by ``title`` (lower-cased) and id.
+
+    The candidates are the ``:pool`` (:data:`CANDIDATES`, or the limit if more) most recently added matches: all
+    of them for most queries. The planner finds them either through the full-text index (rare words: few matches
+    to sort) or by walking the newest rows in index order until enough match (common words: a match every few
+    rows); either way the work is bounded by the number of candidates, not by how many rows match.
     """
     pool = (
         select(entity.id, title.label("title"), entity.search_vector)
-        .where(entity.search_vector.bool_op("@@")(_query(query_text)))
+        .where(entity.search_vector.bool_op("@@")(_query(_TEXT)))
         .order_by(entity.created_at.desc(), entity.id.desc())
-        .limit(max(CANDIDATES, limit))
+        .limit(_POOL)
         .subquery("candidates")
     )
-    rank = func.ts_rank_cd(pool.c.search_vector, _query(query_text)).label("rank")
-    whole_words = pool.c.search_vector.bool_op("@@")(func.exact_tsquery(query_text)).label("whole_words")
+    rank = func.ts_rank_cd(pool.c.search_vector, _query(_TEXT)).label("rank")
+    whole_words = pool.c.search_vector.bool_op("@@")(func.exact_tsquery(_TEXT)).label("whole_words")
     sort_key = func.lower(pool.c.title).label("sort_key")
     return (
         select(pool.c.id, rank, whole_words, sort_key)
         .order_by(rank.desc(), whole_words.desc(), sort_key, pool.c.id)
-        .limit(limit)
+        .limit(_LIMIT)
+        .subquery("ranked")
     )
 
 
@@ -78,34 +84,49 @@ def _in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
     return ranked.c.rank.desc(), ranked.c.whole_words.desc(), ranked.c.sort_key, ranked.c.id
 
 
+# Built once: the statements' compiled forms are reused (a search runs three of them).
+_RANKED_TRACKS = _ranked(Track, Track.title)
+_TRACKS = (
+    library.track_select()
+    .add_columns(_RANKED_TRACKS.c.rank)
+    .join(_RANKED_TRACKS, _RANKED_TRACKS.c.id == Track.id)
+    .order_by(*_in_rank_order(_RANKED_TRACKS))
+)
+_RANKED_ALBUMS = _ranked(Album, Album.title)
+_ALBUMS = (
+    library.album_select()
+    .join(_RANKED_ALBUMS, _RANKED_ALBUMS.c.id == Album.id)
+    .order_by(*_in_rank_order(_RANKED_ALBUMS))
+)
+_RANKED_ARTISTS = _ranked(Artist, Artist.name)
+_ARTISTS = (
+    library.artist_select()
+    .join(_RANKED_ARTISTS, _RANKED_ARTISTS.c.id == Artist.id)
+    .order_by(*_in_rank_order(_RANKED_ARTISTS))
+)
+
+
+def _values(text: str, limit: int) -> dict[str, Any]:
+    return {"text": text, "limit": limit, "pool": max(CANDIDATES, limit)}
+
+
 async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
     """Tracks matching every word (as prefixes), best first (see :func:`_ranked`), with their relevance."""
     await _plan_with_values(session)
-    ranked = _ranked(Track, Track.title, text, limit).subquery()
-    stmt = (
-        library.track_select()
-        .add_columns(ranked.c.rank)
-        .join(ranked, ranked.c.id == Track.id)
-        .order_by(*_in_rank_order(ranked))
-    )
-    rows = await session.execute(stmt)
-    return [(library.TrackRow(*entities), float(rank)) for *entities, rank in rows]
+    rows = await session.execute(_TRACKS, _values(text, limit))
+    return [(library.track_row(row), float(row[-1])) for row in rows]
 
 
 async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library.AlbumRow]:
     """Albums whose title matches every word, best first (see :func:`_ranked`)."""
     await _plan_with_values(session)
-    ranked = _ranked(Album, Album.title, text, limit).subquery()
-    stmt = library.album_select().join(ranked, ranked.c.id == Album.id).order_by(*_in_rank_order(ranked))
-    return [library.AlbumRow(*row) for row in await session.execute(stmt)]
+    return [library.album_row(row) for row in await session.execute(_ALBUMS, _values(text, limit))]
 
 
 async def search_artists(session: AsyncSession, text: str, limit: int) -> list[library.ArtistRow]:
     """Artists whose name matches every word, best first (see :func:`_ranked`)."""
     await _plan_with_values(session)
-    ranked = _ranked(Artist, Artist.name, text, limit).subquery()
-    stmt = library.artist_select().join(ranked, ranked.c.id == Artist.id).order_by(*_in_rank_order(ranked))
-    return [library.ArtistRow(*row) for row in await session.execute(stmt)]
+    return [library.artist_row(row) for row in await session.execute(_ARTISTS, _values(text, limit))]
 
 
 # --- distributed search --------------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.auth import repository as auth_repo
 from soundtime.auth.dependencies import access_claims
 from soundtime.auth.tokens import Claims
-from soundtime.context import ContextDep
+from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Unauthorized
 from soundtime.kit.openapi import errors
 from soundtime.library.schemas import TrackOut
@@ -25,12 +26,19 @@ SearchText = Annotated[
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-async def signed_in(context: ContextDep, claims: Annotated[Claims, Depends(access_claims)]) -> uuid.UUID:
+AccessClaims = Annotated[Claims, Depends(access_claims)]
+
+
+async def _check_account(session: AsyncSession, user_id: uuid.UUID) -> None:
+    if await auth_repo.get_user(session, user_id) is None:
+        raise Unauthorized("account no longer exists", code="invalid_token")
+
+
+async def signed_in(context: ContextDep, claims: AccessClaims) -> uuid.UUID:
     """The signed-in user's id, checked in a short transaction of its own: no database connection stays held
     while peers answer (up to 10 s)."""
     async with context.db.transaction() as session:
-        if await auth_repo.get_user(session, claims.user_id) is None:
-            raise Unauthorized("account no longer exists", code="invalid_token")
+        await _check_account(session, claims.user_id)
     return claims.user_id
 
 
@@ -43,8 +51,10 @@ SignedIn = Annotated[uuid.UUID, Depends(signed_in)]
     responses=errors((429, "too many searches across peers (`include_p2p`); Retry-After says when")),
 )
 async def search(
-    user_id: SignedIn,
+    claims: AccessClaims,
     context: ContextDep,
+    session: SessionDep,
+    *,
     q: SearchText,
     limit: Limit = 20,
     include_p2p: Annotated[bool, Query(description="also ask peers (rate-limited per user)")] = False,
@@ -53,7 +63,11 @@ async def search(
 
     With ``include_p2p=true``, ``p2p`` holds this library's and its peers' tracks merged and ranked together.
     """
-    return await service.search_everywhere(context, q, limit, str(user_id), include_p2p=include_p2p)
+    if include_p2p:  # the request's session stays unused (it holds no connection) while peers answer
+        user_id = await signed_in(context, claims)
+        return await service.search_everywhere(context, q, limit, str(user_id), include_p2p=True)
+    await _check_account(session, claims.user_id)  # in the search's own transaction: fewer round trips
+    return await service.search(session, q, limit)
 
 
 @router.get(

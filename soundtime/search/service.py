@@ -37,7 +37,7 @@ async def _local(session: AsyncSession, text: str, limit: int) -> tuple[SearchRe
     artists = await repo.search_artists(session, text, limit)
     results = SearchResults(
         query=text,
-        tracks=[RankedTrack(**views.track_out(row).model_dump(), relevance=score) for row, score in tracks],
+        tracks=[RankedTrack.model_validate({**views.track_fields(row), "relevance": score}) for row, score in tracks],
         albums=[views.album_out(row) for row in albums],
         artists=[views.artist_out(row) for row in artists],
     )

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from tests.support.api import bearer, register, upload
+from soundtime.kit.db import Database
+from tests.support.api import DEFAULT_PASSWORD, bearer, register, upload
 from tests.support.audio import AudioFactory, TrackSpec
 
 
@@ -86,3 +88,22 @@ async def test_query_validation(client: httpx.AsyncClient, library: str) -> None
     assert (await client.get("/api/search", params={"q": "\x00abc"}, headers=bearer(library))).status_code == 422
     limited = await client.get("/api/search", params={"q": "o", "limit": 1}, headers=bearer(library))
     assert len(limited.json()["tracks"]) == 1
+
+
+@pytest.mark.parametrize("include_p2p", [False, True])
+async def test_a_token_of_an_account_that_no_longer_exists_is_refused(
+    client: httpx.AsyncClient, library: str, db: Database, include_p2p: bool
+) -> None:
+    created = await client.post(
+        "/api/admin/users", json={"username": "bob", "password": DEFAULT_PASSWORD}, headers=bearer(library)
+    )
+    assert created.status_code == 201, created.text
+    signed = await client.post("/api/auth/login", json={"username": "bob", "password": DEFAULT_PASSWORD})
+    bob = signed.json()["access_token"]
+    params = {"q": "opera", "include_p2p": str(include_p2p).lower()}
+    assert (await client.get("/api/search", params=params, headers=bearer(bob))).status_code == 200
+    async with db.transaction() as session:
+        await session.execute(text("DELETE FROM users WHERE username = 'bob'"))
+    response = await client.get("/api/search", params=params, headers=bearer(bob))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "invalid_token"
