@@ -13,7 +13,7 @@ Run from the repository root:  .venv/bin/python bench/library_scale_bench.py [--
   in the same run, under the same noise), by one keep-alive client, for ``--rounds`` rounds. Search classes go
   through `GET /api/search` (tracks, albums and artists in one answer, limit 20): one very common word, a rare
   word, a prefix, several words, no match. Pages: artists, albums and "recently added" tracks (first page and
-  one deep in the list, 50 items), the artist with 2,000 tracks (their page: albums and first 500 tracks; and
+  one deep in the list, 50 items), the artist with 2,000 tracks (their page: albums and first 50 tracks; and
   pages of 50 of their tracks, the first and one 1,000 tracks in), album pages, the admin remote-tracks list.
 - Figures: p50/p95 in ms per class, p95 divided by the /healthz p50, the spread of p95 across rounds, the CPU
   the server process and PostgreSQL spent per request (``cpu_ms``: the /healthz request's own CPU, measured

@@ -80,7 +80,7 @@ class ArtistOut(BaseModel):
 
 
 class ArtistDetail(ArtistOut):
-    """An artist with their albums and the first 500 tracks they perform, by title."""
+    """An artist with their albums and the first 50 tracks they perform, by title (the rest: ``tracks_next_cursor``)."""
 
     albums: list[AlbumOut]
     tracks: list[TrackOut]

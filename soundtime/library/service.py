@@ -149,12 +149,13 @@ async def list_artists(session: AsyncSession, limit: int, cursor: str | None) ->
     return page_of(rows, limit, lambda r: (r.sort_key, r.artist.id), views.artist_out)
 
 
-ARTIST_TRACKS_SHOWN = 500
+#: Tracks an artist's page lists inline; the rest page from ``GET /api/artists/{id}/tracks``.
+ARTIST_TRACKS_SHOWN = 50
 
 
 async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetail:
-    """An artist with their albums and their first 500 tracks (the next ones: :func:`list_artist_tracks` from
-    ``tracks_next_cursor``); 404 if unknown."""
+    """An artist with their albums and their first :data:`ARTIST_TRACKS_SHOWN` tracks (the next ones:
+    :func:`list_artist_tracks` from ``tracks_next_cursor``); 404 if unknown."""
     row = await repo.get_artist(session, artist_id)
     if row is None:
         raise NotFound("no such artist")

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Page, Request, expect
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.api import DEFAULT_PASSWORD
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
@@ -183,3 +186,53 @@ async def test_a_local_track_plays_and_the_player_controls_it(server: Server, ne
     await tab.check("queue")
     await page.keyboard.press("Escape")
     await expect(queue).to_be_hidden()
+
+
+async def _add_artist_with_tracks(database_url: str, name: str, count: int) -> str:
+    """An artist with ``count`` tracks titled "Song 001"… (rows only: these pages list tracks, nothing plays)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            artist = (
+                await conn.execute(
+                    text("INSERT INTO artists (id, name) VALUES (gen_random_uuid(), :n) RETURNING id"), {"n": name}
+                )
+            ).scalar_one()
+            await conn.execute(
+                text(
+                    "INSERT INTO tracks (id, title, artist_id, duration_secs, format, content_hash, file_size) "
+                    "SELECT gen_random_uuid(), 'Song ' || lpad(i::text, 3, '0'), :a, 60, 'mp3', "
+                    "encode(sha256(convert_to(:n || i, 'UTF8')), 'hex'), 1000 FROM generate_series(1, :c) AS i"
+                ),
+                {"a": artist, "n": name, "c": count},
+            )
+    finally:
+        await engine.dispose()
+    return str(artist)
+
+
+async def test_an_artist_with_many_tracks_pages_through_them(serve: StartServer, new_tab: Any) -> None:
+    """The artist's first tracks come with the artist; "Show all" then loads the rest page by page."""
+    server = serve()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        registered = await client.post("/api/auth/register", json={"username": "admin", "password": DEFAULT_PASSWORD})
+    assert registered.status_code == 201, registered.text
+    artist = await _add_artist_with_tracks(server.settings["DATABASE_URL"], "Prolific Player", 300)
+    tab = await new_tab(server.url)
+    page = tab.page
+    await tab.sign_in("admin")
+    await tab.open(f"/artists/{artist}")
+    tracks = page.get_by_role("list", name="Tracks")
+    await expect(tracks.get_by_role("listitem")).to_have_count(10)
+
+    await page.get_by_role("button", name="Show all 300").click()
+    await expect(tracks.get_by_role("listitem")).to_have_count(250)  # the 50 that came with the artist, a page of 200
+    await page.get_by_role("button", name="Show more (250 of 300)").click()
+    await expect(tracks.get_by_role("listitem")).to_have_count(300)
+    await expect(page.get_by_role("button", name=re.compile("Show more"))).to_be_hidden()
+    titles = await tracks.locator(".title").all_text_contents()
+    assert titles == [f"Song {i:03}" for i in range(1, 301)]  # in title order, each once
+    await tab.check("artist-many-tracks")
+
+    await page.get_by_role("button", name="Show fewer").click()
+    await expect(tracks.get_by_role("listitem")).to_have_count(10)
