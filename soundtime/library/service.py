@@ -204,4 +204,4 @@ async def delete_track(
     if not await remove_track(session, audio, blobs, track):
         raise NotFound("no such track")
     if p2p is not None:
-        on_commit(session, p2p.signals.catalogue_changed)
+        on_commit(session, p2p.catalogue_changed)

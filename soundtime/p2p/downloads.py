@@ -16,13 +16,16 @@ from collections.abc import Callable, Sequence
 from soundtime.blobs.refs import PendingBlob
 from soundtime.blobs.writer import BlobWriter
 from soundtime.kit import metrics
+from soundtime.kit.db import Database
+from soundtime.kit.jobs import JobRunner
 from soundtime.p2p import health
 from soundtime.p2p import repository as repo
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
-from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.plans.sources import RemoteTrack, playable_sources
 from soundtime.p2p.plans.transfer import TransferState
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import Blobs, Blocklist
 from soundtime.p2p.transport import Stream, StreamCode, TransportError
 
 log = logging.getLogger(__name__)
@@ -143,11 +146,25 @@ class Download:
 FailedPlay = Callable[[uuid.UUID, Sequence[str]], object]
 
 
-class Downloads(Part):
+class Downloads:
     """The node's transfers of replicated audio, one per hash, shared by concurrent listeners."""
 
-    def __init__(self, ports: Ports, *, cache: AudioCache, failed_play: FailedPlay) -> None:
-        super().__init__(ports)
+    def __init__(
+        self,
+        *,
+        db: Database,
+        policy: Policy,
+        jobs: JobRunner,
+        messenger: Blobs,
+        blocklist: Blocklist,
+        cache: AudioCache,
+        failed_play: FailedPlay,
+    ) -> None:
+        self._db = db
+        self._policy = policy
+        self._jobs = jobs
+        self._messenger = messenger
+        self._blocklist = blocklist
         self._cache = cache
         self._failed_play = failed_play
         self._running: dict[str, Download] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
@@ -16,6 +17,7 @@ from soundtime.kit.jobs import Jobs
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.cache import AudioCache
+from soundtime.p2p.catalog import Replicated
 from soundtime.p2p.discovery import LocalDiscovery
 from soundtime.p2p.downloads import Downloads
 from soundtime.p2p.errors import PeerError
@@ -24,15 +26,14 @@ from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.inbound import Inbound
 from soundtime.p2p.library_sync.tracker import Resyncs
 from soundtime.p2p.messenger import PeerMessenger
-from soundtime.p2p.parts import Ports
 from soundtime.p2p.peers.contacts import Contacts
 from soundtime.p2p.peers.exchange import PeerExchange
 from soundtime.p2p.peers.registry import PeerRegistry
 from soundtime.p2p.policy import Policy, Timings
-from soundtime.p2p.ports import Handler, OwnNode, Signals
+from soundtime.p2p.ports import Blocklist, Handler, OwnNode, Signals
 from soundtime.p2p.serving import BlobServer
 from soundtime.p2p.sync import CatalogSync
-from soundtime.p2p.transport import Callbacks, IrohTransport, StartTransport, Transport
+from soundtime.p2p.transport import Callbacks, IrohTransport, PeerAddress, StartTransport, Transport
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class P2PNode:
         self._transport: Transport | None = None
         self._discovery: LocalDiscovery | None = None
 
+        async def address_of(node_id: str) -> PeerAddress | None:
+            return await peers.address_of(node_id)  # the registry is built next: it closes peers via the messenger
+
+        self.messenger = messenger = PeerMessenger(address_of, policy)
         self.peers = peers = PeerRegistry(
             db,
             own,
@@ -93,25 +98,38 @@ class P2PNode:
             peer_blocked=signals.peer_blocked,
             peer_forgotten=signals.peer_forgotten,
             pinged=signals.pinged,
+            close_peer=messenger.close_peer,
             rng=rng,
         )
-        self.messenger = messenger = PeerMessenger(peers.address_of, policy)
-        peers.use(messenger)
-        self.ports = ports = Ports(db, own, policy, jobs, messenger, peers)
         self.resyncs = Resyncs(
             jobs.spawn,
             idle_timeout=policy.timings.resync_idle_timeout,
             max_remembered=policy.limits.max_remembered_resyncs,
         )
         self.sync = sync = CatalogSync(
-            ports,
+            db=db,
+            own=own,
+            policy=policy,
+            jobs=jobs,
+            messenger=messenger,
+            blocklist=peers,
             covers=blobs,
             unreachable=peers.record_failure,
             catalogue_changed=signals.catalogue_changed,
             page_received=self.resyncs.page_received,
         )
-        self.health = health = HealthKeeper(ports, cache=self.cache)
-        self.downloads = Downloads(ports, cache=self.cache, failed_play=health.after_failed_play)
+        self.health = health = HealthKeeper(
+            db=db, policy=policy, jobs=jobs, messenger=messenger, blocklist=peers, cache=self.cache
+        )
+        self.downloads = Downloads(
+            db=db,
+            policy=policy,
+            jobs=jobs,
+            messenger=messenger,
+            blocklist=peers,
+            cache=self.cache,
+            failed_play=health.after_failed_play,
+        )
 
         def own_addresses() -> tuple[str, ...]:
             return messenger.transport.address().direct_addresses
@@ -123,10 +141,21 @@ class P2PNode:
             jobs.spawn(exchange.exchange_with(node_id), f"exchange {node_id[:16]}")
 
         self.exchange = exchange = PeerExchange(
-            ports, registry=peers, own_addresses=own_addresses, contact=contact_soon
+            db=db,
+            own=own,
+            policy=policy,
+            messenger=messenger,
+            blocklist=peers,
+            hinted=peers.hinted,
+            own_addresses=own_addresses,
+            contact=contact_soon,
         )
         self.contacts = contacts = Contacts(
-            ports,
+            db=db,
+            own=own,
+            policy=policy,
+            jobs=jobs,
+            messenger=messenger,
             registry=peers,
             exchange_with=exchange.exchange_with,
             contacted=signals.contacted,
@@ -150,7 +179,12 @@ class P2PNode:
         inbound.register(wire.RequestCatalog, sync.on_request_catalog)
         inbound.register(wire.FetchTrack, serving.answer)
 
-    # --- the face the application uses
+    # --- the faces the application and extensions use (soundtime.p2p.face)
+
+    @property
+    def blocklist(self) -> Blocklist:
+        """Whether a node is blocked (the registry decides)."""
+        return self.peers
 
     @property
     def node_id(self) -> str:
@@ -165,6 +199,14 @@ class P2PNode:
     def handle(self, kind: type[wire.Message], handler: Handler) -> None:
         """Serve requests of type ``kind`` with ``handler`` (distributed search registers its own)."""
         self.inbound.register(kind, handler)
+
+    async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> Replicated:
+        """Ingest announcements from ``sender`` as if it had pushed them (an imported search hit)."""
+        return await self.sync.replicate(sender, tracks)
+
+    def catalogue_changed(self) -> None:
+        """The tracks we know changed (a deletion): the siblings that keep a view of them are told."""
+        self.signals.catalogue_changed()
 
     def tracks_added(self) -> None:
         """Our library gained tracks: announce them to the online peers (in the background)."""

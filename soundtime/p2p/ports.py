@@ -37,9 +37,9 @@ class Blocklist(Protocol):
         ...
 
 
-class Messenger(Protocol):
-    """Calls to peers by node id; every one raises :class:`~soundtime.p2p.errors.PeerError` when it fails
-    (:class:`~soundtime.p2p.errors.PeerUnavailable` while the node is not running)."""
+class Requests(Protocol):
+    """Messages to peers by node id. Every call raises :class:`~soundtime.p2p.errors.PeerError` when it fails
+    (:class:`~soundtime.p2p.errors.PeerUnavailable` while the node is not running or the peer is blocked)."""
 
     async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
         """Send ``message`` and return the peer's one-frame reply."""
@@ -48,6 +48,10 @@ class Messenger(Protocol):
     async def send(self, node_id: str, message: wire.Message) -> None:
         """Fire and forget, acknowledged."""
         ...
+
+
+class Blobs(Protocol):
+    """Blobs from peers by node id and hash (errors as for :class:`Requests`)."""
 
     async def open_blob(self, node_id: str, digest: str, *, max_size: int) -> tuple[Stream, int]:
         """Ask for a blob: the stream at its first byte, and the announced size."""
@@ -65,9 +69,13 @@ class Messenger(Protocol):
         """Fetch a blob and keep it only if its hash matches."""
         ...
 
-    def close_peer(self, node_id: str, code: CloseCode, reason: bytes) -> None:
-        """Close our connections with ``node_id`` (nothing when the node is not running)."""
-        ...
+
+class Messenger(Requests, Blobs, Protocol):
+    """Every call to peers (a part that both sends messages and fetches blobs takes this)."""
+
+
+#: Close our connections with a peer (nothing when the node is not running): ``close_peer(node_id, code, reason)``.
+ClosePeer = Callable[[str, CloseCode, bytes], None]
 
 
 @dataclass

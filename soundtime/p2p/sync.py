@@ -14,14 +14,16 @@ from typing import Any
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit import metrics
+from soundtime.kit.db import Database
+from soundtime.kit.jobs import JobRunner
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library.tags import MAX_COVER_BYTES, image_mime
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
 from soundtime.p2p.errors import PeerError, PeerUnavailable
-from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.plans.pushes import PushQueue, Request
-from soundtime.p2p.ports import VERSION_SUFFIX
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import VERSION_SUFFIX, Blocklist, Messenger, OwnNode
 from soundtime.p2p.transport import PeerConnection, Stream
 
 log = logging.getLogger(__name__)
@@ -30,19 +32,29 @@ log = logging.getLogger(__name__)
 PageHook = Callable[[str, int, int, int], None]
 
 
-class CatalogSync(Part):
+class CatalogSync:
     """The catalog side of federation: our pushes, their announcements."""
 
     def __init__(
         self,
-        ports: Ports,
         *,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        jobs: JobRunner,
+        messenger: Messenger,
+        blocklist: Blocklist,
         covers: BlobStore,
         unreachable: Callable[[str], Awaitable[None]],
         catalogue_changed: Callable[[], None],
         page_received: PageHook,
     ) -> None:
-        super().__init__(ports)
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._jobs = jobs
+        self._messenger = messenger
+        self._blocklist = blocklist
         self._covers = covers
         self._unreachable = unreachable
         self._catalogue_changed = catalogue_changed

@@ -11,13 +11,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from soundtime.kit.db import Database
 from soundtime.kit.errors import TooManyRequests
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
-from soundtime.p2p.parts import Part, Ports
-from soundtime.p2p.policy import Limits, Timings
+from soundtime.p2p.policy import Limits, Policy, Timings
+from soundtime.p2p.ports import Blocklist, OwnNode, Requests
 from soundtime.p2p.tracks import announcement, facts_of_item
 from soundtime.p2p.transport import is_node_id
 from soundtime.p2p.validation import FixLog, announcement_problem, tidy
@@ -103,11 +104,25 @@ class RecentResults:
         return found[0]
 
 
-class DistributedSearch(Part):
+class DistributedSearch:
     """Fan-out of searches to peers, per-user limits and recent results."""
 
-    def __init__(self, ports: Ports, filters: SearchFilters, *, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(ports)
+    def __init__(
+        self,
+        *,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        messenger: Requests,
+        blocklist: Blocklist,
+        filters: SearchFilters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._messenger = messenger
+        self._blocklist = blocklist
         self._filters = filters
         timings, limits = self._policy.timings, self._policy.limits
         self.recent = RecentResults(ttl=timings.recent_hits_ttl, max_entries=limits.max_recent_hits, clock=clock)

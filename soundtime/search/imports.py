@@ -8,12 +8,14 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
+from soundtime.kit.db import Database
 from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
 from soundtime.library import repository as library
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
-from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import Blobs, Blocklist, OwnNode
 from soundtime.p2p.validation import MAX_FILE_SIZE
 from soundtime.search import repository as repo
 from soundtime.search.distributed import RecentResults, as_announcement
@@ -24,11 +26,25 @@ Replicate = Callable[[str, Sequence[wire.TrackAnnouncement]], Awaitable[object]]
 log = logging.getLogger(__name__)
 
 
-class HitImporter(Part):
+class HitImporter:
     """Adds recent search hits to the library."""
 
-    def __init__(self, ports: Ports, *, recent: RecentResults, replicate: Replicate) -> None:
-        super().__init__(ports)
+    def __init__(
+        self,
+        *,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        messenger: Blobs,
+        blocklist: Blocklist,
+        recent: RecentResults,
+        replicate: Replicate,
+    ) -> None:
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._messenger = messenger
+        self._blocklist = blocklist
         self._recent = recent
         self._replicate = replicate
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from soundtime.p2p import wire
 from soundtime.p2p.cache import AudioCache
-from soundtime.p2p.face import Federation
+from soundtime.p2p.face import FederationHost
 from soundtime.search.distributed import DistributedSearch
 from soundtime.search.imports import HitImporter
 from soundtime.search.responder import SearchResponder
@@ -19,12 +19,30 @@ from soundtime.search.routing import SearchFilters
 class PeerSearch:
     """The search side of federation."""
 
-    def __init__(self, federation: Federation, cache: AudioCache) -> None:
-        ports = federation.ports
-        self.filters = SearchFilters(ports)
-        self.responder = SearchResponder(ports, cache)
-        self.fanout = DistributedSearch(ports, self.filters)
-        self.importer = HitImporter(ports, recent=self.fanout.recent, replicate=federation.sync.replicate)
+    def __init__(self, federation: FederationHost, cache: AudioCache) -> None:
+        db, own, policy, messenger, blocklist = (
+            federation.db,
+            federation.own,
+            federation.policy,
+            federation.messenger,
+            federation.blocklist,
+        )
+        self.filters = SearchFilters(
+            db=db, own=own, policy=policy, jobs=federation.jobs, messenger=messenger, blocklist=blocklist
+        )
+        self.responder = SearchResponder(db=db, own=own, policy=policy, cache=cache)
+        self.fanout = DistributedSearch(
+            db=db, own=own, policy=policy, messenger=messenger, blocklist=blocklist, filters=self.filters
+        )
+        self.importer = HitImporter(
+            db=db,
+            own=own,
+            policy=policy,
+            messenger=messenger,
+            blocklist=blocklist,
+            recent=self.fanout.recent,
+            replicate=federation.replicate,
+        )
 
         federation.handle(wire.SearchQuery, self.responder.answer)
         federation.handle(wire.BloomExchange, self.filters.on_bloom)

@@ -4,10 +4,12 @@ track's origin."""
 
 from __future__ import annotations
 
+from soundtime.kit.db import Database
 from soundtime.library.facts import facts_of_row
 from soundtime.p2p import wire
 from soundtime.p2p.cache import AudioCache
-from soundtime.p2p.parts import Ports
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import OwnNode
 from soundtime.p2p.tracks import search_item
 from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as repo
@@ -16,10 +18,10 @@ from soundtime.search import repository as repo
 class SearchResponder:
     """Answers SearchQuery from the library."""
 
-    def __init__(self, ports: Ports, cache: AudioCache) -> None:
-        self._db = ports.db
-        self._own = ports.own
-        self._policy = ports.policy
+    def __init__(self, *, db: Database, own: OwnNode, policy: Policy, cache: AudioCache) -> None:
+        self._db = db
+        self._own = own
+        self._policy = policy
         self._cache = cache
 
     async def answer(self, _: PeerConnection, stream: Stream, message: wire.SearchQuery) -> None:

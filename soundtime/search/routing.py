@@ -11,10 +11,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from soundtime.kit.db import Database
+from soundtime.kit.jobs import JobRunner
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
-from soundtime.p2p.parts import Part, Ports
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import Blocklist, OwnNode, Requests
 from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as search_repo
 from soundtime.search.bloom import BloomFilter, InvalidFilter, add_terms, words
@@ -26,17 +29,27 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 
 
-class SearchFilters(Part):
+class SearchFilters:
     """Our filter and the peers' filters."""
 
     def __init__(
         self,
-        ports: Ports,
         *,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        jobs: JobRunner,
+        messenger: Requests,
+        blocklist: Blocklist,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
-        super().__init__(ports)
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._jobs = jobs
+        self._messenger = messenger
+        self._blocklist = blocklist
         limits = self._policy.limits
         self.received = PeerFilters(
             ttl=self._policy.timings.peer_filter_ttl,

@@ -62,7 +62,9 @@ def another_keeper(instance: Instance, *, timings: Timings | None = None, limits
     """A second keeper on the instance's node, with its own policy."""
     node = instance.node
     policy = Policy(timings=timings or node.policy.timings, limits=limits or node.policy.limits)
-    return HealthKeeper(replace(node.ports, policy=policy), cache=node.cache)
+    return HealthKeeper(
+        db=node.db, policy=policy, jobs=node.jobs, messenger=node.messenger, blocklist=node.peers, cache=node.cache
+    )
 
 
 async def replicate(instance: Instance, sender: str, tracks: list[TrackAnnouncement]) -> list[uuid.UUID]:

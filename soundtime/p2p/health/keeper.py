@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from soundtime.kit.db import Database
+from soundtime.kit.jobs import JobRunner
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.errors import PeerError, PeerUnavailable
@@ -31,8 +33,9 @@ from soundtime.p2p.health import record
 from soundtime.p2p.health import repository as repo
 from soundtime.p2p.health.schemas import StateCounts, SweepReport
 from soundtime.p2p.health.states import DEGRADED, DEREFERENCED, HEALTHY, RECOVERED, after_success
-from soundtime.p2p.parts import Part, Ports
 from soundtime.p2p.plans.sources import RemoteTrack, SourceRow, SourceWalk
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import Blobs, Blocklist
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +63,25 @@ class _Probed:
     results: tuple[tuple[str, bool], ...]
 
 
-class HealthKeeper(Part):
+class HealthKeeper:
     """Keeps replicated tracks in service: recoveries after failed plays and the periodic sweep."""
 
-    def __init__(self, ports: Ports, *, cache: AudioCache, clock: Clock = _utcnow) -> None:
-        super().__init__(ports)
+    def __init__(
+        self,
+        *,
+        db: Database,
+        policy: Policy,
+        jobs: JobRunner,
+        messenger: Blobs,
+        blocklist: Blocklist,
+        cache: AudioCache,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._db = db
+        self._policy = policy
+        self._jobs = jobs
+        self._messenger = messenger
+        self._blocklist = blocklist
         self._cache = cache
         self._clock = clock
         self._slots = asyncio.Semaphore(self._policy.limits.max_recoveries)

@@ -12,16 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soundtime.context import AppContext
 from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
 from soundtime.kit.pagination import Page, decode_cursor, page_of
+from soundtime.p2p.face import Sweeps
 from soundtime.p2p.health import record
 from soundtime.p2p.health import repository as repo
-from soundtime.p2p.health.keeper import HealthKeeper
 from soundtime.p2p.health.schemas import HealthSummary, RemoteTrackOut, StateCounts, SweepReport, TrackHealthOut
 from soundtime.p2p.health.states import Health, dereferenced_by_admin, rereferenced_by_admin
 
 log = logging.getLogger(__name__)
 
 
-def keeper_of(context: AppContext) -> HealthKeeper | None:
+def keeper_of(context: AppContext) -> Sweeps | None:
     """The running node's health keeper (``context.p2p.health``), None when P2P is disabled."""
     return context.p2p.health if context.p2p is not None else None
 

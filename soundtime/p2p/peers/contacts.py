@@ -8,14 +8,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
+from soundtime.kit.db import Database
+from soundtime.kit.jobs import JobRunner
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError, PeerMisbehaved
-from soundtime.p2p.parts import Part, Ports
-from soundtime.p2p.peers.registry import PeerRegistry
 from soundtime.p2p.plans.schedule import rotate
-from soundtime.p2p.ports import Signal
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import OwnNode, Requests, Signal
 from soundtime.p2p.transport import PeerAddress, parse_peer_address
 
 log = logging.getLogger(__name__)
@@ -25,20 +27,48 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Contacts(Part):
+class PeerBook(Protocol):
+    """What contact scheduling needs of the peer registry."""
+
+    def is_blocked(self, node_id: str) -> bool:
+        """Whether the node is blocked."""
+        ...
+
+    async def add(self, address: PeerAddress, *, source: str = "manual") -> bool:
+        """Register a peer we were told about."""
+        ...
+
+    async def record_pong(self, node_id: str, pong: wire.Pong) -> None:
+        """A peer answered our Ping."""
+        ...
+
+    async def record_failure(self, node_id: str) -> None:
+        """A contact attempt failed."""
+        ...
+
+
+class Contacts:
     """When and how we talk to peers first: Pings, rounds, catch-ups."""
 
     def __init__(
         self,
-        ports: Ports,
         *,
-        registry: PeerRegistry,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        jobs: JobRunner,
+        messenger: Requests,
+        registry: PeerBook,
         exchange_with: Callable[[str], Awaitable[None]],
         contacted: Signal[[str]],
         round_done: Signal[[list[str]]],
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        super().__init__(ports)
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._jobs = jobs
+        self._messenger = messenger
         self._registry = registry
         self._exchange_with = exchange_with
         self._contacted = contacted

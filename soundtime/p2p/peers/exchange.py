@@ -6,31 +6,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerMisbehaved
-from soundtime.p2p.parts import Part, Ports
-from soundtime.p2p.peers.registry import PeerRegistry
 from soundtime.p2p.plans.learning import choose_new, read_peer_list
+from soundtime.p2p.policy import Policy
+from soundtime.p2p.ports import Blocklist, OwnNode, Requests
 from soundtime.p2p.transport import PeerConnection, Stream
 
 log = logging.getLogger(__name__)
 
 
-class PeerExchange(Part):
+class PeerExchange:
     """Our peer list and the learning from theirs."""
 
     def __init__(
         self,
-        ports: Ports,
         *,
-        registry: PeerRegistry,
+        db: Database,
+        own: OwnNode,
+        policy: Policy,
+        messenger: Requests,
+        blocklist: Blocklist,
+        hinted: Callable[[dict[str, list[str]]], None],
         own_addresses: Callable[[], Sequence[str]],
         contact: Callable[[str, str], None],
     ) -> None:
-        super().__init__(ports)
-        self._registry = registry
+        self._db = db
+        self._own = own
+        self._policy = policy
+        self._messenger = messenger
+        self._blocklist = blocklist
+        self._hinted = hinted
         self._own_addresses = own_addresses
         self._contact = contact
         self._learn_limiter = RateLimiter(self._policy.limits.learns_per_minute, 60.0)
@@ -40,7 +49,7 @@ class PeerExchange(Part):
         limits = self._policy.limits
         async with self._db.transaction() as session:
             peers = await repo.list_peers(session)
-        ids = [p.node_id for p in peers if not self._registry.is_blocked(p.node_id)][: limits.max_exchange_ids - 1]
+        ids = [p.node_id for p in peers if not self._blocklist.is_blocked(p.node_id)][: limits.max_exchange_ids - 1]
         listed = set(ids)
         hints = {
             p.node_id: [str(a) for a in p.addresses][: limits.max_hints_per_id]
@@ -72,13 +81,13 @@ class PeerExchange(Part):
             return
         limits = self._policy.limits
         listed = read_peer_list(
-            message, sender=sender, own_id=self._own.node_id, is_blocked=self._registry.is_blocked, limits=limits
+            message, sender=sender, own_id=self._own.node_id, is_blocked=self._blocklist.is_blocked, limits=limits
         )
         async with self._db.transaction() as session:
             known = await repo.existing_peer_ids(session, listed.ids)
             new = choose_new(listed.ids, known, await repo.peer_count(session), limits)
             await repo.add_learned_peers(session, {node_id: listed.hints[node_id] for node_id in [*known, *new]})
             await repo.replace_links(session, sender, listed.ids)
-        self._registry.hinted({node_id: listed.hints[node_id] for node_id in new})
+        self._hinted({node_id: listed.hints[node_id] for node_id in new})
         for node_id in new[: limits.redials_per_round]:
             self._contact(node_id, "learned")

@@ -20,7 +20,7 @@ from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
 from soundtime.p2p.plans.schedule import retry_delay
 from soundtime.p2p.policy import Policy
-from soundtime.p2p.ports import MAX_TRACK_COUNT, Messenger, OwnNode, Signal
+from soundtime.p2p.ports import MAX_TRACK_COUNT, ClosePeer, OwnNode, Signal
 from soundtime.p2p.transport import CloseCode, PeerAddress, PeerConnection, Stream
 from soundtime.p2p.validation import direct_address
 
@@ -44,6 +44,7 @@ class PeerRegistry:
         peer_blocked: Signal[[str]],
         peer_forgotten: Signal[[str]],
         pinged: Signal[[str]],
+        close_peer: ClosePeer,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -56,14 +57,10 @@ class PeerRegistry:
         self._pinged = pinged
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._clock = clock
-        self._messenger: Messenger | None = None
+        self._close_peer = close_peer
         self._blocked: set[str] = set()
         self._addresses: dict[str, PeerAddress] = {}
         self._heartbeats: OrderedDict[str, tuple[wire.Pong, float]] = OrderedDict()
-
-    def use(self, messenger: Messenger) -> None:
-        """Connections of newly blocked or forgotten peers are closed through ``messenger``."""
-        self._messenger = messenger
 
     async def load(self) -> None:
         """At start-up: read the block list; nothing is connected yet."""
@@ -83,7 +80,7 @@ class PeerRegistry:
         for node_id in node_ids:
             self._addresses.pop(node_id, None)
             self._peer_blocked(node_id)
-            self._close(node_id, CloseCode.BLOCKED, b"blocked")
+            self._close_peer(node_id, CloseCode.BLOCKED, b"blocked")
 
     def unblock(self, node_id: str) -> None:
         """A lifted block is committed: the peer may be contacted again."""
@@ -93,11 +90,7 @@ class PeerRegistry:
         """A peer's deletion is committed: close its connections and drop what we kept about it."""
         self._addresses.pop(node_id, None)
         self._peer_forgotten(node_id)
-        self._close(node_id, CloseCode.NORMAL, b"forgotten")
-
-    def _close(self, node_id: str, code: CloseCode, reason: bytes) -> None:
-        if self._messenger is not None:
-            self._messenger.close_peer(node_id, code, reason)
+        self._close_peer(node_id, CloseCode.NORMAL, b"forgotten")
 
     # --- addresses
 
