@@ -84,8 +84,6 @@ class CatalogSync:
         A push requested while another runs to the same peer follows it (requests meanwhile are merged); only
         a rate-limited one (``min_interval`` > 0) is dropped.
         """
-        if self._blocklist.is_blocked(node_id):
-            return
         if self._queue.request(node_id, full=full, forced=min_interval == 0) is not Request.START:
             return
         interval = self._policy.timings.push_min_interval if min_interval is None else min_interval

@@ -15,7 +15,7 @@ from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
 from soundtime.p2p.policy import Policy
-from soundtime.p2p.ports import Blobs, Blocklist, OwnNode
+from soundtime.p2p.ports import Blobs, OwnNode
 from soundtime.p2p.validation import MAX_FILE_SIZE
 from soundtime.search import repository as repo
 from soundtime.search.distributed import RecentResults, as_announcement
@@ -36,7 +36,6 @@ class HitImporter:
         own: OwnNode,
         policy: Policy,
         messenger: Blobs,
-        blocklist: Blocklist,
         recent: RecentResults,
         replicate: Replicate,
     ) -> None:
@@ -44,7 +43,6 @@ class HitImporter:
         self._own = own
         self._policy = policy
         self._messenger = messenger
-        self._blocklist = blocklist
         self._recent = recent
         self._replicate = replicate
 
@@ -74,9 +72,7 @@ class HitImporter:
             raise NotFound("no recent search result has this hash; search again", code="unknown_result")
         async with self._db.transaction() as session:  # a peer deleted since the search is no source any more
             registered = await p2p_repo.existing_peer_ids(session, list(hit.sources))
-        sources = [
-            s for s in hit.sources if s in registered and not self._blocklist.is_blocked(s) and s != self._own.node_id
-        ]
+        sources = [s for s in hit.sources if s in registered and s != self._own.node_id]
         sizes = await asyncio.gather(*(self._probe(source, digest) for source in sources))
         offered = [(source, size) for source, size in zip(sources, sizes, strict=True) if size is not None]
         if not offered:

@@ -27,9 +27,7 @@ class PeerSearch:
             federation.messenger,
             federation.blocklist,
         )
-        self.filters = SearchFilters(
-            db=db, own=own, policy=policy, jobs=federation.jobs, messenger=messenger, blocklist=blocklist
-        )
+        self.filters = SearchFilters(db=db, own=own, policy=policy, jobs=federation.jobs, messenger=messenger)
         self.responder = SearchResponder(db=db, own=own, policy=policy, cache=cache)
         self.fanout = DistributedSearch(
             db=db, own=own, policy=policy, messenger=messenger, blocklist=blocklist, filters=self.filters
@@ -39,7 +37,6 @@ class PeerSearch:
             own=own,
             policy=policy,
             messenger=messenger,
-            blocklist=blocklist,
             recent=self.fanout.recent,
             replicate=federation.replicate,
         )

@@ -17,7 +17,7 @@ from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
 from soundtime.p2p.policy import Policy
-from soundtime.p2p.ports import Blocklist, OwnNode, Requests
+from soundtime.p2p.ports import OwnNode, Requests
 from soundtime.p2p.transport import PeerConnection, Stream
 from soundtime.search import repository as search_repo
 from soundtime.search.bloom import BloomFilter, InvalidFilter, add_terms, words
@@ -40,7 +40,6 @@ class SearchFilters:
         policy: Policy,
         jobs: JobRunner,
         messenger: Requests,
-        blocklist: Blocklist,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -49,7 +48,6 @@ class SearchFilters:
         self._policy = policy
         self._jobs = jobs
         self._messenger = messenger
-        self._blocklist = blocklist
         limits = self._policy.limits
         self.received = PeerFilters(
             ttl=self._policy.timings.peer_filter_ttl,
@@ -207,11 +205,7 @@ class SearchFilters:
     async def candidates(self, query: str) -> list[str]:
         """Online, unblocked peers whose live filter contains every term of ``query`` (any filter when it has no
         terms), most tracks first, then by node id; at most ``Limits.search_fanout``."""
-        matching = [
-            node_id
-            for node_id in self.received.matching(words(query))
-            if not self._blocklist.is_blocked(node_id) and node_id != self._own.node_id
-        ]
+        matching = [node_id for node_id in self.received.matching(words(query)) if node_id != self._own.node_id]
         if not matching:
             return []
         async with self._db.transaction() as session:

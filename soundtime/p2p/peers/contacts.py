@@ -168,11 +168,10 @@ class Contacts:
             due = await repo.peers_due(session, self._clock(), limits.redials_per_round)
             online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
             self._own.track_count = await repo.own_track_count(session)
-        is_blocked = self._registry.is_blocked
+        # Not dialled at all (the messenger would refuse it anyway), so a blocked peer collects no failures.
         await asyncio.gather(
-            *(self.contact(p.node_id) for p in due if not is_blocked(p.node_id)), return_exceptions=True
+            *(self.contact(p.node_id) for p in due if not self._registry.is_blocked(p.node_id)), return_exceptions=True
         )
-        online = [node_id for node_id in online if not is_blocked(node_id)]
         chosen, self._exchange_cursor = rotate(online, self._exchange_cursor, limits.exchange_fanout)
         results = await asyncio.gather(*(self._exchange_with(n) for n in chosen), return_exceptions=True)
         for node_id, result in zip(chosen, results, strict=True):
