@@ -90,8 +90,8 @@ def parse_announcement(
     """Validate what a service announced (TXT properties, A/AAAA addresses, SRV port); None if unusable.
 
     The id must be 64 hex characters (upper case is lowered), ``v`` must be 1 and the SRV port 1-65535. Invalid
-    addresses and extra ports are skipped; at most :data:`MAX_ADDRESSES`, :data:`MAX_PORTS` and
-    :data:`MAX_ENDPOINTS` are kept.
+    addresses and extra ports are skipped; at most :data:`MAX_ADDRESSES` (IPv4 first, in address order),
+    :data:`MAX_PORTS` and :data:`MAX_ENDPOINTS` are kept.
     """
     if properties.get(b"v") != PROTOCOL_VERSION or port is None or not _valid_port(port):
         return None
@@ -113,6 +113,9 @@ def parse_announcement(
         ip = _dialable(address)
         if ip is not None and ip not in ips:
             ips.append(ip)
+    # mDNS gives the addresses in no stable order: keep the same ones for the same set (v4 first, lowest first),
+    # so that resolving a node again does not look like a change of its endpoints.
+    ips.sort(key=lambda ip: (ip.version, ip))
     endpoints = tuple(_endpoint(ip, p) for ip in ips[:MAX_ADDRESSES] for p in ports[:MAX_PORTS])[:MAX_ENDPOINTS]
     return Announcement(node_id, endpoints) if endpoints else None
 
@@ -180,6 +183,8 @@ class LocalDiscovery:
         self._parent_jobs = jobs
         self._jobs: Jobs | None = None
         self._pending: set[str] = set()
+        #: Pending names that changed again while being resolved (resolved once more when done).
+        self._changed: set[str] = set()
         self._reported: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
 
     @property
@@ -250,6 +255,7 @@ class LocalDiscovery:
         self._registered = False
         self._info = None
         self._pending.clear()
+        self._changed.clear()
 
     async def update_ports(self, ports: Sequence[int]) -> None:
         """Publish new QUIC ports (e.g. after the endpoint rebinds)."""
@@ -301,7 +307,10 @@ class LocalDiscovery:
         if state_change is ServiceStateChange.Removed or self._aiozc is None:
             return
         own = self._info.name if self._info is not None else self.instance_name
-        if name.lower() == own.lower() or name in self._pending:
+        if name.lower() == own.lower():
+            return
+        if name in self._pending:  # its addresses may still be arriving: look again once this resolve ends
+            self._changed.add(name)
             return
         if len(self._pending) >= self._max_pending:
             log.debug("dropping mDNS announcement %r: too many pending", name)
@@ -311,23 +320,32 @@ class LocalDiscovery:
 
     async def _resolve(self, name: str) -> None:
         try:
-            aiozc = self._aiozc
-            if aiozc is None:
-                return
+            announcement = await self._lookup(name)
+            if announcement is not None:
+                await self.report(announcement)
+        finally:
+            self._pending.discard(name)
+            if name in self._changed:
+                self._changed.discard(name)
+                self._pending.add(name)
+                self._spawn(self._resolve(name))
+
+    async def _lookup(self, name: str) -> Announcement | None:
+        aiozc = self._aiozc
+        if aiozc is None:
+            return None
+        try:
             info = AsyncServiceInfo(self.service_type, name)
             if not await info.async_request(aiozc.zeroconf, self._resolve_timeout_ms):
                 log.debug("mDNS service %r did not resolve", name)
-                return
+                return None
             announcement = parse_announcement(info.properties, info.parsed_addresses(), info.port)
         except Exception:
             log.debug("could not resolve mDNS service %r", name, exc_info=True)
-            return
-        finally:
-            self._pending.discard(name)
+            return None
         if announcement is None:
             log.debug("ignoring invalid mDNS announcement %r", name)
-            return
-        await self.report(announcement)
+        return announcement
 
     async def report(self, announcement: Announcement) -> bool:
         """Pass a validated announcement to ``on_found`` unless it is ours or rate limited; True if passed."""
