@@ -1,6 +1,7 @@
 """The shape of the package, checked from its source: no import circle anywhere in ``soundtime/`` (imports made
-only for type checking count too), federation never imports search, and only the application factory imports
-the federation node (everything else uses ``soundtime.p2p.face``)."""
+only for type checking count too), federation never imports search, only the application factory imports
+the federation node (everything else uses ``soundtime.p2p.face``), and no part of federation or distributed
+search is given the node, a face or a bundle of ports: each names the ports it uses."""
 
 from __future__ import annotations
 
@@ -236,3 +237,39 @@ def test_federation_policy_lives_in_the_policy_objects() -> None:
     unexplained = sorted(found - set(NOT_POLICY))
     assert unexplained == [], "put policy in soundtime.p2p.policy (Timings/Limits), or say here why it is not"
     assert sorted(set(NOT_POLICY) - found) == []  # the list stays true
+
+
+#: Whole objects no federation part may be given: it gets its ports (see ``soundtime.p2p.ports``) instead.
+WHOLE = {"P2PNode", "Federation", "FederationHost", "Ports"}
+#: The one constructor that takes a face: the plug that builds distributed search's parts on the node.
+PLUGS = {("soundtime.search.peers", "PeerSearch")}
+
+
+def _constructor_annotations(path: Path) -> Iterator[tuple[str, set[str]]]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                arguments = [*item.args.posonlyargs, *item.args.args, *item.args.kwonlyargs]
+                names = {
+                    n.id if isinstance(n, ast.Name) else n.attr
+                    for a in arguments
+                    if a.annotation is not None
+                    for n in ast.walk(a.annotation)
+                    if isinstance(n, ast.Name | ast.Attribute)
+                }
+                yield node.name, names
+
+
+def test_federation_parts_get_their_ports_not_the_node() -> None:
+    given_whole = [
+        (module, cls, sorted(names & WHOLE))
+        for module, path in MODULES.items()
+        if module.startswith(("soundtime.p2p.", "soundtime.search."))
+        for cls, names in _constructor_annotations(path)
+        if names & WHOLE and (module, cls) not in PLUGS
+    ]
+    assert given_whole == []
+    plugs = [(m, c) for m, p in MODULES.items() for c, names in _constructor_annotations(p) if names & WHOLE]
+    assert sorted(plugs) == sorted(PLUGS)  # the check sees the plug, so it would see another
