@@ -41,7 +41,6 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from soundtime.kit import migrations
 from soundtime.kit.pagination import encode_cursor
 
 #: Query classes of `GET /api/search` (each request takes the next text of its class).
@@ -223,19 +222,10 @@ def _wait_for_filter(server: benchlib.Server, log: Path, within: float = 240) ->
 
 
 def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
-    shape = benchlib.LibraryShape(tracks=tracks, artists=tracks // 50, albums=tracks * 2 // 25)
     figures: dict[str, Any] = {"tracks": tracks}
     with benchlib.private_cluster("soundtime-scale-bench-", keep) as (cluster, work):
-        cluster.create_database("bench_library")
-        url = cluster.url("bench_library")
-        started = time.perf_counter()
-        migrations.upgrade(url)
-        figures["migrate_seconds"] = round(time.perf_counter() - started, 2)
-        present = asyncio.run(benchlib.library_size(url))
-        if present == 0:
-            figures |= asyncio.run(benchlib.populate_library(url, shape))
-        elif present != tracks:
-            raise SystemExit(f"{keep} holds a library of {present} tracks, not {tracks}: remove it or pass --tracks")
+        url, written = benchlib.library_database(cluster, tracks, keep)
+        figures |= written
         facts = asyncio.run(_library_facts(url))
         figures["big_artist_tracks"] = facts["big_artist_tracks"]
         figures["rare_words"] = facts["rare"]

@@ -35,8 +35,6 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from soundtime.kit import migrations
-
 SEARCHES: dict[str, list[str]] = {
     "common_word": ["the", "love", "live", "remastered"],
     "prefix": ["lov", "rem", "nig", "dan"],
@@ -156,17 +154,10 @@ def _sync(client: Client, expected: int) -> dict[str, Any]:
 
 
 def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
-    shape = benchlib.LibraryShape(tracks=tracks, artists=tracks // 50, albums=tracks * 2 // 25)
     figures: dict[str, Any] = {"tracks": tracks}
     with benchlib.private_cluster("soundtime-subsonic-bench-", keep) as (cluster, work):
-        cluster.create_database("bench_library")
-        url = cluster.url("bench_library")
-        migrations.upgrade(url)
-        present = asyncio.run(benchlib.library_size(url))
-        if present == 0:
-            figures |= asyncio.run(benchlib.populate_library(url, shape))
-        elif present != tracks:
-            raise SystemExit(f"{keep} holds a library of {present} tracks, not {tracks}: remove it or pass --tracks")
+        url, written = benchlib.library_database(cluster, tracks, keep)
+        figures |= written
         rare = asyncio.run(_rare_words(url))
         figures["rare_words"] = rare
         server = benchlib.Server(url, work / "data", P2P_ENABLED="false", SUBSONIC_SEARCH_PEERS="false")
