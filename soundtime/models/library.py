@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -32,6 +33,12 @@ from soundtime.models.base import HEX64_PATTERN, Base, CreatedAt, Hex64, UuidPk
 #: album, ``track_document`` by a trigger or by catalog ingest) and never loaded into Python objects.
 
 
+#: Articles skipped when sorting and indexing artist names (Subsonic's default list).
+IGNORED_ARTICLES = "The El La Los Las Le Les"
+#: SQL of an artist's sort key: the name lower-cased without its leading article (as Subsonic's index sorts them).
+ARTIST_INDEX_KEY = "regexp_replace(lower(name), '^(" + "|".join(IGNORED_ARTICLES.lower().split()) + ") +', '')"
+
+
 class Artist(Base):
     """A performer; names are unique exactly as written in tags."""
 
@@ -40,6 +47,7 @@ class Artist(Base):
         UniqueConstraint("name"),
         Index("ix_artists_search", "search_vector", postgresql_using="gin"),
         Index("ix_artists_created", "created_at", "id"),
+        Index("ix_artists_index_key", "index_key", "id"),
     )
 
     id: Mapped[UuidPk]
@@ -47,6 +55,8 @@ class Artist(Base):
     search_vector: Mapped[str | None] = mapped_column(
         TSVECTOR, Computed("search_document(name)", persisted=True), deferred=True, deferred_raiseload=True
     )
+    #: Stored, so lists sorted by artist read it (and its index) instead of computing a regular expression per row.
+    index_key: Mapped[str] = mapped_column(Text, Computed(ARTIST_INDEX_KEY, persisted=True), deferred=True)
     created_at: Mapped[CreatedAt]
 
 

@@ -17,21 +17,13 @@ from sqlalchemy.orm import aliased
 from soundtime.models import Album, AlbumAnnotation, Artist, ArtistAnnotation, Track, TrackAnnotation
 
 AlbumArtist = aliased(Artist, name="album_artist")
-#: Articles skipped when sorting and indexing artist names (Subsonic's default list).
-IGNORED_ARTICLES = "The El La Los Las Le Les"
-_LEADING_ARTICLE = "^(" + "|".join(IGNORED_ARTICLES.lower().split()) + ") +"
-
-
-def artist_sort_key(name: Any) -> Any:
-    """SQL: an artist name lower-cased without its leading article (as the index sorts them)."""
-    return func.regexp_replace(func.lower(name), _LEADING_ARTICLE, "")
 
 
 def _artist_order() -> Any:
     """SQL: (id, position) of every artist in index order. Lists sorted by artist join it, so the sort key (a
     regular expression) is computed once per artist rather than once per album or track: 2-4x faster at 20,000
     albums of 5,000 artists."""
-    position = func.row_number().over(order_by=(artist_sort_key(Artist.name), Artist.id))
+    position = func.row_number().over(order_by=(Artist.index_key, Artist.id))
     return select(Artist.id, position.label("position")).cte("artist_order")
 
 
@@ -383,9 +375,10 @@ async def album_list(
     elif kind == "alphabeticalByName":
         ids = ids.order_by(func.lower(Album.title), Album.id)
     elif kind == "alphabeticalByArtist":
-        artists = _artist_order()
-        by_artist = (artists.c.position, Album.year.asc().nulls_last(), func.lower(Album.title), Album.id)
-        ids = ids.join(artists, artists.c.id == Album.artist_id).order_by(*by_artist)
+        # In the order of ix_artists_index_key, each artist's albums from ix_albums_artist_id: a first page reads
+        # its few rows (the planner sorts within each artist), not every album.
+        by_artist = (Artist.index_key, Artist.id, Album.year.asc().nulls_last(), func.lower(Album.title))
+        ids = ids.join(Artist, Artist.id == Album.artist_id).order_by(*by_artist, Album.id)
     elif kind == "highest":
         ids = ids.where(AlbumAnnotation.rating.is_not(None))
         ids = ids.order_by(AlbumAnnotation.rating.desc(), func.lower(Album.title), Album.id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from soundtime.models.library import IGNORED_ARTICLES
 from soundtime.streaming.service import audio_type
 from soundtime.subsonic import ids
 from soundtime.subsonic.render import timestamp
-from soundtime.subsonic.repository import IGNORED_ARTICLES, AlbumRow, ArtistRow, SongRow
+from soundtime.subsonic.repository import AlbumRow, ArtistRow, SongRow
 
 #: File suffix of each stored format (``suffix`` tells clients what they will receive with format=raw).
 SUFFIX = {
