@@ -11,8 +11,10 @@ slices, truncation, splices of two inputs, or (JSON frames) one value replaced b
 - **codec** (``wire.decode``): any exception but ``ProtocolError``; a decoded message that does not encode, or
   whose encoding does not decode to the same bytes again (encode . decode is a fixed point after one round);
   ``frame_length`` on any 4-byte prefix: anything but a length within the limit or ``ProtocolError``.
-- **validation**: ``announcement_problem`` raising, or accepting a track whose identifying fields are not strict
-  (hash and cover hash 64 lowercase hex, origin the sender, 0 <= file size <= 1 TiB, a short alphanumeric format);
+- **validation**: ``announcement_problem`` or ``tidy`` raising, or keeping a track (accepted, then its descriptive
+  fields repaired by ``tidy`` as ingest does) whose identifying fields are not strict (hash and cover hash 64
+  lowercase hex, origin the sender, 0 <= file size <= 1 TiB, a short alphanumeric format) or whose duration is not
+  a finite number of seconds in range, or whose text still holds a NUL;
   ``BloomFilter.from_wire`` raising anything but ``InvalidFilter``; ``direct_address`` raising, or normalising
   to something it does not accept again unchanged.
 - **integrity** (``check_stream`` then ``check_metadata`` on the mutated file): anything but ``IncompleteAudio``,
@@ -49,10 +51,11 @@ from starlette.requests import Request
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.errors import AppError
 from soundtime.library.integrity import IncompleteAudio, check_metadata, check_stream
+from soundtime.library.tags import MAX_DURATION_SECS
 from soundtime.library.upload import receive_files
 from soundtime.p2p import wire
 from soundtime.p2p.transport.addresses import is_node_id
-from soundtime.p2p.validation import announcement_problem, direct_address
+from soundtime.p2p.validation import announcement_problem, direct_address, tidy
 from soundtime.search.bloom import BloomFilter, InvalidFilter
 from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec, make_cover_png
 
@@ -248,8 +251,12 @@ def _is_hex64(value: str) -> bool:
     return len(value) == 64 and all(c in HEX64 for c in value)
 
 
+def _texts(track: wire.TrackAnnouncement) -> tuple[str | None, ...]:
+    return (track.title, track.artist_name, track.album_artist_name, track.album_title, track.genre)
+
+
 def _strict_problem(track: wire.TrackAnnouncement, sender: str) -> str | None:
-    """What is wrong with an accepted track's identifying fields, if anything."""
+    """What is wrong with a kept track (identifying fields strict, descriptive ones repaired), if anything."""
     checks = (
         (_is_hex64(track.hash), f"hash {track.hash[:80]!r}"),
         (track.cover_hash is None or _is_hex64(track.cover_hash), f"cover_hash {str(track.cover_hash)[:80]!r}"),
@@ -259,7 +266,11 @@ def _strict_problem(track: wire.TrackAnnouncement, sender: str) -> str | None:
             1 <= len(track.format) <= 16 and track.format.isascii() and track.format.isalnum(),
             f"format {track.format!r}",
         ),
-        (math.isfinite(track.duration_secs) and track.duration_secs >= 0, f"duration_secs {track.duration_secs}"),
+        (
+            math.isfinite(track.duration_secs) and 0 <= track.duration_secs <= MAX_DURATION_SECS,
+            f"duration_secs {track.duration_secs}",
+        ),
+        (not any("\x00" in (text or "") for text in _texts(track)), "a NUL in its text"),
     )
     return next((problem for ok, problem in checks if not ok), None)
 
@@ -269,8 +280,8 @@ def _track_case(rng: random.Random, tracks: list[wire.TrackAnnouncement], outcom
     sender = track.origin_node if rng.random() < 0.8 else rng.randbytes(32).hex()
     if announcement_problem(track, sender) is not None:
         outcome.refused += 1
-    elif (problem := _strict_problem(track, sender)) is not None:
-        outcome.fail(case, f"accepted a track with {problem}")
+    elif (problem := _strict_problem(tidy(track)[0], sender)) is not None:
+        outcome.fail(case, f"kept a track with {problem}")
 
 
 def _bloom_case(rng: random.Random, blooms: list[wire.BloomFilterData], outcome: Outcome) -> None:
