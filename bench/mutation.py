@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Module file -> the tests that are meant to pin it down (fast unit tests only: no database, no network).
 TARGETS: dict[str, list[str]] = {
-    "soundtime/p2p/wire.py": ["tests/p2p/test_wire.py"],
-    "soundtime/search/bloom.py": ["tests/search/test_bloom.py"],
+    "soundtime/p2p/wire.py": ["tests/p2p/test_wire.py", "tests/p2p/test_wire_edges.py"],
+    "soundtime/search/bloom.py": ["tests/search/test_bloom.py", "tests/search/test_bloom_edges.py"],
     "soundtime/p2p/validation.py": ["tests/p2p/test_validation.py"],
     "soundtime/streaming/ranges.py": ["tests/streaming/test_ranges.py"],
     "soundtime/streaming/plan.py": ["tests/streaming/test_plan.py"],
@@ -53,8 +53,56 @@ TARGETS: dict[str, list[str]] = {
     "soundtime/p2p/health/states.py": ["tests/p2p/test_health_states.py"],
 }
 
+_WIRE = "soundtime/p2p/wire.py"
+_ONE_FIELD = "struct.unpack of a one-field format gives a 1-tuple: [0] and [-1] are the same element"
+_DECADE = (
+    "the decade-correction loops of _decimal_scale never run: float log10 already gives the exact decade of all "
+    "512 binade widths (tests/p2p/test_wire_edges.py checks each), and the second loop undoes any overshoot of the "
+    "first"
+)
+_SMALLEST_NORMALS = (
+    "only 2**-126 (field 1) or 2**-125 (field 2) change sides between a regular and a narrower interval below: "
+    "their shortest decimals 1.1754944e-38 and 2.3509887e-38 lie inside both (tests/p2p/test_wire_edges.py)"
+)
+_EXPONENT = "the exponent's sign is only written for exponents outside -6..12 (plain notation): never 0 or -1"
+
 #: Mutants no test can kill because the program behaves the same: (module, line, mutation, why).
-EQUIVALENT: list[tuple[str, int, str, str]] = []
+EQUIVALENT: list[tuple[str, int, str, str]] = [
+    (_WIRE, 77, "0 -> -1", _ONE_FIELD),
+    (_WIRE, 527, "0 -> -1", _ONE_FIELD),
+    (_WIRE, 97, "LtE -> Lt", _DECADE),
+    (_WIRE, 97, "Add -> Sub", _DECADE),
+    (_WIRE, 97, "10 -> 11", _DECADE),
+    (_WIRE, 97, "10 -> 9", _DECADE),
+    (_WIRE, 97, "1 -> 2", _DECADE),
+    (_WIRE, 97, "1 -> 0", _DECADE),
+    (_WIRE, 98, "1 -> 2", _DECADE),
+    (_WIRE, 98, "1 -> 0", _DECADE),
+    (_WIRE, 100, "1 -> 2", _DECADE),
+    (_WIRE, 100, "1 -> 0", _DECADE),
+    (_WIRE, 111, "Gt -> GtE", _SMALLEST_NORMALS),
+    (_WIRE, 111, "1 -> 0", _SMALLEST_NORMALS),
+    (_WIRE, 111, "1 -> 2", _SMALLEST_NORMALS),
+    (
+        _WIRE,
+        112,
+        "Add -> Sub",
+        "the cache slot 2*field - irregular is still one-to-one (irregular only when field >= 2)",
+    ),
+    (_WIRE, 155, "GtE -> Gt", _EXPONENT),
+    (_WIRE, 155, "0 -> 1", _EXPONENT),
+    (_WIRE, 155, "0 -> -1", _EXPONENT),
+    (_WIRE, 167, "GtE -> Gt", "at q == 0 both branches give float(k) exactly"),
+    (_WIRE, 167, "0 -> 1", "at q == 0 both branches give float(k) exactly"),
+    (
+        "soundtime/search/bloom.py",
+        51,
+        "1 -> 0",
+        "bits >= 8 and capacity >= 1 make the ceiling at least 1: max(1, n) == max(0, n)",
+    ),
+    (_WIRE, 518, "0 -> -1", "a start of -1: re clamps a negative pos to 0, and max(length, -1) == max(length, 0)"),
+    (_WIRE, 538, "0 -> -1", "the body length is never negative here: frame_length has checked a 4-byte prefix"),
+]
 
 
 @dataclass(frozen=True)
