@@ -59,6 +59,8 @@ from tests.support.audio import EXTENSIONS, FORMATS, AudioFactory, TrackSpec
 CATALOGUE = 20_000
 LOCAL = 40
 REMOTE = 40
+#: Seconds a listener keeps an idle connection (below the server's keep-alive of 5 s).
+CLIENT_KEEP_ALIVE = 4.0
 #: Listeners start within this many seconds of each other.
 START_SPREAD = 3.0
 SENDER = str(Path(__file__).with_name("catalog_sync.py"))
@@ -298,7 +300,12 @@ async def _phases(
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {"listeners": listeners, "catalogue_tracks": catalogue}
     token = server.register()
-    limits = httpx.Limits(max_connections=listeners + 10, max_keepalive_connections=listeners + 10)
+    # A client must give up an idle connection before the server does (5 s, kit/http_protocol.py): a request sent on
+    # a connection the server is closing at that moment fails ("disconnected without a response"). Browsers retry
+    # such a request; these listeners do not, so they let their connections go after 4 s (httpx's default is 5 s).
+    limits = httpx.Limits(
+        max_connections=listeners + 10, max_keepalive_connections=listeners + 10, keepalive_expiry=CLIENT_KEEP_ALIVE
+    )
     headers = {"Authorization": f"Bearer {token}"}
     engine = create_async_engine(url, pool_size=2)
     async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=60, limits=limits) as client:
