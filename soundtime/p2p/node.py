@@ -6,6 +6,7 @@ pure planner of :mod:`soundtime.p2p.plans`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Sequence
@@ -165,7 +166,7 @@ class P2PNode:
 
         signals.pinged.connect(sync.push)
         signals.contacted.connect(exchange_soon)
-        signals.contacted.connect(sync.push)
+        signals.contacted.connect(functools.partial(sync.push, min_interval=0))  # it was offline: send what it missed
         signals.round_done.connect(sync.push_to)
         signals.peer_blocked.connect(sync.cancel_push)
 

@@ -167,6 +167,11 @@ async def mark_pushed(session: AsyncSession, node_id: str, watermark: datetime |
     await session.execute(update(Peer).where(Peer.node_id == node_id).values(**values))
 
 
+async def release_push(session: AsyncSession, node_id: str) -> None:
+    """A catalog push to the peer failed: the next one may start at once (the watermark is unchanged)."""
+    await session.execute(update(Peer).where(Peer.node_id == node_id).values(last_catalog_push_at=None))
+
+
 async def claim_push(session: AsyncSession, node_id: str, min_interval: float) -> Peer | None:
     """Reserve a catalog push to the peer unless one started less than ``min_interval`` seconds ago.
 

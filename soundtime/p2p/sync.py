@@ -109,6 +109,8 @@ class CatalogSync:
             try:
                 await self._push_pages(node_id, full=full, min_interval=min_interval)
             except* PeerUnavailable as failures:
+                async with self._db.transaction() as session:
+                    await repo.release_push(session, node_id)  # a failed push does not delay the next one
                 await self._unreachable(node_id)
                 raise failures.exceptions[0] from None
 

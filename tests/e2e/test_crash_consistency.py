@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from soundtime.blobs.store import BlobStore
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.support.audio import AudioFactory, TrackSpec
-from tests.support.serve import clean_env, login, register, scalar, scalar_text, sigkill, start_server, until
+from tests.support.serve import (
+    clean_env,
+    free_udp_port,
+    login,
+    register,
+    scalar,
+    scalar_text,
+    sigkill,
+    start_server,
+    until,
+)
 
 _databases = count()
 ALBUMS, PER_ALBUM = 8, 30
@@ -243,13 +252,6 @@ async def add_fillers(url: str, number: int) -> None:
             )
     finally:
         await engine.dispose()
-
-
-def free_udp_port() -> int:
-    """A UDP port free now: a restarted node binds the same one, as with a fixed P2P_BIND_PORT in production."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("0.0.0.0", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.timeout(300)

@@ -1,19 +1,34 @@
-"""A peer that restarts on another UDP port is dialled at its new address (real `soundtime serve` processes).
+"""Peers that go down and come back get what they missed, promptly (real `soundtime serve` processes).
 
-With ``P2P_BIND_PORT=0`` every start binds a new port. The other node still holds connections with the old
-process when the new one connects to it; its pushes must reach the new address all the same.
+- With ``P2P_BIND_PORT=0`` every start binds a new port. The other node still holds connections with the old
+  process when the new one connects to it; its pushes must reach the new address all the same.
+- A push that fails because the peer is down does not count as a push: when the peer is back (minutes before the
+  push interval is over), it gets the track it missed.
+- Tracks imported while the server was stopped reach its peers when it starts again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.audio import AudioFactory, TrackSpec
-from tests.support.serve import register, scalar, scalar_text, sigkill, start_server, until
+from tests.support.serve import (
+    clean_env,
+    free_udp_port,
+    register,
+    scalar,
+    scalar_text,
+    sigkill,
+    start_server,
+    until,
+)
 
 
 @pytest.mark.timeout(240)
@@ -55,6 +70,67 @@ async def test_a_peer_restarted_on_a_new_port_receives_and_plays_what_follows(
             track = await scalar_text(b_db, f"SELECT id::text FROM tracks WHERE content_hash = '{digest}'")
             streamed = await b_http.get(f"/api/tracks/{track}/stream")
             assert (streamed.status_code, streamed.content) == (200, second)
+    finally:
+        a.kill()
+        b.kill()
+
+
+@pytest.mark.timeout(240)
+async def test_what_a_peer_missed_while_down_or_stopped_reaches_it_when_it_is_back(
+    make_database: Callable[[str], str], audio: AudioFactory, tmp_path: Path
+) -> None:
+    a_db, b_db = make_database("soundtime_missed_a"), make_database("soundtime_missed_b")
+    made = [
+        audio.make(tmp_path / f"{n}.flac", "flac", TrackSpec(title=f"Track {n}", duration=2.0 + n)) for n in range(3)
+    ]
+    folder = tmp_path / "imported"
+    folder.mkdir()
+    made[2].rename(folder / made[2].name)
+    a = start_server(tmp_path / "a", a_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()), LOG_LEVEL="info")
+    b = start_server(tmp_path / "b", b_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()))
+    try:
+        a_headers = {"Authorization": f"Bearer {register(a)}"}
+        b_headers = {"Authorization": f"Bearer {register(b)}"}
+        async with (
+            httpx.AsyncClient(base_url=a.url, headers=a_headers, timeout=60) as a_http,
+            httpx.AsyncClient(base_url=b.url, headers=b_headers, timeout=60) as b_http,
+        ):
+            first = await a_http.post("/api/upload", files={"file": ("0.flac", made[0].read_bytes())})
+            assert first.status_code == 201, first.text
+            a_status = (await a_http.get("/api/p2p/status")).json()
+            added = await b_http.post("/api/admin/p2p/peers", json={"node_id": a_status["ticket"]})
+            assert added.status_code == 201, added.text
+        replicated = f"SELECT count(*) FROM tracks WHERE origin_node = '{a_status['node_id']}'"
+
+        def arrived(count: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return await scalar(b_db, replicated) == count
+
+            return check
+
+        await until(arrived(1), "A's first track on B", within=60)
+
+        # 1. B is down while A gets a track: A's push fails; B gets the track when it is back.
+        sigkill(b)
+        async with httpx.AsyncClient(base_url=a.url, headers=a_headers, timeout=60) as http:
+            second = await http.post("/api/upload", files={"file": ("1.flac", made[1].read_bytes())})
+            assert second.status_code == 201, second.text
+
+        async def push_failed() -> bool:
+            return any("catalog push" in line and "failed" in line for line in a.log.read_text().splitlines())
+
+        await until(push_failed, "A's push to the stopped B failing", within=90)
+        b.start()
+        await until(arrived(2), "the track B missed while it was down", within=60)
+
+        # 2. A is stopped, a folder is imported into its library, A starts: B gets the imported track.
+        a.stop()
+        env = {**clean_env(), **a.settings}
+        command = [sys.executable, "-m", "soundtime", "import", str(folder)]
+        imported = await asyncio.to_thread(subprocess.run, command, cwd=a.workdir, env=env, capture_output=True)
+        assert imported.returncode == 0, imported.stderr
+        a.start()
+        await until(arrived(3), "the track imported into A while it was stopped", within=60)
     finally:
         a.kill()
         b.kill()

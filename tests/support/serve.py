@@ -28,6 +28,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_udp_port() -> int:
+    """A UDP port free now: a restarted node binds the same one, as with a fixed P2P_BIND_PORT in production."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
 def clean_env() -> dict[str, str]:
     """The environment of a fresh shell: no soundtime settings, no DATABASE_URL."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
