@@ -99,6 +99,13 @@ async def health_of(instance: Instance, track: str) -> str:
     return states[track]
 
 
+async def troubles(instance: Instance) -> list[tuple[str, str, str | None]]:
+    """(title, state, last error) of the instance's replicated tracks that are not healthy."""
+    async with instance.client() as http:
+        page = (await http.get("/api/admin/remote-tracks", params={"limit": 100})).json()
+    return [(t["title"], t["state"], t["last_error"]) for t in page["items"] if t["state"] != "healthy"]
+
+
 async def sweep(instance: Instance) -> dict[str, int]:
     """Run a health sweep on the instance; its state counts (and total) once a sweep started now has finished."""
     since = datetime.now(UTC)
@@ -204,12 +211,23 @@ async def test_five_instances_on_a_lossy_network_converge_play_and_end_healthy(
 
     await until(source_back, f"instance {source.index} back in contact with {listener.index}", within=60)
 
-    # 4. With everyone back, a sweep: the played track recovered, nothing degraded or dereferenced anywhere.
+    # 4. With everyone back, a sweep: the played track recovered, nothing degraded or dereferenced anywhere. A
+    # probe that fails in the first sweep (the source has just started) is said, and the sweep runs once more.
     counts = await asyncio.gather(*(sweep(instance) for instance in cluster.instances))
+    if any(count["degraded"] for count in counts):
+        events.extend(
+            [
+                f"after the first sweep, instance {instance.index}: {trouble}"
+                for instance in cluster.instances
+                if (trouble := await troubles(instance))
+            ]
+        )
+        await asyncio.sleep(2)
+        counts = await asyncio.gather(*(sweep(instance) for instance in cluster.instances))
     remote_tracks = len(origins) - TRACKS_EACH
     for instance, count in zip(cluster.instances, counts, strict=True):
         assert (count["degraded"], count["dereferenced"], count["total"]) == (0, 0, remote_tracks), (
-            f"instance {instance.index}: {count}; seed {seed}"
+            f"instance {instance.index}: {count}, {await troubles(instance)}; seed {seed}; {events}"
         )
     assert await health_of(listener, remote) == "recovered"
 
