@@ -404,10 +404,13 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         await self._serve(peer)
 
     def _note_move(self, peer: IrohConnection) -> None:
-        """Remember that a node connected from an address none of its open connections uses (it moved)."""
+        """Remember that a node connected from an address none of its open connections uses (it moved).
+
+        A connection whose paths cannot be read (closing) tells nothing either way.
+        """
         here = set(peer.remote_addresses())
-        others = self.connections(peer.node_id)
-        if here and any(here.isdisjoint(other.remote_addresses()) for other in others):
+        others = [other.remote_addresses() for other in self.connections(peer.node_id)]
+        if here and any(there and here.isdisjoint(there) for there in others):
             self._moved.add(peer.node_id)
 
     async def _close_when_idle(self, peer: IrohConnection) -> None:
