@@ -203,15 +203,13 @@ async def test_streams_left_open_are_dropped_and_cost_the_others_nothing(arena: 
             *(s.read_to_end(1024, timeout=REQUEST_TIMEOUT + 5) for s in streams), return_exceptions=True
         )
     # every one is given up by the node after its request timeout; a timed-out request counts as an offence, so
-    # past the allowance the node closes the whole connection: nothing is left hanging. The 40 time out together,
-    # so a few more resets go out while the offence that trips the allowance is counted, and the close can
-    # overtake the last resets (QUIC sends it at once): the number of resets seen varies around the allowance.
+    # past the allowance the node closes the whole connection ("too many malformed frames"): nothing is left
+    # hanging. The 40 time out together and the close discards resets still queued, so how many resets arrive
+    # first varies from none (seen 1 run in 7 under load) to all but the last: only the close is certain.
     timed_out = [end for end in ends if _reset_by_node(end) == StreamCode.TIMEOUT]
     closed = [end for end in ends if isinstance(end, ConnectionClosed) and end.code == CloseCode.PROTOCOL_ERROR]
     assert len(timed_out) + len(closed) == len(streams), [repr(end) for end in ends]
-    allowance = arena.node.node.policy.limits.offences_per_minute
     assert closed
-    assert len(timed_out) >= allowance // 2
 
 
 async def test_a_peer_that_stops_reading_a_blob_is_cut_off_while_others_fetch_it(arena: Arena) -> None:
