@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -13,6 +12,7 @@ from soundtime.auth.gate import refuse
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Forbidden, TooManyRequests, Unauthorized
+from soundtime.kit.http_protocol import address_key
 from soundtime.models import User
 
 _bearer = HTTPBearer(auto_error=False, description="access token from /api/auth/login")
@@ -65,16 +65,7 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
 
 def client_key(request: Request) -> str:
     """The rate-limit key of a client: its IPv4 address, or its IPv6 /64 (one host usually owns a whole /64)."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    return address_key(request.client.host if request.client else "unknown")
 
 
 def auth_rate_limit(request: Request, context: ContextDep) -> None:
