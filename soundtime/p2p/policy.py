@@ -103,6 +103,8 @@ class Limits:
     #: Ids per list, both ways, and addresses per id in our hint extension.
     max_exchange_ids: int = 1000
     max_hints_per_id: int = 4
+    #: Addresses kept for one peer we were told about (seed, admin, LAN): those given, then those it was seen on.
+    max_addresses_per_peer: int = 16
     #: The registry stops growing from peer exchange at this many peers (seeds, admins and LAN still add).
     max_learned_peers: int = 5000
     #: Peer lists learned from one peer per minute (beyond, its lists are ignored), and new ids taken from one.

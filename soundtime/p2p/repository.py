@@ -45,15 +45,20 @@ async def touch_peer(
     await session.execute(stmt.on_conflict_do_update(index_elements=["node_id"], set_=changes))
 
 
-async def remember_peer(session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = ()) -> None:
-    """Register a peer we may dial later (seed, manual, LAN); a known one only gets these addresses."""
-    stmt = insert(Peer).values(node_id=node_id, source=source, addresses=list(addresses))
-    if addresses:
-        await session.execute(
-            stmt.on_conflict_do_update(index_elements=["node_id"], set_={"addresses": list(addresses)})
-        )
-    else:
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["node_id"]))
+async def remember_peer(
+    session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = (), keep: int
+) -> list[str]:
+    """Register a peer we may dial later (seed, manual, LAN) and return the addresses it is now dialled at.
+
+    A known peer keeps what it was last seen on: ``addresses`` come first, then the ones already known, at most
+    ``keep`` in all. (A seed entry written once in the settings must not replace the address a peer that moved was
+    seen on since: both are tried.)
+    """
+    known = await session.scalar(select(Peer.addresses).where(Peer.node_id == node_id).with_for_update())
+    merged = list(dict.fromkeys([*addresses, *(str(a) for a in known or ())]))[:keep]
+    stmt = insert(Peer).values(node_id=node_id, source=source, addresses=merged)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["node_id"], set_={"addresses": merged}))
+    return merged
 
 
 async def record_pong(session: AsyncSession, node_id: str, track_count: int, version: str | None) -> None:

@@ -127,9 +127,15 @@ class PeerRegistry:
         if address.node_id == self._own.node_id or address.node_id in self._blocked:
             return False
         async with self._db.transaction() as session:
-            await repo.remember_peer(session, address.node_id, source=source, addresses=list(address.direct_addresses))
+            dialled_at = await repo.remember_peer(
+                session,
+                address.node_id,
+                source=source,
+                addresses=address.direct_addresses,
+                keep=self._policy.limits.max_addresses_per_peer,
+            )
         self._addresses.pop(address.node_id, None)
-        self._remember_address(address.node_id, address.direct_addresses)
+        self._remember_address(address.node_id, dialled_at)
         return True
 
     # --- presence
