@@ -43,6 +43,7 @@ from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.health.router import router as health_router
 from soundtime.p2p.library_sync.router import router as library_sync_router
 from soundtime.p2p.node import P2PNode
+from soundtime.p2p.policy import Timings
 from soundtime.p2p.router import router as p2p_router
 from soundtime.p2p.transport import StartTransport
 from soundtime.search.peers import PeerSearch
@@ -87,11 +88,12 @@ def create_app(
     *,
     passwords: Passwords | None = None,
     p2p_transports: StartTransport | None = None,
+    p2p_timings: Timings | None = None,
 ) -> FastAPI:
     """Build the application for ``settings``, using the PostgreSQL database at ``database_url``.
 
     ``p2p_transports`` starts the federation node's transport (default: an iroh endpoint; tests pass an
-    in-memory network's).
+    in-memory network's); ``p2p_timings`` replaces the node's default timings (tests shorten waits with it).
     """
 
     @asynccontextmanager
@@ -114,7 +116,13 @@ def create_app(
         try:
             if settings.p2p_enabled:
                 node = P2PNode(
-                    settings, context.db, context.audio, context.blobs, context.cache, transports=p2p_transports
+                    settings,
+                    context.db,
+                    context.audio,
+                    context.blobs,
+                    context.cache,
+                    timings=p2p_timings,
+                    transports=p2p_transports,
                 )
                 context.p2p = node
                 context.peer_search = PeerSearch(node, context.cache)

@@ -126,7 +126,7 @@ class PeerMessenger:
             except (PeerUnavailable, TransportError) as exc:
                 if attempt == attempts:
                     raise PeerUnavailable(f"sending to peer {node_id[:16]} failed: {exc}") from exc
-                await asyncio.sleep(0.5 * attempt)
+                await asyncio.sleep(self._policy.timings.send_retry_delay * attempt)
             else:
                 return
 

@@ -38,6 +38,8 @@ class Timings:
     reply_timeout: float = 10.0
     #: A fire-and-forget send waits this long for the peer's acknowledgement.
     ack_timeout: float = 30.0
+    #: A failed send is tried again after this long times the attempt number (``Limits.send_attempts`` in all).
+    send_retry_delay: float = 0.5
     #: A blob transfer fails when no byte arrives for this long (never because it is merely long).
     stall_timeout: float = 15.0
     #: An administrator's ping, added peer or re-sync request must be answered within this time.

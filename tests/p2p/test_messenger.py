@@ -20,7 +20,7 @@ from soundtime.blobs.store import BlobStore
 from soundtime.p2p import wire
 from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailable
 from soundtime.p2p.messenger import PeerMessenger
-from soundtime.p2p.policy import Policy
+from soundtime.p2p.policy import Policy, Timings
 from soundtime.p2p.transport import (
     Callbacks,
     MemoryNetwork,
@@ -31,6 +31,9 @@ from soundtime.p2p.transport import (
 )
 
 Serve = Callable[[PeerConnection, Stream], Awaitable[None]]
+
+#: A lost message is sent again after 10 ms instead of half a second (the attempts are what the tests count).
+QUICK_RETRIES = Timings(send_retry_delay=0.01)
 
 
 async def _admit_all(_: str) -> bool:
@@ -50,7 +53,7 @@ async def _pair(serve: Serve, *, policy: Policy | None = None) -> tuple[MemoryNe
     async def address_of(node_id: str) -> PeerAddress | None:
         return peer.address() if node_id == peer.node_id else None
 
-    messenger = PeerMessenger(address_of, policy or Policy())
+    messenger = PeerMessenger(address_of, policy or Policy(timings=QUICK_RETRIES))
     messenger.attach(ours)
     return network, messenger, peer
 
@@ -95,7 +98,7 @@ async def test_a_message_lost_every_time_fails_after_the_configured_attempts() -
     async def serve(_: PeerConnection, stream: Stream) -> None:
         received.append(await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=5))
 
-    policy = Policy()
+    policy = Policy(timings=QUICK_RETRIES)
     policy.limits = replace(policy.limits, send_attempts=2)
     network, messenger, peer = await _pair(serve, policy=policy)
     attempts: list[bytes] = []
