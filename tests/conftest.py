@@ -24,6 +24,7 @@ from soundtime.kit import migrations
 from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.models import Base
+from soundtime.p2p.policy import Timings
 from soundtime.p2p.transport import StartTransport
 from soundtime.runtime import server_config
 from tests.support.audio import AudioFactory
@@ -84,13 +85,38 @@ def database_url(make_database: Callable[[str], str]) -> str:
     return url
 
 
+#: Tables holding at most this many rows are emptied with DELETE, else every table is truncated.
+_FEW_ROWS = 1000
+
+
 async def truncate_all(url: str) -> None:
-    """Empty every table (between tests)."""
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    """Empty every table and restart the id sequences (between tests).
+
+    A test leaves a few rows in a few tables: those are deleted (children first), which takes a third of the time
+    of a TRUNCATE of every table (that replaces each table's and index's files). When a table holds more than
+    :data:`_FEW_ROWS` rows, every table is truncated as before.
+    """
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    probe = " UNION ALL ".join(
+        f"SELECT '{name}', (SELECT count(*) FROM (SELECT FROM {name} LIMIT {_FEW_ROWS + 1}) AS r)" for name in tables
+    )
     engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    try:
+        async with engine.begin() as conn:
+            filled = {name: count for name, count in (await conn.execute(text(probe))).all() if count}
+            if any(count > _FEW_ROWS for count in filled.values()):
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+            used = await conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
+            )
+            script = "".join(f"DELETE FROM {name};" for name in reversed(tables) if name in filled)
+            script += "".join(f"ALTER SEQUENCE {name} RESTART;" for name in used.scalars())
+            if script:
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.execute(script)  # type: ignore[union-attr]  # asyncpg: one round trip
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -128,10 +154,18 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, *, p2p_transports: StartTransport | None = None) -> AsyncIterator[FastAPI]:
+async def running_app(
+    settings: Settings, *, p2p_transports: StartTransport | None = None, p2p_timings: Timings | None = None
+) -> AsyncIterator[FastAPI]:
     """An application with its lifespan running; its database is emptied afterwards."""
     assert settings.database_url is not None
-    application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=p2p_transports)
+    application = create_app(
+        settings,
+        settings.database_url,
+        passwords=FAST_PASSWORDS,
+        p2p_transports=p2p_transports,
+        p2p_timings=p2p_timings,
+    )
     try:
         async with application.router.lifespan_context(application):
             yield application

@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from soundtime.config import Settings
 from soundtime.context import AppContext
 from soundtime.kit import migrations
+from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.p2p.node import P2PNode
+from soundtime.p2p.policy import Timings
 from soundtime.p2p.transport import MemoryNetwork, StartTransport
 from soundtime.search.peers import PeerSearch
 from tests.conftest import asgi_client, make_settings, running_app
@@ -57,6 +59,7 @@ class Instance:
 
     @property
     def headers(self) -> dict[str, str]:
+        assert self.token, f"instance {self.name} was started with admin=False"
         return bearer(self.token)
 
     def dial_address(self) -> str:
@@ -65,13 +68,14 @@ class Instance:
 
 
 @pytest.fixture(scope="session")
-def instance_databases(make_database: Callable[[str], str]) -> dict[str, str]:
-    """One migrated database per instance name, shared by the session (emptied after each use)."""
-    urls = {}
-    for name in INSTANCE_NAMES:
-        urls[name] = make_database(f"soundtime_p2p_{name}")
-        migrations.upgrade(urls[name])
-    return urls
+def instance_databases(pg_cluster: EmbeddedPostgres, make_database: Callable[[str], str]) -> dict[str, str]:
+    """One migrated database per instance name, shared by the session (emptied after each use): the first is
+    migrated, the others are copies of it (copying takes a fraction of the migrations' time)."""
+    first, *others = (f"soundtime_p2p_{name}" for name in INSTANCE_NAMES)
+    migrations.upgrade(make_database(first))
+    for name in others:
+        pg_cluster.copy_database(first, name)
+    return {name: pg_cluster.url(f"soundtime_p2p_{name}") for name in INSTANCE_NAMES}
 
 
 StartInstance = Callable[..., Any]
@@ -82,21 +86,31 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
     """``await start_instance("a", **settings)`` starts an instance; all are stopped (and emptied) at the end.
 
     The data folder is per name, so starting a name again after :func:`stop` is a restart with the same identity.
-    With ``network=`` the instance's node joins that in-memory network instead of binding an iroh endpoint.
+    With ``network=`` the instance's node joins that in-memory network instead of binding an iroh endpoint;
+    ``timings=`` replaces its node's default timings. ``admin=False`` skips signing in the administrator (an
+    app's first request builds its whole routing table, ~0.1 s: protocol scenarios that never call HTTP spare it).
     """
     stack = AsyncExitStack()
     running: dict[str, AsyncExitStack] = {}
 
     async def start(
-        name: str, *, keep_data: bool = False, network: MemoryNetwork | None = None, **overrides: Any
+        name: str,
+        *,
+        keep_data: bool = False,
+        network: MemoryNetwork | None = None,
+        timings: Timings | None = None,
+        admin: bool = True,
+        **overrides: Any,
     ) -> Instance:
         settings = make_settings(tmp_path / name, instance_databases[name], **{"P2P_ENABLED": True, **overrides})
         inner = AsyncExitStack()
         transports = network.start if network is not None else None
-        app = await inner.enter_async_context(_app(settings, keep_data=keep_data, transports=transports))
+        app = await inner.enter_async_context(
+            _app(settings, keep_data=keep_data, transports=transports, timings=timings)
+        )
         client = await inner.enter_async_context(asgi_client(app))
         running[name] = inner
-        token = await _admin_token(client)
+        token = await _admin_token(client) if admin else ""
         return Instance(name, settings, app, client, token)
 
     start.stop = lambda name: _stop(running, name)  # type: ignore[attr-defined]
@@ -113,17 +127,21 @@ async def _stop(running: dict[str, AsyncExitStack], name: str) -> None:
 
 
 @asynccontextmanager
-async def _app(settings: Settings, *, keep_data: bool, transports: StartTransport | None) -> AsyncIterator[FastAPI]:
+async def _app(
+    settings: Settings, *, keep_data: bool, transports: StartTransport | None, timings: Timings | None
+) -> AsyncIterator[FastAPI]:
     if keep_data:
         from soundtime.app import create_app
         from tests.conftest import FAST_PASSWORDS
 
         assert settings.database_url is not None
-        application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=transports)
+        application = create_app(
+            settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=transports, p2p_timings=timings
+        )
         async with application.router.lifespan_context(application):
             yield application
     else:
-        async with running_app(settings, p2p_transports=transports) as application:
+        async with running_app(settings, p2p_transports=transports, p2p_timings=timings) as application:
             yield application
 
 
@@ -141,7 +159,7 @@ async def _admin_token(client: httpx.AsyncClient) -> str:
     return await register(client, "admin")
 
 
-async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.05) -> Any:
+async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.01) -> Any:
     """Poll an async ``check`` until it returns a truthy value (or fail after ``within`` seconds)."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

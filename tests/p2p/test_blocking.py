@@ -248,8 +248,8 @@ class Streams:
 
 async def test_no_part_of_a_node_reaches_a_blocked_peer(start_instance: StartInstance, network: MemoryNetwork) -> None:
     a = await start_instance("a", network=network)
-    b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
-    c = await start_instance("c", network=network, P2P_SEED_PEERS=a.dial_address())
+    b = await start_instance("b", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
+    c = await start_instance("c", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
     await _add_own_tracks(a, 3)
     for peer in (b, c):
         assert await eventually(lambda peer=peer: _online(a, peer.node_id))  # type: ignore[misc]

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from soundtime.models import Peer, PeerLink, RemoteTrackSource, Track
 from soundtime.p2p import wire
+from soundtime.p2p.policy import Timings
 from soundtime.p2p.transport import MemoryNetwork
 from tests.p2p.conftest import Instance, StartInstance, eventually
 from tests.p2p.test_playback import cache_files, health_of, sources, stream, track_id
@@ -23,6 +24,8 @@ from tests.support.soundtime_peer import FakeSoundTime, announcement
 
 #: Three catalogue pages (500, 500, 203).
 OWN_TRACKS = 1203
+#: A lost message is sent again after 10 ms instead of half a second (the scenarios count attempts, not time).
+QUICK = Timings(send_retry_delay=0.01)
 
 _OWN_TRACKS_SQL = text(
     """
@@ -92,10 +95,10 @@ class CatalogPages:
 async def test_three_nodes_learn_each_other_from_the_one_they_share(
     start_instance: StartInstance, network: MemoryNetwork
 ) -> None:
-    a = await start_instance("a", network=network)
-    b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
+    a = await start_instance("a", network=network, admin=False)
+    b = await start_instance("b", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(a, b.node_id))
-    c = await start_instance("c", network=network, P2P_SEED_PEERS=a.dial_address())
+    c = await start_instance("c", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
 
     # C pinged its seed A, exchanged peer lists with it, learned B (with the address A saw) and contacted it.
     assert await eventually(lambda: _online(c, b.node_id))
@@ -116,11 +119,11 @@ async def test_three_nodes_learn_each_other_from_the_one_they_share(
 async def test_a_catalogue_page_lost_on_the_way_is_sent_again(
     start_instance: StartInstance, network: MemoryNetwork
 ) -> None:
-    a = await start_instance("a", network=network)
+    a = await start_instance("a", network=network, timings=QUICK, admin=False)
     await _add_own_tracks(a, OWN_TRACKS)
     pages = CatalogPages(a.node_id, lose_page=1, times=1)
     network.lose(pages)
-    b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
+    b = await start_instance("b", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
 
     assert await eventually(lambda: _is(_replicated_from(b, a.node_id), OWN_TRACKS))
     assert [pages.seen[page[0]] for page in pages.pages] == [1, 2, 1]  # the second page, lost once, came again
@@ -132,7 +135,7 @@ async def test_a_catalogue_page_lost_on_the_way_is_sent_again(
 async def test_a_page_lost_for_good_holds_the_watermark_back_until_a_resync_fills_the_gap(
     start_instance: StartInstance, network: MemoryNetwork
 ) -> None:
-    a = await start_instance("a", network=network)
+    a = await start_instance("a", network=network, timings=QUICK, admin=False)
     await _add_own_tracks(a, OWN_TRACKS)
     pages = CatalogPages(a.node_id, lose_page=1, times=None)
     restore = network.lose(pages)

@@ -34,7 +34,7 @@ async def _peer(instance: Instance, node_id: str) -> Peer:
 
 
 async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any, network: MemoryNetwork) -> None:
-    b = await start_instance("b", network=network)
+    b = await start_instance("b", network=network, admin=False)
     await b.node.peers.add(PeerAddress(NOBODY), source="manual")
 
     await b.node.contacts.run_round()
@@ -58,8 +58,8 @@ async def test_unreachable_peers_are_retried_with_growing_back_off(start_instanc
 
 
 async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any, network: MemoryNetwork) -> None:
-    a = await start_instance("a", network=network)
-    b = await start_instance("b", network=network)
+    a = await start_instance("a", network=network, admin=False)
+    b = await start_instance("b", network=network, admin=False)
     sender = a.node_id
     await b.node.peers.seen_on(sender, [])
     listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
