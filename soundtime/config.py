@@ -17,11 +17,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soundtime.kit.secret_file import read_or_create
+from soundtime.p2p.ids import is_node_id
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
-_NODE_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 #: JWT secrets that are published (in our docs or SoundTime's) and therefore never acceptable in production.
 #: Live transcodes allowed at once per CPU core when TRANSCODE_MAX_CONCURRENT is unset (see bench/transcode_bench.py:
@@ -76,7 +76,7 @@ def _check_seed_peer(entry: str) -> str:
         return lowered
     node_id, _, address = lowered.partition("@")
     node_id = node_id.lower()
-    if not _NODE_ID_RE.match(node_id):
+    if not is_node_id(node_id):
         raise ValueError(f"{entry!r} is not a node id (64 hex characters), id@ip:port, or an iroh ticket")
     if address and (":" not in address or not _HOSTPORT_RE.match(address)):
         raise ValueError(f"{entry!r}: the address after @ must be ip:port")

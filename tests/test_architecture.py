@@ -179,7 +179,6 @@ NOT_POLICY = {
     "soundtime.p2p.plans.sources.MAX_COUNTED_HZ": "SoundTime's best-copy score",
     "soundtime.p2p.ports.MAX_TRACK_COUNT": "a bigint column",
     "soundtime.p2p.service.MAX_IMPORTED_BLOCKS": "an HTTP request's size (admin API)",
-    "soundtime.p2p.transport.endpoint.MAX_INCOMING_PER_PEER": "a transport guard (the transport reads no policy)",
     "soundtime.p2p.transport.memory.WINDOW": "the in-memory network's flow control",
     "soundtime.p2p.transport.memory.PORT": "the in-memory network's addresses",
     "soundtime.p2p.transport.streams._U32_MAX": "a u32",

@@ -23,8 +23,8 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from soundtime.kit.jobs import Jobs
+from soundtime.p2p.ids import is_node_id
 from soundtime.p2p.policy import Limits, Timings
-from soundtime.p2p.transport.addresses import is_node_id
 
 log = logging.getLogger(__name__)
 

@@ -50,6 +50,7 @@ def iroh_transports(settings: Settings, policy: Policy) -> StartTransport:
             on_stream=callbacks.on_stream,
             admit=callbacks.admit,
             max_connections=settings.p2p_max_connections,
+            max_incoming_per_peer=policy.limits.max_incoming_per_peer,
             heartbeat_frame=callbacks.heartbeat_frame,
             heartbeat_interval=policy.timings.heartbeat_interval,
             heartbeat_timeout=policy.timings.heartbeat_timeout,

@@ -115,6 +115,8 @@ class Limits:
     #: Learned ids never reached after this many attempts are forgotten.
     forget_after_failures: int = 5
     # --- requests we serve
+    #: Incoming connections one node id may hold at once; a new one closes its oldest.
+    max_incoming_per_peer: int = 4
     #: Requests per peer per ``Timings.frame_window`` (a push is one acknowledged page at a time: ~50 pages/s).
     frames_per_window: int = 200
     #: Malformed frames a peer may send within a minute before its connection is closed.

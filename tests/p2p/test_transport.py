@@ -18,7 +18,6 @@ import pytest
 from soundtime.p2p.identity import load_or_create_secret_key
 from soundtime.p2p.transport import (
     ALPN,
-    MAX_INCOMING_PER_PEER,
     Callbacks,
     CloseCode,
     ConnectFailed,
@@ -478,14 +477,15 @@ async def test_connections_over_the_cap_are_refused_before_the_handshake(start_i
     assert await request(conn, b"Eok") == b"ok"
 
 
-async def test_one_identity_holds_at_most_four_incoming_connections(start_iroh: IrohStart) -> None:
-    server = await start_iroh()
+async def test_one_identity_holds_at_most_its_allowance_of_incoming_connections(start_iroh: IrohStart) -> None:
+    allowance = 2  # the node passes Limits.max_incoming_per_peer (4)
+    server = await start_iroh(max_incoming_per_peer=allowance)
     key = os.urandom(32)
-    clients = [await start_iroh(secret_key=key) for _ in range(MAX_INCOMING_PER_PEER + 1)]
+    clients = [await start_iroh(secret_key=key) for _ in range(allowance + 1)]
     conns = []
     for count, client in enumerate(clients, start=1):
         conns.append(await client.connect(server.local_address()))
-        expected = min(count, MAX_INCOMING_PER_PEER)
+        expected = min(count, allowance)
         await eventually(lambda e=expected: len(server.connections(clients[0].node_id)) == e)
 
     closed = await asyncio.wait_for(conns[0].wait_closed(), 5)

@@ -28,10 +28,10 @@ The quirks of the iroh 1.2.0 bindings (docs: shared/notes/iroh-python.md) are ha
   task ends, so a reply written just before the handler returns is delivered.
 """
 
+from soundtime.p2p.ids import is_node_id
 from soundtime.p2p.transport._iroh import send_patch_applied, set_send_patch
 from soundtime.p2p.transport.addresses import (
     PeerAddress,
-    is_node_id,
     node_id_of_secret,
     node_id_or_none,
     normalize_node_id,
@@ -49,7 +49,7 @@ from soundtime.p2p.transport.base import (
     StreamHandler,
     Transport,
 )
-from soundtime.p2p.transport.endpoint import ALPN, MAX_INCOMING_PER_PEER, IrohTransport
+from soundtime.p2p.transport.endpoint import ALPN, IrohTransport
 from soundtime.p2p.transport.errors import (
     CloseCode,
     ConnectFailed,
@@ -66,7 +66,6 @@ from soundtime.p2p.transport.streams import IrohConnection, IrohStream, Spawn
 
 __all__ = [
     "ALPN",
-    "MAX_INCOMING_PER_PEER",
     "AdmitHook",
     "Callbacks",
     "CloseCode",

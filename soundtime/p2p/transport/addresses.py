@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from soundtime.p2p.ids import is_node_id
 from soundtime.p2p.transport._iroh import _message, ffi
 
 
@@ -18,18 +19,7 @@ class PeerAddress:
     relay_url: str | None = None
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _BRACKETED = re.compile(r"\[(?P<host>[^\]]+)\]:(?P<port>[0-9]+)")
-
-
-def is_node_id(text: str) -> bool:
-    """Whether ``text`` has the shape of a node id: exactly 64 lower-case hexadecimal characters.
-
-    The one node-id check of the package. Ids in bulk data (origins of announced tracks, sources of search hits,
-    block lists, LAN announcements) are checked for their shape only; :func:`normalize_node_id` also checks that
-    the id is an Ed25519 public key (~27 µs each) before we dial or register it.
-    """
-    return _HEX64.fullmatch(text) is not None
 
 
 def normalize_node_id(text: str) -> str:

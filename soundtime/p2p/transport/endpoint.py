@@ -25,9 +25,6 @@ log = logging.getLogger("soundtime.p2p.transport")  # one logger name for the wh
 
 ALPN = b"soundtime/p2p/1"
 
-#: Incoming connections one node id may hold at once; a new one closes its oldest.
-MAX_INCOMING_PER_PEER = 4
-
 
 class _BindPreset(ffi.Preset):
     """Minimal (no lookup) or n0 (relays, DNS) baseline, then one ``bind_addr`` per address family (note #8)."""
@@ -92,6 +89,7 @@ class _Settings:
     on_stream: StreamHandler
     admit: AdmitHook
     max_connections: int
+    max_incoming_per_peer: int
     max_streams: int
     heartbeat_frame: Callable[[], bytes] | None
     heartbeat_interval: float
@@ -126,6 +124,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         on_stream: StreamHandler,
         admit: AdmitHook,
         max_connections: int = 256,
+        max_incoming_per_peer: int = 4,
         max_streams_per_connection: int = 64,
         bind_host_v4: str | None = "0.0.0.0",  # noqa: S104 - listening on all interfaces is the point
         bind_host_v6: str | None = "::",
@@ -141,7 +140,8 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         """Bind the endpoint on ``port`` (0: random) for both address families and start accepting.
 
         ``bind_host_v6=None`` leaves IPv6 unpinned (iroh then binds ``[::]`` on a random port itself; neither
-        family can be turned off). ``heartbeat_frame`` returns the complete bytes to send (length prefix
+        family can be turned off). One node id holds at most ``max_incoming_per_peer`` incoming connections: a new
+        one closes its oldest. ``heartbeat_frame`` returns the complete bytes to send (length prefix
         included); ``on_connection_lost`` is called when a pooled outgoing connection ends without us choosing to
         close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost). The
         transport's tasks run in a group of ``jobs`` (a supervisor of its own when None).
@@ -152,6 +152,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
             on_stream=on_stream,
             admit=admit,
             max_connections=max_connections,
+            max_incoming_per_peer=max_incoming_per_peer,
             max_streams=max_streams_per_connection,
             heartbeat_frame=heartbeat_frame,
             heartbeat_interval=heartbeat_interval,
@@ -391,7 +392,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         self._note_move(peer)
         conns = self._incoming.setdefault(node_id, set())
         conns.add(peer)
-        if len(conns) > MAX_INCOMING_PER_PEER:  # one identity cannot take every connection slot
+        if len(conns) > self._settings.max_incoming_per_peer:  # one identity cannot take every connection slot
             oldest = min((c for c in conns if c is not peer), key=lambda c: c.last_used)
             oldest.close(CloseCode.OVERLOADED, b"too many connections")
             self._forget(oldest)
