@@ -29,7 +29,7 @@ def _query(text: Any) -> Function[Any]:
     return func.prefix_tsquery(text)
 
 
-async def _plan_with_values(session: AsyncSession) -> None:
+async def plan_with_values(session: AsyncSession) -> None:
     """Plan the rest of this transaction's statements with their parameter values, never with a generic plan.
 
     The query text decides the plan: a common word is best found by walking the newest rows, a rare one through
@@ -79,54 +79,55 @@ def _ranked(entity: type[Track | Album | Artist], title: Any) -> Subquery:
     )
 
 
-def _in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
-    """ORDER BY of rows joined to a :func:`_ranked` subquery."""
+def in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
+    """ORDER BY of rows joined to a :func:`_ranked` subquery (such as :data:`RANKED_TRACKS`)."""
     return ranked.c.rank.desc(), ranked.c.whole_words.desc(), ranked.c.sort_key, ranked.c.id
 
 
-# Built once: the statements' compiled forms are reused (a search runs three of them).
-_RANKED_TRACKS = _ranked(Track, Track.title)
+# Built once: the statements' compiled forms are reused (a search runs three of them). The ranked subqueries take
+# the values of :func:`search_values`; other readers (the Subsonic API) join their own columns to them, after
+# :func:`plan_with_values`.
+RANKED_TRACKS = _ranked(Track, Track.title)
 _TRACKS = (
     library.track_select()
-    .add_columns(_RANKED_TRACKS.c.rank)
-    .join(_RANKED_TRACKS, _RANKED_TRACKS.c.id == Track.id)
-    .order_by(*_in_rank_order(_RANKED_TRACKS))
+    .add_columns(RANKED_TRACKS.c.rank)
+    .join(RANKED_TRACKS, RANKED_TRACKS.c.id == Track.id)
+    .order_by(*in_rank_order(RANKED_TRACKS))
 )
-_RANKED_ALBUMS = _ranked(Album, Album.title)
+RANKED_ALBUMS = _ranked(Album, Album.title)
 _ALBUMS = (
-    library.album_select()
-    .join(_RANKED_ALBUMS, _RANKED_ALBUMS.c.id == Album.id)
-    .order_by(*_in_rank_order(_RANKED_ALBUMS))
+    library.album_select().join(RANKED_ALBUMS, RANKED_ALBUMS.c.id == Album.id).order_by(*in_rank_order(RANKED_ALBUMS))
 )
-_RANKED_ARTISTS = _ranked(Artist, Artist.name)
+RANKED_ARTISTS = _ranked(Artist, Artist.name)
 _ARTISTS = (
     library.artist_select()
-    .join(_RANKED_ARTISTS, _RANKED_ARTISTS.c.id == Artist.id)
-    .order_by(*_in_rank_order(_RANKED_ARTISTS))
+    .join(RANKED_ARTISTS, RANKED_ARTISTS.c.id == Artist.id)
+    .order_by(*in_rank_order(RANKED_ARTISTS))
 )
 
 
-def _values(text: str, limit: int) -> dict[str, Any]:
+def search_values(text: str, limit: int) -> dict[str, Any]:
+    """The parameters of the ranked subqueries: the best ``limit`` matches of the search box's ``text``."""
     return {"text": text, "limit": limit, "pool": max(CANDIDATES, limit)}
 
 
 async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
     """Tracks matching every word (as prefixes), best first (see :func:`_ranked`), with their relevance."""
-    await _plan_with_values(session)
-    rows = await session.execute(_TRACKS, _values(text, limit))
+    await plan_with_values(session)
+    rows = await session.execute(_TRACKS, search_values(text, limit))
     return [(library.track_row(row), float(row[-1])) for row in rows]
 
 
 async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library.AlbumRow]:
     """Albums whose title matches every word, best first (see :func:`_ranked`)."""
-    await _plan_with_values(session)
-    return [library.album_row(row) for row in await session.execute(_ALBUMS, _values(text, limit))]
+    await plan_with_values(session)
+    return [library.album_row(row) for row in await session.execute(_ALBUMS, search_values(text, limit))]
 
 
 async def search_artists(session: AsyncSession, text: str, limit: int) -> list[library.ArtistRow]:
     """Artists whose name matches every word, best first (see :func:`_ranked`)."""
-    await _plan_with_values(session)
-    return [library.artist_row(row) for row in await session.execute(_ARTISTS, _values(text, limit))]
+    await plan_with_values(session)
+    return [library.artist_row(row) for row in await session.execute(_ARTISTS, search_values(text, limit))]
 
 
 # --- distributed search --------------------------------------------------------------------------------------

@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 _WORD = re.compile(r"[^\W_]", re.UNICODE)
 
 
-def _searchable(text: str) -> bool:
+def searchable(text: str) -> bool:
     """Text without any letter or digit finds nothing (and costs no query)."""
     return _WORD.search(text) is not None
 
 
 async def _local(session: AsyncSession, text: str, limit: int) -> tuple[SearchResults, list[tuple[TrackRow, float]]]:
-    if not _searchable(text):
+    if not searchable(text):
         return SearchResults(query=text, tracks=[], albums=[], artists=[]), []
     tracks = await repo.search_tracks(session, text, limit)
     albums = await repo.search_albums(session, text, limit)
@@ -60,7 +60,7 @@ async def _ask_peers(context: AppContext, text: str, limit: int, user_key: str) 
     Runs outside any transaction: no database connection is held while peers answer.
     """
     peers = context.peer_search
-    if peers is None or not _searchable(text):
+    if peers is None or not searchable(text):
         return FanOut()
     peers.fanout.admit(user_key)
     return await peers.fanout.ask_peers(text, limit)
@@ -86,7 +86,7 @@ async def search_everywhere(
         results, local = await _local(session, text, limit)
         if fan is None:
             return results
-        hits, found = await merge(session, text, limit, fan, local) if _searchable(text) else ([], [])
+        hits, found = await merge(session, text, limit, fan, local) if searchable(text) else ([], [])
     results.p2p = _p2p_results(context, hits, found, fan)
     return results
 
@@ -95,7 +95,7 @@ async def search_peers(context: AppContext, text: str, limit: int, user_key: str
     """``GET /api/p2p/search``: the library and its peers, merged and ranked on one scale."""
     fan = await _ask_peers(context, text, limit, user_key)
     async with context.db.transaction() as session:
-        hits, found = await merge(session, text, limit, fan) if _searchable(text) else ([], [])
+        hits, found = await merge(session, text, limit, fan) if searchable(text) else ([], [])
     return P2PSearchResults(query=text, **dict(_p2p_results(context, hits, found, fan)))
 
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text, true
+from sqlalchemy import BindParameter, Integer, Select, Subquery, and_, bindparam, exists, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from soundtime.models import Album, AlbumAnnotation, Artist, ArtistAnnotation, Track, TrackAnnotation
+from soundtime.search import repository as search
 
 AlbumArtist = aliased(Artist, name="album_artist")
 
@@ -92,7 +93,7 @@ class ArtistRow:
 # --- songs ---------------------------------------------------------------------------------------------------
 
 
-def _songs(user_id: uuid.UUID) -> Any:
+def _songs(user_id: uuid.UUID | BindParameter[Any]) -> Any:
     annotation = and_(TrackAnnotation.track_id == Track.id, TrackAnnotation.user_id == user_id)
     return (
         select(
@@ -128,8 +129,8 @@ def _songs(user_id: uuid.UUID) -> Any:
     )
 
 
-async def _song_rows(session: AsyncSession, stmt: Select[Any]) -> list[SongRow]:
-    return [SongRow(*row) for row in await session.execute(stmt)]
+async def _song_rows(session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None) -> list[SongRow]:
+    return [SongRow(*row) for row in await session.execute(stmt, values)]
 
 
 _ALBUM_ORDER = (Track.disc_number.asc().nulls_last(), Track.track_number.asc().nulls_last(), func.lower(Track.title))
@@ -267,7 +268,7 @@ async def songs_after(
 # --- albums --------------------------------------------------------------------------------------------------
 
 
-def _albums(user_id: uuid.UUID) -> Any:
+def _albums(user_id: uuid.UUID | BindParameter[Any]) -> Any:
     counts = (
         select(
             func.count().label("songs"),
@@ -301,8 +302,8 @@ def _albums(user_id: uuid.UUID) -> Any:
     )
 
 
-async def _album_rows(session: AsyncSession, stmt: Select[Any]) -> list[AlbumRow]:
-    return [_album_row(row) for row in await session.execute(stmt)]
+async def _album_rows(session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None) -> list[AlbumRow]:
+    return [_album_row(row) for row in await session.execute(stmt, values)]
 
 
 def _album_row(row: Any) -> AlbumRow:
@@ -425,7 +426,7 @@ async def album_of_track(session: AsyncSession, track_id: uuid.UUID) -> uuid.UUI
 # --- artists -------------------------------------------------------------------------------------------------
 
 
-def _artists(user_id: uuid.UUID) -> Any:
+def _artists(user_id: uuid.UUID | BindParameter[Any]) -> Any:
     album_count = select(func.count()).where(Album.artist_id == Artist.id).correlate(Artist).scalar_subquery()
     has_cover = exists().where(Album.artist_id == Artist.id, Album.cover_hash.is_not(None)).correlate(Artist)
     annotation = and_(ArtistAnnotation.artist_id == Artist.id, ArtistAnnotation.user_id == user_id)
@@ -442,8 +443,11 @@ def _listed() -> Any:
     )
 
 
-async def _artist_rows(session: AsyncSession, stmt: Select[Any]) -> list[ArtistRow]:
-    return [ArtistRow(row[0], row[1], int(row[2]), bool(row[3]), row[4], row[5]) for row in await session.execute(stmt)]
+async def _artist_rows(
+    session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None
+) -> list[ArtistRow]:
+    rows = await session.execute(stmt, values)
+    return [ArtistRow(row[0], row[1], int(row[2]), bool(row[3]), row[4], row[5]) for row in rows]
 
 
 async def index_artists(session: AsyncSession, user_id: uuid.UUID) -> list[ArtistRow]:
@@ -482,6 +486,48 @@ async def starred_artists(session: AsyncSession, user_id: uuid.UUID, limit: int)
     """The caller's starred artists, most recently starred first."""
     stmt = _artists(user_id).where(ArtistAnnotation.starred_at.is_not(None))
     return await _artist_rows(session, stmt.order_by(ArtistAnnotation.starred_at.desc(), Artist.id).limit(limit))
+
+
+# --- text search ---------------------------------------------------------------------------------------------
+# The library search's ranked matches (soundtime.search.repository) joined directly to the Subsonic columns: one
+# statement per kind, built once (the caller's id is a parameter).
+
+_USER = bindparam("user", type_=Track.id.type)
+_OFFSET = bindparam("offset", type_=Integer)
+_COUNT = bindparam("count", type_=Integer)
+
+
+def _best(stmt: Select[Any], ranked: Subquery) -> Select[Any]:
+    matched = stmt.join(ranked, ranked.c.id == stmt.selected_columns[0])
+    return matched.order_by(*search.in_rank_order(ranked)).offset(_OFFSET).limit(_COUNT)
+
+
+_BEST_SONGS = _best(_songs(_USER), search.RANKED_TRACKS)
+_BEST_ALBUMS = _best(_albums(_USER), search.RANKED_ALBUMS)
+_BEST_ARTISTS = _best(_artists(_USER), search.RANKED_ARTISTS)
+
+
+async def _matching(session: AsyncSession, user_id: uuid.UUID, text: str, offset: int, count: int) -> dict[str, Any]:
+    await search.plan_with_values(session)
+    return {**search.search_values(text, offset + count), "user": user_id, "offset": offset, "count": count}
+
+
+async def best_songs(session: AsyncSession, user_id: uuid.UUID, text: str, offset: int, count: int) -> list[SongRow]:
+    """Songs ``offset`` to ``offset + count`` of the matches of the search box's ``text``, ranked as the library
+    search ranks them."""
+    return await _song_rows(session, _BEST_SONGS, await _matching(session, user_id, text, offset, count))
+
+
+async def best_albums(session: AsyncSession, user_id: uuid.UUID, text: str, offset: int, count: int) -> list[AlbumRow]:
+    """Albums ``offset`` to ``offset + count`` of the matches of ``text`` (see :func:`best_songs`)."""
+    return await _album_rows(session, _BEST_ALBUMS, await _matching(session, user_id, text, offset, count))
+
+
+async def best_artists(
+    session: AsyncSession, user_id: uuid.UUID, text: str, offset: int, count: int
+) -> list[ArtistRow]:
+    """Artists ``offset`` to ``offset + count`` of the matches of ``text`` (see :func:`best_songs`)."""
+    return await _artist_rows(session, _BEST_ARTISTS, await _matching(session, user_id, text, offset, count))
 
 
 # --- genres, covers, counts ----------------------------------------------------------------------------------

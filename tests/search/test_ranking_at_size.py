@@ -3,6 +3,8 @@ sensible one for words so common that only the newest matches are ranked (bounde
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 import httpx
@@ -90,6 +92,56 @@ async def test_ordinary_queries_rank_exactly_as_an_exhaustive_sort(
             assert [item["id"] for item in body[kind]] == expected, (q, kind)
             compared += len(expected)
     assert compared > 1000  # the queries found plenty
+
+
+async def _search3(client: httpx.AsyncClient, password: str, q: str, **windows: int) -> dict[str, Any]:
+    salt = secrets.token_hex(6)
+    signed = {"u": "alice", "t": hashlib.md5((password + salt).encode()).hexdigest(), "s": salt, "v": "1.16.1"}
+    response = await client.get("/rest/search3", params={**signed, "c": "test", "f": "json", "query": q, **windows})
+    body: dict[str, Any] = response.json()["subsonic-response"]
+    assert body["status"] == "ok", body
+    found: dict[str, Any] = body["searchResult3"]
+    return found
+
+
+async def _app_password(client: httpx.AsyncClient, token: str) -> str:
+    created = await client.post("/api/me/app-passwords", json={"name": "phone"}, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    password: str = created.json()["password"]
+    return password
+
+
+async def test_subsonic_search_ranks_and_pages_as_the_library_search(client: httpx.AsyncClient, ordinary: str) -> None:
+    password = await _app_password(client, ordinary)
+    pairs = (f"{a} {b}" for a, b in zip(WORDS[30:34], WORDS[40:44], strict=True))
+    for q in [*WORDS[:6], *(w[:3] for w in WORDS[20:24]), *pairs]:
+        body = await _search(client, ordinary, q, limit=60)
+        expected = {kind: [item["id"] for item in body[kind]] for kind in ("tracks", "albums", "artists")}
+        for offset, count in ((0, 20), (20, 20), (40, 20), (7, 3)):
+            windows = {
+                f"{k}{w}": v for k in ("song", "album", "artist") for w, v in (("Offset", offset), ("Count", count))
+            }
+            found = await _search3(client, password, q, **windows)
+            window = slice(offset, offset + count)
+            assert [s["id"].removeprefix("tr-") for s in found.get("song", [])] == expected["tracks"][window], q
+            assert [a["id"].removeprefix("al-") for a in found.get("album", [])] == expected["albums"][window], q
+            assert [a["id"].removeprefix("ar-") for a in found.get("artist", [])] == expected["artists"][window], q
+
+
+async def test_subsonic_search_of_a_very_common_word_matches_the_library_search(
+    client: httpx.AsyncClient, common: str
+) -> None:
+    password = await _app_password(client, common)
+    expected = [t["id"] for t in (await _search(client, common, "love", limit=100))["tracks"]]
+    songs = []
+    for offset in range(0, 100, 25):
+        found = await _search3(client, password, "love", songOffset=offset, songCount=25, albumCount=0, artistCount=0)
+        assert "album" not in found
+        songs += [s["id"].removeprefix("tr-") for s in found["song"]]
+    assert songs == expected
+    # Ranked matches end at 500 per kind: a window past them is empty, one across the end is cut there.
+    assert (await _search3(client, password, "love", songOffset=500, songCount=10)).get("song", []) == []
+    assert len((await _search3(client, password, "love", songOffset=495, songCount=10))["song"]) == 5
 
 
 @pytest.fixture

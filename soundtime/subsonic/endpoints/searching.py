@@ -101,38 +101,36 @@ async def _everything(call: Call) -> tuple[list[repo.ArtistRow], list[repo.Album
     return artists, albums, songs
 
 
-async def _ranked(call: Call, text: str, windows: dict[Kind, Window]) -> tuple[SearchResults, list[P2PTrack]]:
-    """The library's matches, and peers' tracks the library does not hold (first page only)."""
+async def _with_peers(
+    call: Call, text: str, windows: dict[Kind, Window]
+) -> tuple[SearchResults, list[P2PTrack]] | None:
+    """The library's matches and peers' tracks the library does not hold, on the first page of a server that asks
+    peers; None when peers are not asked or did not answer in time (busy, rate-limited)."""
+    context = call.context
+    if not (context.settings.subsonic_search_peers and context.p2p is not None and windows["song"].offset == 0):
+        return None
     deepest = max(w.offset + w.count for w in windows.values())
     limit = min(MAX_RANKED, max(1, deepest))
-    context = call.context
-    if context.settings.subsonic_search_peers and context.p2p is not None and windows["song"].offset == 0:
-        user_key = str(call.me.user_id)
-        try:
-            found = await asyncio.wait_for(
-                search.search_everywhere(context, text, limit, user_key, include_p2p=True), PEER_BUDGET
-            )
-        except (TimeoutError, TooManyRequests, ServiceUnavailable):
-            pass
-        else:
-            remote_only = [hit for hit in (found.p2p.results if found.p2p else []) if hit.track_id is None]
-            return found, remote_only
-    async with call.session() as session:
-        return await search.search(session, text, limit), []
+    try:
+        found = await asyncio.wait_for(
+            search.search_everywhere(context, text, limit, str(call.me.user_id), include_p2p=True), PEER_BUDGET
+        )
+    except (TimeoutError, TooManyRequests, ServiceUnavailable):
+        return None
+    return found, [hit for hit in (found.p2p.results if found.p2p else []) if hit.track_id is None]
 
 
 def _slice(items: list[Any], window: Window) -> list[Any]:
     return items[window.offset : window.offset + window.count]
 
 
-async def _search(call: Call) -> tuple[list[repo.ArtistRow], list[repo.AlbumRow], list[repo.SongRow], list[P2PTrack]]:
-    check_folder(call)
-    text = (call.params.get("query") or "").strip()
-    if text in EVERYTHING:
-        everything = await _everything(call)
-        return *everything, []
-    windows: dict[Kind, Window] = {kind: _window(call, kind) for kind in ("artist", "album", "song")}
-    results, remote_only = await _ranked(call, text.strip('"'), windows)
+Found = tuple[list[repo.ArtistRow], list[repo.AlbumRow], list[repo.SongRow], list[P2PTrack]]
+
+
+async def _rows_of(
+    call: Call, results: SearchResults, remote_only: list[P2PTrack], windows: dict[Kind, Window]
+) -> Found:
+    """The Subsonic rows of a search's results (those still in the library), peers' tracks after the songs."""
     artist_ids = [a.id for a in _slice(results.artists, windows["artist"])]
     album_ids = [a.id for a in _slice(results.albums, windows["album"])]
     song_ids = [t.id for t in _slice(results.tracks, windows["song"])]
@@ -148,6 +146,34 @@ async def _search(call: Call) -> tuple[list[repo.ArtistRow], list[repo.AlbumRow]
         [song_rows[i] for i in song_ids if i in song_rows],
         remote_only[:room],
     )
+
+
+async def _local(call: Call, text: str, windows: dict[Kind, Window]) -> Found:
+    """The library's matches in each window: one transaction, one ranked statement per kind asked for."""
+    if not search.searchable(text):
+        return [], [], [], []
+    found: dict[Kind, list[Any]] = {}
+    user = call.me.user_id
+    best: dict[Kind, Any] = {"artist": repo.best_artists, "album": repo.best_albums, "song": repo.best_songs}
+    async with call.session() as session:
+        for kind, window in windows.items():
+            count = min(window.count, MAX_RANKED - window.offset)
+            found[kind] = await best[kind](session, user, text, window.offset, count) if count > 0 else []
+    return found["artist"], found["album"], found["song"], []
+
+
+async def _search(call: Call) -> Found:
+    check_folder(call)
+    text = (call.params.get("query") or "").strip()
+    if text in EVERYTHING:
+        everything = await _everything(call)
+        return *everything, []
+    windows: dict[Kind, Window] = {kind: _window(call, kind) for kind in ("artist", "album", "song")}
+    text = text.strip('"')
+    with_peers = await _with_peers(call, text, windows)
+    if with_peers is None:
+        return await _local(call, text, windows)
+    return await _rows_of(call, *with_peers, windows)
 
 
 @endpoint("search3")
