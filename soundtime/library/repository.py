@@ -1,107 +1,23 @@
-"""All SQL of the library: batched upserts for ingest, keyset-paginated lists, details and deletion."""
+"""The library's SQL that writes: batched upserts for ingest, the files a folder import read, upkeep of blobs and
+covers, and deletion. Reads are in :mod:`.lists`, :mod:`.details` and :mod:`.rows`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from soundtime.models import Album, Artist, Cover, ImportedFile, Track
 
-AlbumArtist = aliased(Artist, name="album_artist")
 _LOCK_CLASS = 0x5354  # advisory-lock namespace of blob digests ("ST")
 _FOREIGN_KEY_VIOLATIONS = {"23503", "23001"}  # foreign_key_violation, restrict_violation
 _UPSERT_ATTEMPTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class TrackColumns:
-    """The columns of a track that lists, details and search hits show (read as plain values, not ORM objects:
-    a page of 50 tracks costs a fraction of the CPU)."""
-
-    id: uuid.UUID
-    title: str
-    track_number: int | None
-    disc_number: int | None
-    year: int | None
-    genre: str | None
-    duration_secs: float
-    format: str
-    bitrate_kbps: int | None
-    sample_rate: int | None
-    channels: int | None
-    content_hash: str
-    file_size: int
-    origin_node: str | None
-    uploaded_by: uuid.UUID | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ArtistName:
-    """An artist as other rows refer to it."""
-
-    id: uuid.UUID
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlbumName:
-    """An album as a track refers to it."""
-
-    id: uuid.UUID
-    title: str
-    cover_hash: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AlbumColumns:
-    """The columns of an album that lists and details show."""
-
-    id: uuid.UUID
-    title: str
-    year: int | None
-    genre: str | None
-    cover_hash: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TrackRow:
-    """A track with its artist, album and album artist, as lists and details need them."""
-
-    track: TrackColumns
-    artist: ArtistName
-    album: AlbumName | None
-    album_artist: ArtistName | None
-
-
-@dataclass(frozen=True, slots=True)
-class AlbumRow:
-    """An album with its artist and track count; ``sort_key`` is the database's ``lower(title)``."""
-
-    album: AlbumColumns
-    artist: ArtistName
-    track_count: int
-    sort_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class ArtistRow:
-    """An artist with counts; ``sort_key`` is the database's ``lower(name)`` (cursors must use its value)."""
-
-    artist: ArtistName
-    album_count: int
-    track_count: int
-    sort_key: str
 
 
 # --- locking -------------------------------------------------------------------------------------------------
@@ -341,82 +257,7 @@ async def delete_covers_if_unused(session: AsyncSession, digests: list[str]) -> 
     return len((await session.execute(stmt.returning(Cover.hash))).all())
 
 
-# --- reads ---------------------------------------------------------------------------------------------------
-# Lists, details and search read plain columns, not ORM entities, with statements built once (their compiled
-# form and cache key are reused): a page of tracks costs several times less CPU than loading it as objects.
-
-_TRACK_COLUMNS = tuple(getattr(Track, column.name) for column in fields(TrackColumns))
-_ALBUM_COLUMNS = tuple(getattr(Album, column.name) for column in fields(AlbumColumns))
-_T = len(_TRACK_COLUMNS)
-_A = len(_ALBUM_COLUMNS)
-_ID = Track.id.type
-_LIMIT = bindparam("limit", type_=Integer)
-
-
-def track_select() -> Select[Any]:
-    """Tracks with their artist, album and album artist: the columns :func:`track_row` reads (more may follow)."""
-    return (
-        select(*_TRACK_COLUMNS, Artist.id, Artist.name, Album.id, Album.title, Album.cover_hash)
-        .add_columns(AlbumArtist.id, AlbumArtist.name)
-        .join(Artist, Artist.id == Track.artist_id)
-        .outerjoin(Album, Album.id == Track.album_id)
-        .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
-    )
-
-
-def track_row(row: Sequence[Any]) -> TrackRow:
-    """The track of a row of :func:`track_select` (columns added after its own are left to the caller)."""
-    album = AlbumName(row[_T + 2], row[_T + 3], row[_T + 4]) if row[_T + 2] is not None else None
-    album_artist = ArtistName(row[_T + 5], row[_T + 6]) if row[_T + 5] is not None else None
-    return TrackRow(TrackColumns(*row[:_T]), ArtistName(row[_T], row[_T + 1]), album, album_artist)
-
-
-def _keyset(stmt: Select[Any], key: Any, key_type: Any, *, descending: bool = False) -> tuple[Select[Any], Select[Any]]:
-    """``stmt`` in (``key``, id) order, ``:limit`` rows: (the first page, the page after ``:key`` and ``:id``); the id
-    is the first column ``stmt`` selects."""
-    id_column = stmt.selected_columns[0]
-    after = tuple_(bindparam("key", type_=key_type), bindparam("id", type_=_ID))
-    if descending:
-        first = stmt.order_by(key.desc(), id_column.desc()).limit(_LIMIT)
-        return first, first.where(tuple_(key, id_column) < after)
-    first = stmt.order_by(key, id_column).limit(_LIMIT)
-    return first, first.where(tuple_(key, id_column) > after)
-
-
-async def _page(
-    session: AsyncSession, pages: tuple[Select[Any], Select[Any]], after: tuple[Any, uuid.UUID] | None, **values: Any
-) -> Sequence[Any]:
-    """The rows of a page of :func:`_keyset` statements: the first, or the one after the cursor ``after``."""
-    if after is None:
-        return list(await session.execute(pages[0], values))
-    return list(await session.execute(pages[1], {**values, "key": after[0], "id": after[1]}))
-
-
-_TRACK_BY_ID = track_select().where(Track.id == bindparam("id"))
-_TRACKS_BY_IDS = track_select().where(Track.id.in_(bindparam("ids", expanding=True)))
-_NEWEST_TRACKS = _keyset(track_select(), Track.created_at, Track.created_at.type, descending=True)
-_ALBUM_TRACKS = (
-    track_select()
-    .where(Track.album_id == bindparam("album"))
-    .order_by(
-        Track.disc_number.asc().nulls_last(), Track.track_number.asc().nulls_last(), func.lower(Track.title), Track.id
-    )
-)
-_TRACK_SORT_KEY = func.lower(Track.title)
-_ARTIST_TRACKS = _keyset(
-    track_select().add_columns(_TRACK_SORT_KEY).where(Track.artist_id == bindparam("artist")), _TRACK_SORT_KEY, String()
-)
-
-
-async def _by_ids(session: AsyncSession, stmt: Select[Any], ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    """The rows of ``stmt`` (which takes ``:ids``) for these ids; none, without a query, for no ids."""
-    return (await session.execute(stmt, {"ids": list(ids)})).all() if ids else []
-
-
-async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackRow | None:
-    """One track with its artist and album."""
-    row = (await session.execute(_TRACK_BY_ID, {"id": track_id})).first()
-    return track_row(row) if row is not None else None
+# --- deletion ------------------------------------------------------------------------------------------------
 
 
 async def get_track_entity(session: AsyncSession, track_id: uuid.UUID, *, lock: bool = False) -> Track | None:
@@ -427,142 +268,9 @@ async def get_track_entity(session: AsyncSession, track_id: uuid.UUID, *, lock: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_tracks(session: AsyncSession, limit: int, after: tuple[datetime, uuid.UUID] | None) -> list[TrackRow]:
-    """Newest tracks first, ``limit`` of them after the keyset cursor ``after``."""
-    return [track_row(row) for row in await _page(session, _NEWEST_TRACKS, after, limit=limit)]
-
-
-async def tracks_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TrackRow]:
-    """{id: row} for the given track ids."""
-    rows = [track_row(row) for row in await _by_ids(session, _TRACKS_BY_IDS, ids)]
-    return {row.track.id: row for row in rows}
-
-
-async def album_tracks(session: AsyncSession, album_id: uuid.UUID) -> list[TrackRow]:
-    """The tracks of an album in disc, track and title order."""
-    return [track_row(row) for row in await session.execute(_ALBUM_TRACKS, {"album": album_id})]
-
-
-async def artist_tracks(
-    session: AsyncSession, artist_id: uuid.UUID, limit: int, after: tuple[str, uuid.UUID] | None = None
-) -> list[tuple[TrackRow, str]]:
-    """Tracks performed by an artist by title (case-insensitive) then id, ``limit`` of them after the keyset
-    cursor ``after``; each with its sort key (the database's ``lower(title)``, which cursors must use)."""
-    rows = await _page(session, _ARTIST_TRACKS, after, artist=artist_id, limit=limit)
-    return [(track_row(row), row[-1]) for row in rows]
-
-
-def album_select() -> Select[Any]:
-    """Albums with their artist, track count and sort key: the columns :func:`album_row` reads."""
-    track_count = select(func.count()).where(Track.album_id == Album.id).correlate(Album).scalar_subquery().label("n")
-    sort_key = func.lower(Album.title).label("sort_key")
-    return select(*_ALBUM_COLUMNS, Artist.id, Artist.name, track_count, sort_key).join(
-        Artist, Artist.id == Album.artist_id
-    )
-
-
-def album_row(row: Sequence[Any]) -> AlbumRow:
-    """The album of a row of :func:`album_select`."""
-    return AlbumRow(AlbumColumns(*row[:_A]), ArtistName(row[_A], row[_A + 1]), row[_A + 2], row[_A + 3])
-
-
-_ALBUM_SORT_KEY = func.lower(Album.title)
-_ALBUMS = _keyset(album_select(), _ALBUM_SORT_KEY, String())
-_ALBUM_BY_ID = album_select().where(Album.id == bindparam("id"))
-_ALBUMS_BY_IDS = album_select().where(Album.id.in_(bindparam("ids", expanding=True)))
-_ALBUMS_OF_ARTIST = (
-    album_select()
-    .where(Album.artist_id == bindparam("artist"))
-    .order_by(Album.year.desc().nulls_last(), _ALBUM_SORT_KEY, Album.id)
-)
-
-
-async def list_albums(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[AlbumRow]:
-    """Albums by title (case-insensitive), ``limit`` of them after ``after``."""
-    return [album_row(row) for row in await _page(session, _ALBUMS, after, limit=limit)]
-
-
-async def get_album(session: AsyncSession, album_id: uuid.UUID) -> AlbumRow | None:
-    """One album with its artist and track count."""
-    row = (await session.execute(_ALBUM_BY_ID, {"id": album_id})).first()
-    return album_row(row) if row is not None else None
-
-
-async def albums_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AlbumRow]:
-    """{id: row} for the given album ids."""
-    rows = [album_row(row) for row in await _by_ids(session, _ALBUMS_BY_IDS, ids)]
-    return {row.album.id: row for row in rows}
-
-
-async def albums_of_artist(session: AsyncSession, artist_id: uuid.UUID) -> list[AlbumRow]:
-    """Albums whose album artist is ``artist_id``, newest year first."""
-    return [album_row(row) for row in await session.execute(_ALBUMS_OF_ARTIST, {"artist": artist_id})]
-
-
-def artist_select() -> Select[Any]:
-    """Artists with album and track counts and sort key: the columns :func:`artist_row` reads."""
-    albums = select(func.count()).where(Album.artist_id == Artist.id).correlate(Artist).scalar_subquery()
-    tracks = select(func.count()).where(Track.artist_id == Artist.id).correlate(Artist).scalar_subquery()
-    sort_key = func.lower(Artist.name).label("sort_key")
-    return select(Artist.id, Artist.name, albums.label("albums"), tracks.label("tracks"), sort_key)
-
-
-def artist_row(row: Sequence[Any]) -> ArtistRow:
-    """The artist of a row of :func:`artist_select`."""
-    return ArtistRow(ArtistName(row[0], row[1]), row[2], row[3], row[4])
-
-
-_ARTIST_SORT_KEY = func.lower(Artist.name)
-_ARTISTS = _keyset(artist_select(), _ARTIST_SORT_KEY, String())
-_ARTIST_BY_ID = artist_select().where(Artist.id == bindparam("id"))
-_ARTISTS_BY_IDS = artist_select().where(Artist.id.in_(bindparam("ids", expanding=True)))
-
-
-async def list_artists(session: AsyncSession, limit: int, after: tuple[str, uuid.UUID] | None) -> list[ArtistRow]:
-    """Artists by name (case-insensitive), ``limit`` of them after ``after``."""
-    return [artist_row(row) for row in await _page(session, _ARTISTS, after, limit=limit)]
-
-
-async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistRow | None:
-    """One artist with counts."""
-    row = (await session.execute(_ARTIST_BY_ID, {"id": artist_id})).first()
-    return artist_row(row) if row is not None else None
-
-
-async def artists_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ArtistRow]:
-    """{id: row} for the given artist ids."""
-    rows = [artist_row(row) for row in await _by_ids(session, _ARTISTS_BY_IDS, ids)]
-    return {row.artist.id: row for row in rows}
-
-
-async def artist_exists(session: AsyncSession, artist_id: uuid.UUID) -> bool:
-    """Whether the artist is in the library."""
-    return (await session.execute(select(Artist.id).where(Artist.id == artist_id))).first() is not None
-
-
 async def album_cover_hash(session: AsyncSession, album_id: uuid.UUID) -> str | None:
     """The cover hash of an album (None without cover or album)."""
     return (await session.execute(select(Album.cover_hash).where(Album.id == album_id))).scalar_one_or_none()
-
-
-async def cover_of_album(session: AsyncSession, album_id: uuid.UUID) -> Cover | None:
-    """The cover row of an album, if it has one."""
-    stmt = select(Cover).join(Album, Album.cover_hash == Cover.hash).where(Album.id == album_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def cover_of_track(session: AsyncSession, track_id: uuid.UUID) -> Cover | None:
-    """The cover of the album a track belongs to."""
-    stmt = (
-        select(Cover)
-        .join(Album, Album.cover_hash == Cover.hash)
-        .join(Track, Track.album_id == Album.id)
-        .where(Track.id == track_id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-# --- deletion ------------------------------------------------------------------------------------------------
 
 
 async def delete_track(session: AsyncSession, track: Track) -> None:

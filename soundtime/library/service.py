@@ -24,10 +24,11 @@ from soundtime.kit.errors import (
     UnsupportedMediaType,
 )
 from soundtime.kit.pagination import Page, decode_cursor, page_of
+from soundtime.library import details, lists, views
 from soundtime.library import repository as repo
-from soundtime.library import views
 from soundtime.library.ingest import discard_prepared, prepare_written, save_prepared
 from soundtime.library.removal import remove_track
+from soundtime.library.rows import TrackRow
 from soundtime.library.schemas import (
     AlbumDetail,
     AlbumOut,
@@ -90,7 +91,7 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
             if await auth_repo.get_user(session, user_id) is None:
                 raise Unauthorized("account no longer exists", code="invalid_token")
             (outcome,) = await save_prepared(session, [prepared], context.audio, context.blobs, uploaded_by=user_id)
-            row = await repo.get_track(session, outcome.track_id)
+            row = await details.get_track(session, outcome.track_id)
     except BaseException:
         discard_prepared(prepared, context.audio, context.blobs)
         raise
@@ -114,13 +115,13 @@ async def ingest_received(context: AppContext, received: ReceivedFile, user_id: 
 async def list_tracks(session: AsyncSession, limit: int, cursor: str | None) -> Page[TrackOut]:
     """Newest tracks first."""
     after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
-    rows = await repo.list_tracks(session, limit + 1, after)
+    rows = await lists.list_tracks(session, limit + 1, after)
     return page_of(rows, limit, lambda r: (r.track.created_at, r.track.id), views.track_out)
 
 
 async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackOut:
     """One track; 404 if unknown."""
-    row = await repo.get_track(session, track_id)
+    row = await details.get_track(session, track_id)
     if row is None:
         raise NotFound("no such track")
     return views.track_out(row)
@@ -129,23 +130,23 @@ async def get_track(session: AsyncSession, track_id: uuid.UUID) -> TrackOut:
 async def list_albums(session: AsyncSession, limit: int, cursor: str | None) -> Page[AlbumOut]:
     """Albums by title."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
-    rows = await repo.list_albums(session, limit + 1, after)
+    rows = await lists.list_albums(session, limit + 1, after)
     return page_of(rows, limit, lambda r: (r.sort_key, r.album.id), views.album_out)
 
 
 async def get_album(session: AsyncSession, album_id: uuid.UUID) -> AlbumDetail:
     """An album with its tracks; 404 if unknown."""
-    row = await repo.get_album(session, album_id)
+    row = await details.get_album(session, album_id)
     if row is None:
         raise NotFound("no such album")
-    tracks = [views.track_out(t) for t in await repo.album_tracks(session, album_id)]
+    tracks = [views.track_out(t) for t in await details.album_tracks(session, album_id)]
     return AlbumDetail(**views.album_out(row).model_dump(), tracks=tracks)
 
 
 async def list_artists(session: AsyncSession, limit: int, cursor: str | None) -> Page[ArtistOut]:
     """Artists by name."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
-    rows = await repo.list_artists(session, limit + 1, after)
+    rows = await lists.list_artists(session, limit + 1, after)
     return page_of(rows, limit, lambda r: (r.sort_key, r.artist.id), views.artist_out)
 
 
@@ -156,12 +157,12 @@ ARTIST_TRACKS_SHOWN = 50
 async def get_artist(session: AsyncSession, artist_id: uuid.UUID) -> ArtistDetail:
     """An artist with their albums and their first :data:`ARTIST_TRACKS_SHOWN` tracks (the next ones:
     :func:`list_artist_tracks` from ``tracks_next_cursor``); 404 if unknown."""
-    row = await repo.get_artist(session, artist_id)
+    row = await details.get_artist(session, artist_id)
     if row is None:
         raise NotFound("no such artist")
-    albums = [views.album_out(a) for a in await repo.albums_of_artist(session, artist_id)]
+    albums = [views.album_out(a) for a in await details.albums_of_artist(session, artist_id)]
     tracks = _artist_tracks_page(
-        await repo.artist_tracks(session, artist_id, ARTIST_TRACKS_SHOWN + 1), ARTIST_TRACKS_SHOWN
+        await lists.artist_tracks(session, artist_id, ARTIST_TRACKS_SHOWN + 1), ARTIST_TRACKS_SHOWN
     )
     return ArtistDetail(
         **views.artist_out(row).model_dump(), albums=albums, tracks=tracks.items, tracks_next_cursor=tracks.next_cursor
@@ -173,12 +174,12 @@ async def list_artist_tracks(
 ) -> Page[TrackOut]:
     """The tracks an artist performs, by title; 404 if the artist is unknown."""
     after = decode_cursor(cursor, str, uuid.UUID) if cursor else None
-    if not await repo.artist_exists(session, artist_id):
+    if not await details.artist_exists(session, artist_id):
         raise NotFound("no such artist")
-    return _artist_tracks_page(await repo.artist_tracks(session, artist_id, limit + 1, after), limit)
+    return _artist_tracks_page(await lists.artist_tracks(session, artist_id, limit + 1, after), limit)
 
 
-def _artist_tracks_page(rows: list[tuple[repo.TrackRow, str]], limit: int) -> Page[TrackOut]:
+def _artist_tracks_page(rows: list[tuple[TrackRow, str]], limit: int) -> Page[TrackOut]:
     return page_of(rows, limit, lambda r: (r[1], r[0].track.id), lambda r: views.track_out(r[0]))
 
 

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from soundtime.kit.db import Database
 from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
-from soundtime.library import repository as library
+from soundtime.library import details
+from soundtime.library.rows import TrackRow
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError
@@ -46,10 +47,10 @@ class HitImporter:
         self._recent = recent
         self._replicate = replicate
 
-    async def _row(self, digest: str) -> library.TrackRow | None:
+    async def _row(self, digest: str) -> TrackRow | None:
         async with self._db.transaction() as session:
             track_id = await repo.track_id_by_hash(session, digest)
-            return await library.get_track(session, track_id) if track_id is not None else None
+            return await details.get_track(session, track_id) if track_id is not None else None
 
     async def _probe(self, source: str, digest: str) -> int | None:
         try:
@@ -59,7 +60,7 @@ class HitImporter:
             log.info("import of %s: source %s does not answer: %s", digest[:16], source[:16], exc or "timed out")
             return None
 
-    async def import_hit(self, digest: str) -> tuple[library.TrackRow, bool]:
+    async def import_hit(self, digest: str) -> tuple[TrackRow, bool]:
         """The library's track for a recent search hit, and whether it was created now.
 
         NotFound when the hash is in no recent result; ServiceUnavailable when no source answers.

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.library import repository as library
+from soundtime.library import details
 from soundtime.library.facts import TrackFacts, facts_of_row
+from soundtime.library.rows import TrackRow
 from soundtime.p2p import wire
 from soundtime.p2p.tracks import facts_of_item
 from soundtime.search import repository as repo
@@ -36,7 +37,7 @@ async def merge(
     query: str,
     limit: int,
     fan: FanOut,
-    local: list[tuple[library.TrackRow, float]] | None = None,
+    local: list[tuple[TrackRow, float]] | None = None,
 ) -> tuple[list[Hit], list[RemoteHit]]:
     """The best ``limit`` hits of our library (``local``: its search results, if already run) and the peers'
     answers, and the remote hits that matched."""
@@ -48,7 +49,7 @@ async def merge(
 
     others = [digest for digest in fan.variants if digest not in {h.facts.hash for h in hits}]
     held = await repo.held_tracks(session, query, others)
-    held_rows = await library.tracks_by_ids(session, [tid for tid, rank in held.values() if rank is not None])
+    held_rows = await details.tracks_by_ids(session, [tid for tid, rank in held.values() if rank is not None])
     for digest, (track_id, rank) in held.items():
         if rank is not None and track_id in held_rows:
             hits.append(Hit(facts_of_row(held_rows[track_id]), rank, track_id, sources[digest]))

@@ -16,7 +16,7 @@ from sqlalchemy import Integer, String, Subquery, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
-from soundtime.library import repository as library
+from soundtime.library import rows as library_rows
 from soundtime.models import Album, Artist, Peer, Track
 
 #: Matches a search ranks at most (per kind): a query matching more is ranked among its most recently added
@@ -89,18 +89,20 @@ def in_rank_order(ranked: Subquery) -> tuple[Any, ...]:
 # :func:`plan_with_values`.
 RANKED_TRACKS = _ranked(Track, Track.title)
 _TRACKS = (
-    library.track_select()
+    library_rows.track_select()
     .add_columns(RANKED_TRACKS.c.rank)
     .join(RANKED_TRACKS, RANKED_TRACKS.c.id == Track.id)
     .order_by(*in_rank_order(RANKED_TRACKS))
 )
 RANKED_ALBUMS = _ranked(Album, Album.title)
 _ALBUMS = (
-    library.album_select().join(RANKED_ALBUMS, RANKED_ALBUMS.c.id == Album.id).order_by(*in_rank_order(RANKED_ALBUMS))
+    library_rows.album_select()
+    .join(RANKED_ALBUMS, RANKED_ALBUMS.c.id == Album.id)
+    .order_by(*in_rank_order(RANKED_ALBUMS))
 )
 RANKED_ARTISTS = _ranked(Artist, Artist.name)
 _ARTISTS = (
-    library.artist_select()
+    library_rows.artist_select()
     .join(RANKED_ARTISTS, RANKED_ARTISTS.c.id == Artist.id)
     .order_by(*in_rank_order(RANKED_ARTISTS))
 )
@@ -111,23 +113,23 @@ def search_values(text: str, limit: int) -> dict[str, Any]:
     return {"text": text, "limit": limit, "pool": max(CANDIDATES, limit)}
 
 
-async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library.TrackRow, float]]:
+async def search_tracks(session: AsyncSession, text: str, limit: int) -> list[tuple[library_rows.TrackRow, float]]:
     """Tracks matching every word (as prefixes), best first (see :func:`_ranked`), with their relevance."""
     await plan_with_values(session)
     rows = await session.execute(_TRACKS, search_values(text, limit))
-    return [(library.track_row(row), float(row[-1])) for row in rows]
+    return [(library_rows.track_row(row), float(row[-1])) for row in rows]
 
 
-async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library.AlbumRow]:
+async def search_albums(session: AsyncSession, text: str, limit: int) -> list[library_rows.AlbumRow]:
     """Albums whose title matches every word, best first (see :func:`_ranked`)."""
     await plan_with_values(session)
-    return [library.album_row(row) for row in await session.execute(_ALBUMS, search_values(text, limit))]
+    return [library_rows.album_row(row) for row in await session.execute(_ALBUMS, search_values(text, limit))]
 
 
-async def search_artists(session: AsyncSession, text: str, limit: int) -> list[library.ArtistRow]:
+async def search_artists(session: AsyncSession, text: str, limit: int) -> list[library_rows.ArtistRow]:
     """Artists whose name matches every word, best first (see :func:`_ranked`)."""
     await plan_with_values(session)
-    return [library.artist_row(row) for row in await session.execute(_ARTISTS, search_values(text, limit))]
+    return [library_rows.artist_row(row) for row in await session.execute(_ARTISTS, search_values(text, limit))]
 
 
 # --- distributed search --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soundtime.blobs.store import BlobStore
 from soundtime.context import AppContext
 from soundtime.kit.errors import Gone, NotFound, ServiceUnavailable
+from soundtime.library import details
 from soundtime.library import repository as repo
 from soundtime.models import Cover
 from soundtime.p2p import health
@@ -83,9 +84,9 @@ def _cover(blobs: BlobStore, cover: Cover | None) -> Media:
 
 async def album_cover(session: AsyncSession, blobs: BlobStore, album_id: uuid.UUID) -> Media:
     """An album's cover image."""
-    return _cover(blobs, await repo.cover_of_album(session, album_id))
+    return _cover(blobs, await details.cover_of_album(session, album_id))
 
 
 async def track_cover(session: AsyncSession, blobs: BlobStore, track_id: uuid.UUID) -> Media:
     """The cover image of the album a track belongs to."""
-    return _cover(blobs, await repo.cover_of_track(session, track_id))
+    return _cover(blobs, await details.cover_of_track(session, track_id))
