@@ -172,11 +172,19 @@ def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
             )
             created.raise_for_status()
             client = Client(server.base, "bench", created.json()["password"])
-            classes = _classes(rare)
-            _measure(client, classes, 1)  # warm up
-            timings, ping = _measure(client, classes, rounds)
-            figures["sync"] = _sync(client, tracks)
-            figures |= server.rss_mb()
+            try:
+                classes = _classes(rare)
+                _measure(client, classes, 1)  # warm up
+                timings, ping = _measure(client, classes, rounds)
+                figures["sync"] = _sync(client, tracks)
+                figures |= server.rss_mb()
+            finally:  # a kept library reused run after run keeps one app password (sign-in checks each of them)
+                revoked = httpx.delete(
+                    f"{server.base}/api/me/app-passwords/{created.json()['id']}",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=30,
+                )
+                revoked.raise_for_status()
         finally:
             server.stop()
     base = benchlib.latency(ping)

@@ -136,7 +136,7 @@ async def test_subsonic_search_of_a_very_common_word_matches_the_library_search(
     songs = []
     for offset in range(0, 100, 25):
         found = await _search3(client, password, "love", songOffset=offset, songCount=25, albumCount=0, artistCount=0)
-        assert "album" not in found
+        assert found.get("album", []) == []
         songs += [s["id"].removeprefix("tr-") for s in found["song"]]
     assert songs == expected
     # Ranked matches end at 500 per kind: a window past them is empty, one across the end is cut there.
