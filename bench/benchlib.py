@@ -157,6 +157,17 @@ def process_cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+class ServerCpu:
+    """CPU milliseconds a server process and its database cluster spent since this was made, as a running total."""
+
+    def __init__(self, pid: int, cluster: EmbeddedPostgres) -> None:
+        self.pid, self.postgres = pid, ClusterCpu(cluster)
+        self.postgres.start()
+
+    def ms(self) -> float:
+        return (process_cpu_seconds(self.pid) + self.postgres.seconds()) * 1000
+
+
 # --- a real server ---------------------------------------------------------------------------------------------
 
 

@@ -160,19 +160,8 @@ def _search_check(name: str) -> Callable[[Any], None] | None:
     return {"search_common_word": full, "search_prefix": full, "search_no_match": empty}.get(name)
 
 
-class _Cpu:
-    """CPU milliseconds the server process and its database spent, read as a running total."""
-
-    def __init__(self, server: benchlib.Server, postgres: benchlib.ClusterCpu) -> None:
-        self.server, self.postgres = server, postgres
-        postgres.start()
-
-    def ms(self) -> float:
-        return (benchlib.process_cpu_seconds(self.server.process.pid) + self.postgres.seconds()) * 1000
-
-
 def _measure(
-    client: httpx.Client, classes: dict[str, list[Request]], rounds: int, cpu: _Cpu
+    client: httpx.Client, classes: dict[str, list[Request]], rounds: int, cpu: benchlib.ServerCpu
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float], dict[str, float]]:
     """({class: timings}, {class: p95 of each round}, /healthz timings, {class: server + database CPU ms per
     request, the /healthz request before it taken off})."""
@@ -239,7 +228,7 @@ def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
                 headers = {"Authorization": f"Bearer {token}"}
                 with httpx.Client(base_url=server.base, headers=headers, timeout=60) as client:
                     classes = _classes(facts)
-                    cpu = _Cpu(server, benchlib.ClusterCpu(cluster))
+                    cpu = benchlib.ServerCpu(server.process.pid, cluster)
                     _measure(client, {name: requests[:2] for name, requests in classes.items()}, 1, cpu)  # warm up
                     before = server.rss_mb()
                     server.reset_peak_rss()  # the peak so far: start-up and the login (Argon2id: 64 MiB a hash)

@@ -9,6 +9,8 @@ Run from the repository root:  .venv/bin/python bench/subsonic_bench.py [--track
   work (a search that asks peers waits for them, up to 3 s, by design).
 - Every request is signed as clients sign them (``u``, ``t`` = md5(app password + ``s``), ``s``, ``v``, ``c``,
   ``f=json``); each is preceded by a ``ping`` with the same authentication, the baseline.
+- ``cpu_ms``: CPU milliseconds the server and PostgreSQL spent per request of a class (the ping before it
+  taken off): far less sensitive to the machine's other load than latency.
 - search3 classes: a very common word, a rare word, a prefix, several words (20 songs, 20 albums, 20 artists per
   answer, as Symfonium and DSub ask). getAlbumList2: every list type (size 50), first page and a deep one.
 - Sync: ``search3`` with an empty query, 500 songs a page (no artists or albums), from offset 0 to the end, as
@@ -113,12 +115,20 @@ def _classes(rare: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
 
 
 def _measure(
-    client: Client, classes: dict[str, list[tuple[str, dict[str, Any]]]], rounds: int
-) -> tuple[dict[str, list[float]], list[float]]:
+    client: Client, classes: dict[str, list[tuple[str, dict[str, Any]]]], rounds: int, cpu: benchlib.ServerCpu
+) -> tuple[dict[str, list[float]], list[float], dict[str, float]]:
+    """({class: timings}, ping timings, {class: server + database CPU ms per request, the ping before it taken
+    off})."""
     timings: dict[str, list[float]] = {name: [] for name in classes}
     ping: list[float] = []
+    cpu_ms: dict[str, float] = dict.fromkeys(classes, 0.0)
+    ping_cpu = 0.0
     for _ in range(rounds):
+        started_cpu = cpu.ms()
+        ping.extend(client.timed("ping", {})[0] for _ in range(REQUESTS_PER_ROUND))  # its own CPU
+        ping_cpu += cpu.ms() - started_cpu
         for name, requests in classes.items():
+            started_cpu = cpu.ms()
             for index in range(REQUESTS_PER_ROUND):
                 ping.append(client.timed("ping", {})[0])
                 endpoint, params = requests[index % len(requests)]
@@ -126,7 +136,10 @@ def _measure(
                 if name == "search3_common_word" and len(body["searchResult3"].get("song", [])) != 20:
                     raise RuntimeError("a common-word search3 returned fewer than 20 songs")
                 timings[name].append(elapsed)
-    return timings, ping
+            cpu_ms[name] += cpu.ms() - started_cpu
+    per_ping = ping_cpu / (rounds * REQUESTS_PER_ROUND)
+    per_request = {name: round(cpu_ms[name] / (rounds * REQUESTS_PER_ROUND) - per_ping, 2) for name in classes}
+    return timings, ping, {"ping": round(per_ping, 2), **per_request}
 
 
 def _sync(client: Client, expected: int) -> dict[str, Any]:
@@ -174,8 +187,9 @@ def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
             client = Client(server.base, "bench", created.json()["password"])
             try:
                 classes = _classes(rare)
-                _measure(client, classes, 1)  # warm up
-                timings, ping = _measure(client, classes, rounds)
+                cpu = benchlib.ServerCpu(server.process.pid, cluster)
+                _measure(client, classes, 1, cpu)  # warm up
+                timings, ping, cpu_ms = _measure(client, classes, rounds, cpu)
                 figures["sync"] = _sync(client, tracks)
                 figures |= server.rss_mb()
             finally:  # a kept library reused run after run keeps one app password (sign-in checks each of them)
@@ -188,11 +202,11 @@ def run(tracks: int, keep: Path | None, rounds: int) -> dict[str, Any]:
         finally:
             server.stop()
     base = benchlib.latency(ping)
-    figures["ping"] = base
+    figures["ping"] = {**base, "cpu_ms": cpu_ms["ping"]}
     worst = {"search3": 0.0, "getAlbumList2": 0.0}
     for name, values in timings.items():
         summary = benchlib.latency(values)
-        figures[name] = {**summary, "p95_over_ping_p50": round(summary["p95"] / base["p50"], 1)}
+        figures[name] = {**summary, "p95_over_ping_p50": round(summary["p95"] / base["p50"], 1), "cpu_ms": cpu_ms[name]}
         family = name.split("_")[0]
         worst[family] = max(worst[family], summary["p95"])
     figures["worst_p95_ms"] = worst
