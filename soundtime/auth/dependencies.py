@@ -56,6 +56,17 @@ async def current_user(session: SessionDep, claims: Annotated[Claims, Depends(ac
     return user
 
 
+async def checked_claims(session: SessionDep, claims: Annotated[Claims, Depends(access_claims)]) -> Claims:
+    """The access token's claims, its account checked in the request's transaction exactly as :func:`current_user`
+    checks it (401 if it no longer exists, is disabled, or the token was revoked), without loading the account:
+    for routes that only need to know that the caller is signed in."""
+    state = await repo.account_state(session, claims.user_id)
+    if state is None:
+        raise Unauthorized("account no longer exists", code="invalid_token")
+    refuse(claims, disabled=state[0], generation=state[1])
+    return claims
+
+
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     """The current user, who must be an administrator."""
     if not user.is_admin:
@@ -76,5 +87,6 @@ def auth_rate_limit(request: Request, context: ContextDep) -> None:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+CheckedClaims = Annotated[Claims, Depends(checked_claims)]
 AdminUser = Annotated[User, Depends(admin_user)]
 MediaClaims = Annotated[Claims, Depends(media_claims)]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from soundtime.auth.dependencies import CurrentUser, access_claims
+from soundtime.auth.dependencies import CheckedClaims, CurrentUser, access_claims
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import AppError, BadRequest, PayloadTooLarge
@@ -148,14 +148,14 @@ async def upload_batch(request: Request, claims: UploaderClaims, context: Contex
 
 @router.get("/api/tracks", summary="Tracks, newest first")
 async def list_tracks(
-    _: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    _: CheckedClaims, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Page[TrackOut]:
     """A page of tracks (keyset-paginated)."""
     return await service.list_tracks(session, limit, cursor)
 
 
 @router.get("/api/tracks/{track_id}", summary="One track")
-async def get_track(track_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> TrackOut:
+async def get_track(track_id: uuid.UUID, _: CheckedClaims, session: SessionDep) -> TrackOut:
     """A track with its artist and album."""
     return await service.get_track(session, track_id)
 
@@ -172,21 +172,21 @@ async def delete_track(track_id: uuid.UUID, user: CurrentUser, session: SessionD
 
 @router.get("/api/albums", summary="Albums by title")
 async def list_albums(
-    _: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    _: CheckedClaims, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Page[AlbumOut]:
     """A page of albums (keyset-paginated)."""
     return await service.list_albums(session, limit, cursor)
 
 
 @router.get("/api/albums/{album_id}", summary="One album with its tracks")
-async def get_album(album_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> AlbumDetail:
+async def get_album(album_id: uuid.UUID, _: CheckedClaims, session: SessionDep) -> AlbumDetail:
     """An album and its tracks in disc/track order."""
     return await service.get_album(session, album_id)
 
 
 @router.get("/api/artists", summary="Artists by name")
 async def list_artists(
-    _: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    _: CheckedClaims, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Page[ArtistOut]:
     """A page of artists (keyset-paginated)."""
     return await service.list_artists(session, limit, cursor)
@@ -194,13 +194,13 @@ async def list_artists(
 
 @router.get("/api/artists/{artist_id}/tracks", summary="The tracks an artist performs, by title")
 async def list_artist_tracks(
-    artist_id: uuid.UUID, _: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    artist_id: uuid.UUID, _: CheckedClaims, session: SessionDep, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Page[TrackOut]:
     """A page of the artist's tracks (keyset-paginated); 404 for an unknown artist."""
     return await service.list_artist_tracks(session, artist_id, limit, cursor)
 
 
 @router.get("/api/artists/{artist_id}", summary="One artist with albums and tracks")
-async def get_artist(artist_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> ArtistDetail:
+async def get_artist(artist_id: uuid.UUID, _: CheckedClaims, session: SessionDep) -> ArtistDetail:
     """An artist, their albums and their tracks."""
     return await service.get_artist(session, artist_id)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.auth import repository as auth_repo
 from soundtime.auth.dependencies import access_claims
+from soundtime.auth.gate import refuse
 from soundtime.auth.tokens import Claims
 from soundtime.context import ContextDep, SessionDep
 from soundtime.kit.errors import Unauthorized
@@ -29,16 +30,18 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 AccessClaims = Annotated[Claims, Depends(access_claims)]
 
 
-async def _check_account(session: AsyncSession, user_id: uuid.UUID) -> None:
-    if await auth_repo.get_user(session, user_id) is None:
+async def _check_account(session: AsyncSession, claims: Claims) -> None:
+    state = await auth_repo.account_state(session, claims.user_id)
+    if state is None:
         raise Unauthorized("account no longer exists", code="invalid_token")
+    refuse(claims, disabled=state[0], generation=state[1])
 
 
 async def signed_in(context: ContextDep, claims: AccessClaims) -> uuid.UUID:
     """The signed-in user's id, checked in a short transaction of its own: no database connection stays held
     while peers answer (up to 10 s)."""
     async with context.db.transaction() as session:
-        await _check_account(session, claims.user_id)
+        await _check_account(session, claims)
     return claims.user_id
 
 
@@ -66,7 +69,7 @@ async def search(
     if include_p2p:  # the request's session stays unused (it holds no connection) while peers answer
         user_id = await signed_in(context, claims)
         return await service.search_everywhere(context, q, limit, str(user_id), include_p2p=True)
-    await _check_account(session, claims.user_id)  # in the search's own transaction: fewer round trips
+    await _check_account(session, claims)  # in the search's own transaction: fewer round trips
     return await service.search(session, q, limit)
 
 
