@@ -10,7 +10,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, Integer, Select, Subquery, and_, bindparam, exists, func, or_, select, text, true
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -18,6 +33,10 @@ from soundtime.models import Album, AlbumAnnotation, Artist, ArtistAnnotation, T
 from soundtime.search import repository as search
 
 AlbumArtist = aliased(Artist, name="album_artist")
+#: The caller (statements built once take it as a parameter) and a list of row ids (one array parameter: one
+#: prepared statement whatever the number of ids).
+_USER = bindparam("user", type_=Track.id.type)
+_IDS = bindparam("ids", type_=ARRAY(Track.id.type))
 
 
 def _artist_order() -> Any:
@@ -129,6 +148,9 @@ def _songs(user_id: uuid.UUID | BindParameter[Any]) -> Any:
     )
 
 
+_SONGS_BY_IDS = _songs(_USER).where(Track.id == any_(_IDS))
+
+
 async def _song_rows(session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None) -> list[SongRow]:
     return [SongRow(*row) for row in await session.execute(stmt, values)]
 
@@ -141,7 +163,7 @@ async def songs_by_ids(session: AsyncSession, user_id: uuid.UUID, ids: Iterable[
     unique = list(set(ids))
     if not unique:
         return {}
-    return {row.id: row for row in await _song_rows(session, _songs(user_id).where(Track.id.in_(unique)))}
+    return {row.id: row for row in await _song_rows(session, _SONGS_BY_IDS, {"user": user_id, "ids": unique})}
 
 
 async def _songs_in_order(session: AsyncSession, user_id: uuid.UUID, ids: Select[Any]) -> list[SongRow]:
@@ -302,6 +324,9 @@ def _albums(user_id: uuid.UUID | BindParameter[Any]) -> Any:
     )
 
 
+_ALBUMS_BY_IDS = _albums(_USER).where(Album.id == any_(_IDS))
+
+
 async def _album_rows(session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None) -> list[AlbumRow]:
     return [_album_row(row) for row in await session.execute(stmt, values)]
 
@@ -319,7 +344,7 @@ async def albums_by_ids(
     unique = list(set(ids))
     if not unique:
         return {}
-    return {row.id: row for row in await _album_rows(session, _albums(user_id).where(Album.id.in_(unique)))}
+    return {row.id: row for row in await _album_rows(session, _ALBUMS_BY_IDS, {"user": user_id, "ids": unique})}
 
 
 async def _albums_in_order(session: AsyncSession, user_id: uuid.UUID, ids: Select[Any]) -> list[AlbumRow]:
@@ -443,6 +468,9 @@ def _listed() -> Any:
     )
 
 
+_ARTISTS_BY_IDS = _artists(_USER).where(Artist.id == any_(_IDS))
+
+
 async def _artist_rows(
     session: AsyncSession, stmt: Select[Any], values: dict[str, Any] | None = None
 ) -> list[ArtistRow]:
@@ -462,7 +490,8 @@ async def artists_by_ids(
     unique = list(set(ids))
     if not unique:
         return {}
-    return {row.id: row for row in await _artist_rows(session, _artists(user_id).where(Artist.id.in_(unique)))}
+    values = {"user": user_id, "ids": unique}
+    return {row.id: row for row in await _artist_rows(session, _ARTISTS_BY_IDS, values)}
 
 
 async def artists_after(
@@ -492,7 +521,6 @@ async def starred_artists(session: AsyncSession, user_id: uuid.UUID, limit: int)
 # The library search's ranked matches (soundtime.search.repository) joined directly to the Subsonic columns: one
 # statement per kind, built once (the caller's id is a parameter).
 
-_USER = bindparam("user", type_=Track.id.type)
 _OFFSET = bindparam("offset", type_=Integer)
 _COUNT = bindparam("count", type_=Integer)
 
