@@ -237,7 +237,11 @@ async def test_five_instances_on_a_lossy_network_converge_play_and_end_healthy(
     for instance, wanted in ((listener, digest), (other, other_digest)):
         async with instance.client() as http:
             played = await http.get(f"/api/tracks/{await track_id(instance, wanted)}/stream")
-        assert (played.status_code, played.content) == (200, origins[wanted][1]), f"seed {seed}"
+        assert (played.status_code, played.content) == (200, origins[wanted][1]), (
+            f"instance {instance.index} playing a track of instance {origins[wanted][0].index}: "
+            f"{played.status_code} {played.text[:300] if played.status_code != 200 else ''}; "
+            f"{await troubles(instance)}; seed {seed}; {events}"
+        )
 
     stats = network.stats()
     if network.kind == "netns":  # the network really was slow and lossy
