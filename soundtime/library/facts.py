@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from soundtime.library.rows import TrackRow
+from soundtime.library.repository.rows import TrackRow
 
 #: What every shape of a track carries (rows, announcements, search hits, HTTP answers).
 SUMMARY = ("hash", "title", "artist_name", "album_title", "duration_secs", "format", "genre", "year", "bitrate_kbps")

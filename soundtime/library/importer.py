@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
-from soundtime.library import repository as repo
 from soundtime.library.ingest import (
     PreparedTrack,
     discard_prepared,
@@ -32,6 +31,7 @@ from soundtime.library.ingest import (
     save_prepared,
 )
 from soundtime.library.removal import remove_track
+from soundtime.library.repository import writes as repo
 from soundtime.library.tags import AudioRejected
 
 log = logging.getLogger(__name__)

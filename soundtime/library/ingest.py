@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.blobs.store import BlobStore, BlobTooLarge, BlobWriter, PendingBlob
 from soundtime.kit.db import on_commit
-from soundtime.library import repository as repo
+from soundtime.library.repository import writes as repo
 from soundtime.library.tags import UNKNOWN_ARTIST, AudioRejected, AudioTags, read_tags
 
 _COPY_CHUNK = 1 << 20

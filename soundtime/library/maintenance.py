@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
-from soundtime.library import repository as repo
+from soundtime.library.repository import writes as repo
 
 log = logging.getLogger(__name__)
 

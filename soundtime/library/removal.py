@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import on_commit, on_rollback
-from soundtime.library import repository as repo
+from soundtime.library.repository import writes as repo
 from soundtime.models import Track
 
 

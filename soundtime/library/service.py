@@ -24,11 +24,12 @@ from soundtime.kit.errors import (
     UnsupportedMediaType,
 )
 from soundtime.kit.pagination import Page, decode_cursor, page_of
-from soundtime.library import details, lists, views
-from soundtime.library import repository as repo
+from soundtime.library import views
 from soundtime.library.ingest import discard_prepared, prepare_written, save_prepared
 from soundtime.library.removal import remove_track
-from soundtime.library.rows import TrackRow
+from soundtime.library.repository import details, lists
+from soundtime.library.repository import writes as repo
+from soundtime.library.repository.rows import TrackRow
 from soundtime.library.schemas import (
     AlbumDetail,
     AlbumOut,

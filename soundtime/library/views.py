@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from soundtime.library.rows import AlbumColumns, AlbumName, AlbumRow, ArtistRow, TrackRow
+from soundtime.library.repository.rows import AlbumColumns, AlbumName, AlbumRow, ArtistRow, TrackRow
 from soundtime.library.schemas import AlbumOut, ArtistOut, TrackOut
 
 

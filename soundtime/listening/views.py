@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.library import details as library
 from soundtime.library import views as library_views
+from soundtime.library.repository import details as library
 from soundtime.library.schemas import AlbumOut, ArtistOut, TrackOut
 from soundtime.listening import m3u
 from soundtime.listening.repository import PlaylistRow, entry_track_ids

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from soundtime.kit.db import Database
-from soundtime.library import repository as library_repo
+from soundtime.library.repository import writes as library_repo
 from soundtime.library.tags import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
 from soundtime.p2p.policy import Limits

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from soundtime.kit.db import Database
 from soundtime.kit.errors import NotFound, ServiceUnavailable, Unprocessable
-from soundtime.library import details
-from soundtime.library.rows import TrackRow
+from soundtime.library.repository import details
+from soundtime.library.repository.rows import TrackRow
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerError

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.library import details
 from soundtime.library.facts import TrackFacts, facts_of_row
-from soundtime.library.rows import TrackRow
+from soundtime.library.repository import details
+from soundtime.library.repository.rows import TrackRow
 from soundtime.p2p import wire
 from soundtime.p2p.tracks import facts_of_item
 from soundtime.search import repository as repo

@@ -16,7 +16,7 @@ from sqlalchemy import Integer, String, Subquery, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
-from soundtime.library import rows as library_rows
+from soundtime.library.repository import rows as library_rows
 from soundtime.models import Album, Artist, Peer, Track
 
 #: Matches a search ranks at most (per kind): a query matching more is ranked among its most recently added

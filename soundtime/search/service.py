@@ -11,7 +11,7 @@ from soundtime.context import AppContext
 from soundtime.kit.errors import ServiceUnavailable
 from soundtime.library import views
 from soundtime.library.facts import summary
-from soundtime.library.rows import TrackRow
+from soundtime.library.repository.rows import TrackRow
 from soundtime.library.schemas import TrackOut
 from soundtime.search import repository as repo
 from soundtime.search.distributed import FanOut, RemoteHit

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soundtime.blobs.store import BlobStore
 from soundtime.context import AppContext
 from soundtime.kit.errors import Gone, NotFound, ServiceUnavailable
-from soundtime.library import details
-from soundtime.library import repository as repo
+from soundtime.library.repository import details
+from soundtime.library.repository import writes as repo
 from soundtime.models import Cover
 from soundtime.p2p import health
 from soundtime.p2p.face import RemoteTrack

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
-from soundtime.library import repository as repo
 from soundtime.library.maintenance import collect_garbage
+from soundtime.library.repository import writes as repo
 from soundtime.models import Album, Cover
 from tests.support.api import context_of, register, upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png

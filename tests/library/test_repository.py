@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from soundtime.kit.db import Database
-from soundtime.library import repository as repo
+from soundtime.library.repository import writes as repo
 from soundtime.models import Album, Artist, Track
 
 

@@ -4,7 +4,7 @@ every track's title, artist and album as SoundTime splits and lower-cases them (
 from __future__ import annotations
 
 from soundtime.kit.db import Database
-from soundtime.library import repository as library
+from soundtime.library.repository import writes as library
 from soundtime.search import repository as repo
 from soundtime.search.bloom import add_terms
 

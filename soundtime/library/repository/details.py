@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.library.rows import (
+from soundtime.library.repository.rows import (
     AlbumRow,
     ArtistRow,
     TrackRow,

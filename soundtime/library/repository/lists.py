@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, bindparam, func, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.library.rows import (
+from soundtime.library.repository.rows import (
     AlbumRow,
     ArtistRow,
     TrackRow,
