@@ -73,14 +73,17 @@ async def delete_api_key(session: AsyncSession, user_id: uuid.UUID, key_id: uuid
 
 
 async def user_with_app_passwords(session: AsyncSession, username: str) -> tuple[User, list[AppPassword]] | None:
-    """The user named ``username`` (case-insensitive) and their app passwords."""
-    user = (
-        await session.execute(select(User).where(func.lower(User.username) == username.lower()))
-    ).scalar_one_or_none()
-    if user is None:
+    """The user named ``username`` (case-insensitive) and their app passwords (one statement: every request of a
+    client app asks)."""
+    stmt = (
+        select(User, AppPassword)
+        .outerjoin(AppPassword, AppPassword.user_id == User.id)
+        .where(func.lower(User.username) == username.lower())
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
         return None
-    rows = await session.execute(select(AppPassword).where(AppPassword.user_id == user.id))
-    return user, list(rows.scalars())
+    return rows[0][0], [password for _, password in rows if password is not None]
 
 
 async def user_by_api_key(session: AsyncSession, key_hash: str) -> tuple[User, ApiKey] | None:
