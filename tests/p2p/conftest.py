@@ -159,13 +159,19 @@ async def _admin_token(client: httpx.AsyncClient) -> str:
     return await register(client, "admin")
 
 
-async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.01) -> Any:
-    """Poll an async ``check`` until it returns a truthy value (or fail after ``within`` seconds)."""
+async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll an async ``check`` until it returns a truthy value (or fail after ``within`` seconds).
+
+    The first checks follow each other closely (5 ms, then half as long again each time, up to ``interval``): a
+    condition met at once is seen at once, and a long wait does not spend the event loop on checks.
+    """
     deadline = asyncio.get_running_loop().time() + within
+    pause = min(0.005, interval)
     while True:
         value = await check()
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s (last value {value!r})")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, interval)
