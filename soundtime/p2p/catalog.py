@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Tracks per CatalogSync / CatalogDelta message (spec §4).
 PAGE_SIZE = 500
+#: Announcements checked between two turns of the event loop while a page is ingested.
+CHUNK = 100
 
 _repairs = FixLog()
 
@@ -62,19 +65,25 @@ class Replicated:
     offered: int | None = None
 
 
-def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
-    """Valid announcements, one per hash (the first wins), odd descriptions repaired; problems are logged."""
+async def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
+    """Valid announcements, one per hash (the first wins), odd descriptions repaired; problems are logged.
+
+    Checked :data:`CHUNK` at a time, letting the event loop run in between (a page is thousands of checks).
+    """
     chosen: dict[str, TrackAnnouncement] = {}
     repaired: set[str] = set()
-    for track in tracks:
-        problem = announcement_problem(track, sender)
-        if problem is not None:
-            result.skipped += 1
-            log.info("peer %s: skipped an announced track: %s", sender[:16], problem)
-            continue
-        if track.hash not in chosen:
-            chosen[track.hash], fixed = tidy(track)
-            repaired.update(fixed)
+    for start in range(0, len(tracks), CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        for track in tracks[start : start + CHUNK]:
+            problem = announcement_problem(track, sender)
+            if problem is not None:
+                result.skipped += 1
+                log.info("peer %s: skipped an announced track: %s", sender[:16], problem)
+                continue
+            if track.hash not in chosen:
+                chosen[track.hash], fixed = tidy(track)
+                repaired.update(fixed)
     _repairs.note(sender, sorted(repaired), "announced tracks")
     return list(chosen.values())
 
@@ -116,7 +125,7 @@ async def replicate(
     """
     result = Replicated(offered=offered)
     result.skipped = max(len(tracks) - per_message, 0)
-    valid = _acceptable(tracks[:per_message], sender, result)
+    valid = await _acceptable(tracks[:per_message], sender, result)
     if not valid:
         return result
     known = await repo.known_hashes(session, sender, [t.hash for t in valid])
@@ -130,58 +139,64 @@ async def replicate(
         log.warning("peer %s: catalog quota of %d tracks reached", sender[:16], quota)
         allowed = {t.hash for t in fresh[: max(room, 0)]}
         valid = [t for t in valid if known.get(t.hash) or t.hash in allowed]
-    await _create_tracks(session, sender, [t for t in valid if t.hash not in known], result)
-    await repo.upsert_sources(session, sender, [t.hash for t in valid])
+    new = [t for t in valid if t.hash not in known]
+    created = await _create_tracks(session, sender, new, result)
+    # The sender is the source of the tracks just created; others it offers are recorded (or refreshed) here, and
+    # so are new ones another transaction created first (rare: a race on one hash).
+    others = [t.hash for t in valid] if created < len(new) else [t.hash for t in valid if t.hash in known]
+    await repo.upsert_sources(session, sender, others)
     result.accepted = len(valid)
     return result
 
 
 async def _create_tracks(
     session: AsyncSession, sender: str, tracks: Sequence[TrackAnnouncement], result: Replicated
-) -> None:
-    """Rows for announced tracks that are new here; covers already stored are attached, the others wanted."""
+) -> int:
+    """Rows for announced tracks that are new here, with ``sender`` as their source; covers already stored are
+    attached, the others wanted. Returns how many tracks were created."""
     if not tracks:
-        return
+        return 0
     names = {t.artist_name for t in tracks} | {key[1] for t in tracks if (key := _album_key(t))}
     artist_ids = await library_repo.upsert_artists(session, names)
     albums: dict[tuple[str, uuid.UUID], library_repo.AlbumValues] = {}
+    album_keys: list[tuple[str, uuid.UUID] | None] = []
     for track in tracks:
+        album_key = None
         if (key := _album_key(track)) is not None:
             album_key = (key[0], artist_ids[key[1]])
             albums.setdefault(album_key, library_repo.AlbumValues(*album_key, track.year, track.genre, None))
+        album_keys.append(album_key)
     album_ids = await library_repo.upsert_albums(session, list(albums.values()))
-
-    columns: dict[str, list[Any]] = {name: [] for name in (*repo.REMOTE_TRACK_COLUMNS, *repo.REMOTE_TRACK_NAMES)}
+    album_id = [album_ids[key] if key is not None else None for key in album_keys]
+    created = await repo.insert_remote_tracks(session, sender, _columns(tracks, artist_ids, album_id))
     covers: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
-    for track in tracks:
-        key = _album_key(track)
-        album_id = album_ids[(key[0], artist_ids[key[1]])] if key else None
-        if album_id is not None and track.cover_hash:
-            covers[track.cover_hash].append(album_id)
-        for name, value in _track_values(track, artist_ids[track.artist_name], album_id).items():
-            columns[name].append(value)
-    await repo.insert_remote_tracks(session, sender, columns)
+    for track, album in zip(tracks, album_id, strict=True):
+        if album is not None and track.cover_hash:
+            covers[track.cover_hash].append(album)
     stored = await repo.existing_covers(session, covers)
-    for digest in stored:
-        await repo.show_cover(session, digest, covers[digest])
+    await repo.show_covers(session, {digest: covers[digest] for digest in stored})
     result.missing_covers = {digest: albums for digest, albums in covers.items() if digest not in stored}
+    return created
 
 
-def _track_values(track: TrackAnnouncement, artist_id: uuid.UUID, album_id: uuid.UUID | None) -> dict[str, Any]:
+def _columns(
+    tracks: Sequence[TrackAnnouncement], artist_ids: dict[str, uuid.UUID], album_ids: list[uuid.UUID | None]
+) -> dict[str, list[Any]]:
+    """The column arrays :func:`repo.insert_remote_tracks` takes (one list per column, built column by column)."""
     return {
-        "title": track.title,
-        "artist_id": artist_id,
-        "album_id": album_id,
-        "track_number": track.track_number,
-        "disc_number": track.disc_number,
-        "year": track.year,
-        "genre": track.genre,
-        "duration_secs": track.duration_secs,
-        "format": track.format.lower(),
-        "bitrate_kbps": track.bitrate,
-        "sample_rate": track.sample_rate,
-        "content_hash": track.hash,
-        "file_size": track.file_size,
-        "artist_name": track.artist_name,
-        "album_title": track.album_title if album_id is not None else None,
+        "title": [t.title for t in tracks],
+        "artist_id": [artist_ids[t.artist_name] for t in tracks],
+        "album_id": album_ids,
+        "track_number": [t.track_number for t in tracks],
+        "disc_number": [t.disc_number for t in tracks],
+        "year": [t.year for t in tracks],
+        "genre": [t.genre for t in tracks],
+        "duration_secs": [t.duration_secs for t in tracks],
+        "format": [t.format.lower() for t in tracks],
+        "bitrate_kbps": [t.bitrate for t in tracks],
+        "sample_rate": [t.sample_rate for t in tracks],
+        "content_hash": [t.hash for t in tracks],
+        "file_size": [t.file_size for t in tracks],
+        "artist_name": [t.artist_name for t in tracks],
+        "album_title": [t.album_title if a is not None else None for t, a in zip(tracks, album_ids, strict=True)],
     }

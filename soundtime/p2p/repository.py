@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from soundtime.library.facts import TrackFacts, facts_of_columns
+from soundtime.library.facts import FIELDS as FACT_FIELDS
+from soundtime.library.facts import TrackFacts
 from soundtime.models import Album, Artist, BlockedDomain, Cover, Peer, PeerLink, RemoteTrackSource, Track
 from soundtime.p2p.plans.sources import SourceRow
 
@@ -236,28 +237,30 @@ class CatalogRow:
     facts: TrackFacts
 
 
+#: Where each field of :class:`TrackFacts` comes from in a catalog page's query.
+_FACT_COLUMNS: dict[str, Any] = {
+    "hash": Track.content_hash,
+    "title": Track.title,
+    "artist_name": Artist.name,
+    "album_title": Album.title,
+    "duration_secs": Track.duration_secs,
+    "format": Track.format,
+    "genre": Track.genre,
+    "year": Track.year,
+    "bitrate_kbps": Track.bitrate_kbps,
+    "file_size": Track.file_size,
+    "album_artist_name": AlbumArtist.name,
+    "track_number": Track.track_number,
+    "disc_number": Track.disc_number,
+    "sample_rate": Track.sample_rate,
+    "cover_hash": Album.cover_hash,
+}
+
+
 def _catalog_select() -> Any:
+    """id, created_at, updated_at, then the facts in :class:`TrackFacts` order (rows are read by position)."""
     return (
-        select(
-            Track.id,
-            Track.created_at,
-            Track.updated_at,
-            Track.content_hash.label("hash"),
-            Track.title,
-            Artist.name.label("artist_name"),
-            AlbumArtist.name.label("album_artist_name"),
-            Album.title.label("album_title"),
-            Track.duration_secs,
-            Track.format,
-            Track.file_size,
-            Track.genre,
-            Track.year,
-            Track.track_number,
-            Track.disc_number,
-            Track.bitrate_kbps,
-            Track.sample_rate,
-            Album.cover_hash,
-        )
+        select(Track.id, Track.created_at, Track.updated_at, *(_FACT_COLUMNS[name] for name in FACT_FIELDS))
         .join(Artist, Artist.id == Track.artist_id)
         .outerjoin(Album, Album.id == Track.album_id)
         .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
@@ -266,8 +269,8 @@ def _catalog_select() -> Any:
 
 
 async def _catalog_rows(session: AsyncSession, stmt: Any) -> list[CatalogRow]:
-    rows = (await session.execute(stmt)).mappings()
-    return [CatalogRow(row["id"], row["created_at"], row["updated_at"], facts_of_columns(row)) for row in rows]
+    rows = await (await session.connection()).execute(stmt)  # Core rows: no ORM bookkeeping per row
+    return [CatalogRow(row[0], row[1], row[2], TrackFacts(*row[3:])) for row in rows]
 
 
 async def own_catalog_page(
@@ -338,14 +341,20 @@ REMOTE_TRACK_COLUMNS = {
 REMOTE_TRACK_NAMES = {"artist_name": "text[]", "album_title": "text[]"}
 _COLUMN_LIST = ", ".join(REMOTE_TRACK_COLUMNS)
 _INPUTS = {**REMOTE_TRACK_COLUMNS, **REMOTE_TRACK_NAMES}
-# The vectors are computed for the whole page in the statement (the per-row trigger skips rows that have one).
+# One statement for a page's new tracks and their sender as their source (a source row refers to a track made by
+# the same statement, so it needs no look-up by hash). The vectors are computed for the whole page here (the
+# per-row trigger skips rows that have one). Rows go in hash order, so concurrent pages take their unique-index
+# locks in one order; a hash another transaction inserted meanwhile is skipped (and not counted).
+_VALUES = ", ".join(f"u.{name}" for name in REMOTE_TRACK_COLUMNS)
+_ARRAYS = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INPUTS.items())
 _INSERT_REMOTE_TRACKS = text(
-    f"INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}, search_vector) "  # noqa: S608 - fixed names, values bound
-    "SELECT gen_random_uuid(), CAST(:origin AS varchar), "
-    + ", ".join(f"u.{name}" for name in REMOTE_TRACK_COLUMNS)
-    + ", track_document(u.title, u.artist_name, u.album_title) FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INPUTS.items())
-    + f") AS u({', '.join(_INPUTS)}) ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING"
+    f"WITH created AS (INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}, search_vector) "  # noqa: S608 - fixed names, values bound
+    f"SELECT gen_random_uuid(), CAST(:origin AS varchar), {_VALUES}, "
+    f"track_document(u.title, u.artist_name, u.album_title) FROM unnest({_ARRAYS}) AS u({', '.join(_INPUTS)}) "
+    "ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING RETURNING id), "
+    "sources AS (INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
+    "SELECT id, CAST(:origin AS varchar), true FROM created) "
+    "SELECT count(*) FROM created"
 )
 _UPSERT_SOURCES = text(
     "INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
@@ -355,14 +364,15 @@ _UPSERT_SOURCES = text(
 )
 
 
-async def insert_remote_tracks(session: AsyncSession, origin: str, columns: dict[str, list[Any]]) -> None:
-    """Insert replicated tracks from column arrays (:data:`REMOTE_TRACK_COLUMNS` and :data:`REMOTE_TRACK_NAMES`,
-    one statement); hashes already present keep their row.
+async def insert_remote_tracks(session: AsyncSession, origin: str, columns: dict[str, list[Any]]) -> int:
+    """Insert replicated tracks from column arrays (:data:`REMOTE_TRACK_COLUMNS` and :data:`REMOTE_TRACK_NAMES`)
+    with ``origin`` as their source, in one statement; returns how many were created.
 
-    Rows are inserted in hash order, so concurrent batches take their unique-index locks in one order.
+    Hashes already present keep their row and get no source here (see :func:`upsert_sources`).
     """
-    if columns["content_hash"]:
-        await session.execute(_INSERT_REMOTE_TRACKS, {"origin": origin, **columns})
+    if not columns["content_hash"]:
+        return 0
+    return int((await session.execute(_INSERT_REMOTE_TRACKS, {"origin": origin, **columns})).scalar_one())
 
 
 async def upsert_sources(session: AsyncSession, node_id: str, digests: Sequence[str]) -> None:
@@ -377,12 +387,15 @@ async def source_count(session: AsyncSession, node_id: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+_EXISTING_COVERS = text("SELECT hash FROM covers WHERE hash = ANY(CAST(:hashes AS varchar[]))")
+
+
 async def existing_covers(session: AsyncSession, digests: Iterable[str]) -> set[str]:
     """The cover hashes among ``digests`` that are stored."""
-    unique = list(set(digests))
+    unique = sorted(set(digests))
     if not unique:
         return set()
-    return set((await session.scalars(select(Cover.hash).where(Cover.hash.in_(unique)))).all())
+    return set((await session.scalars(_EXISTING_COVERS, {"hashes": unique})).all())
 
 
 _KNOWN_HASHES = text(
@@ -399,23 +412,31 @@ async def known_hashes(session: AsyncSession, node_id: str, digests: Sequence[st
     return {digest: bool(offered) for digest, offered in rows}
 
 
-async def show_cover(session: AsyncSession, digest: str, album_ids: Sequence[uuid.UUID]) -> None:
-    """Show a stored cover on these albums where they have none and hold no track of our own."""
-    ours = select(Track.id).where(Track.album_id == Album.id, Track.origin_node.is_(None)).exists()
-    await session.execute(
-        update(Album)
-        .where(Album.id.in_(list(album_ids)), Album.cover_hash.is_(None), ~ours)
-        .values(cover_hash=digest)
-        .execution_options(synchronize_session=False)
-    )
+# An album wanted by several covers gets the smallest hash (deterministic); one with tracks of our own keeps its own.
+_SHOW_COVERS = text(
+    "UPDATE albums a SET cover_hash = k.cover_hash FROM ("
+    "SELECT DISTINCT ON (id) id, cover_hash "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:covers AS varchar[])) AS w(id, cover_hash) ORDER BY id, cover_hash"
+    ") k WHERE a.id = k.id AND a.cover_hash IS NULL "
+    "AND NOT EXISTS (SELECT FROM tracks t WHERE t.album_id = a.id AND t.origin_node IS NULL)"
+)
+
+
+async def show_covers(session: AsyncSession, wanted: dict[str, list[uuid.UUID]]) -> None:
+    """Show stored covers ({hash: album ids}) on albums that have none and hold no track of our own (one
+    statement)."""
+    pairs = sorted((album_id, digest) for digest, album_ids in wanted.items() for album_id in album_ids)
+    if pairs:
+        ids, covers = zip(*pairs, strict=True)
+        await session.execute(_SHOW_COVERS, {"ids": list(ids), "covers": list(covers)})
 
 
 async def add_cover(session: AsyncSession, digest: str, mime: str, size: int, album_ids: Sequence[uuid.UUID]) -> None:
-    """Store a fetched cover's row and show it on the albums that want it (see :func:`show_cover`)."""
+    """Store a fetched cover's row and show it on the albums that want it (see :func:`show_covers`)."""
     await session.execute(
         insert(Cover).values(hash=digest, mime=mime, size=size).on_conflict_do_nothing(index_elements=["hash"])
     )
-    await show_cover(session, digest, album_ids)
+    await show_covers(session, {digest: list(album_ids)})
 
 
 # --- sources of replicated audio -------------------------------------------------------------------------------

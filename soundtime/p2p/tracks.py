@@ -10,8 +10,6 @@ from soundtime.p2p.wire import SearchResultItem, TrackAnnouncement
 
 #: Projection field -> wire field, where the names differ.
 _RENAMED = {"bitrate_kbps": "bitrate"}
-#: What an announcement carries beyond the summary.
-_ANNOUNCED = ("file_size", "album_artist_name", "track_number", "disc_number", "sample_rate", "cover_hash")
 
 
 def _on_wire(fields: dict[str, Any]) -> dict[str, Any]:
@@ -19,9 +17,25 @@ def _on_wire(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def announcement(facts: TrackFacts, origin: str) -> TrackAnnouncement:
-    """The announcement of a track held by ``origin``."""
-    extra = {name: getattr(facts, name) for name in _ANNOUNCED}
-    return TrackAnnouncement(**_on_wire(summary(facts)), **extra, origin_node=origin)
+    """The announcement of a track held by ``origin`` (field by field: a catalog push makes thousands)."""
+    return TrackAnnouncement(
+        hash=facts.hash,
+        title=facts.title,
+        artist_name=facts.artist_name,
+        album_artist_name=facts.album_artist_name,
+        album_title=facts.album_title,
+        duration_secs=facts.duration_secs,
+        format=facts.format,
+        file_size=facts.file_size,
+        genre=facts.genre,
+        year=facts.year,
+        track_number=facts.track_number,
+        disc_number=facts.disc_number,
+        bitrate=facts.bitrate_kbps,
+        sample_rate=facts.sample_rate,
+        origin_node=origin,
+        cover_hash=facts.cover_hash,
+    )
 
 
 def search_item(facts: TrackFacts, source: str, relevance: float) -> SearchResultItem:

@@ -1,10 +1,13 @@
-"""Replication of announced tracks into rows, and our catalog in keyset pages (real PostgreSQL)."""
+"""Replication of announced tracks into rows, and our catalog in keyset pages (real PostgreSQL): rows committed and
+searchable at page boundaries, a hostile page judged track by track, a page failing part-way leaves nothing."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text, update
 
 from soundtime.kit.db import Database
@@ -197,3 +200,150 @@ async def test_catalog_pages_are_stable_keyset_pages_of_our_own_tracks(db: Datab
         )
     (delta,) = [page async for page in catalog.catalog_pages(db, ME, since)]
     assert [(t.hash, t.title) for t in delta] == [(hashes[5], "Changed")]
+
+
+# --- ingest page by page
+
+
+async def _ingest(db: Database, sender: str, pages: list[list[Any]]) -> list[catalog.Replicated]:
+    """Each page in its own transaction, the count carried from page to page as the node does."""
+    results, offered = [], None
+    for page in pages:
+        async with db.transaction() as session:
+            result = await catalog.replicate(session, sender, page, quota=10_000, offered=offered)
+        offered = result.offered
+        results.append(result)
+    return results
+
+
+async def _counts(db: Database) -> dict[str, int]:
+    async with db.transaction() as session:
+        return {
+            model.__tablename__: int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+            for model in (Artist, Album, Track, RemoteTrackSource)
+        }
+
+
+async def _found(db: Database, words: str) -> set[str]:
+    """Titles of the tracks whose search document has all of ``words`` (whole words)."""
+    async with db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT title FROM tracks WHERE search_vector @@ exact_tsquery(:q)"), {"q": words}
+        )
+        return {title for (title,) in rows}
+
+
+@pytest.mark.parametrize("sizes", [[499, 1], [500, 500, 1], [1, 500, 999]])
+async def test_pages_of_any_size_are_committed_whole_and_searchable(db: Database, sizes: list[int]) -> None:
+    await _peers(db, A)
+    tracks = [announcement(A, i, title=f"Tune {i} zebra{i}") for i in range(sum(sizes))]
+    pages, start = [], 0
+    for size in sizes:
+        pages.append(tracks[start : start + size])
+        start += size
+    results = await _ingest(db, A, pages)
+    assert [r.accepted for r in results] == sizes
+    assert results[-1].offered == sum(sizes)
+    counts = await _counts(db)
+    assert counts["tracks"] == counts["remote_track_sources"] == sum(sizes)
+    # the first and last track of every page can be found by a word of its own title, its artist and its album
+    edges = [0, *[sum(sizes[: k + 1]) - 1 for k in range(len(sizes))], *[sum(sizes[:k]) for k in range(len(sizes))]]
+    for index in set(edges):
+        assert await _found(db, f"zebra{index}") == {f"Tune {index} zebra{index}"}
+    assert len(await _found(db, f"artist {sizes[0] % 7}")) > 0
+    async with db.transaction() as session:
+        origins = (await session.execute(select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin))).all()
+        unsearchable = await session.execute(select(func.count()).where(Track.search_vector.is_(None)))
+    assert set(origins) == {(A, True)}
+    assert unsearchable.scalar_one() == 0
+
+
+async def test_a_hostile_page_is_judged_track_by_track(db: Database) -> None:
+    await _peers(db, A)
+    good = [announcement(A, i, artist_name=f"Newcomer {i}", album_title=f"Debut {i}") for i in range(3)]
+    page = [
+        announcement(A, 10, hash="Z" * 64),  # bad hash: skipped
+        announcement(A, 11, file_size=-1),  # impossible size: skipped
+        announcement(A, 12, origin_node=C),  # another origin: skipped
+        *good,
+        announcement(A, 0, title="Second copy of track 0"),  # duplicate hash in the page: the first wins
+        announcement(A, 20, title="x" * 5000, artist_name="\x00" * 3, year=20_000),  # repaired, kept
+    ]
+    (result,) = await _ingest(db, A, [page])
+    assert (result.accepted, result.skipped) == (4, 3)
+    async with db.transaction() as session:
+        rows = dict((await session.execute(select(Track.content_hash, Track.title))).all())
+        artists = set((await session.scalars(select(Artist.name))).all())
+        albums = set((await session.scalars(select(Album.title))).all())
+        repaired = (
+            await session.execute(select(Track.title, Track.year).where(Track.content_hash == page[-1].hash))
+        ).one()
+    assert rows[good[0].hash] == "Song 0"
+    assert len(rows) == 4
+    assert {"Newcomer 0", "Newcomer 1", "Newcomer 2", "Unknown Artist"} <= artists
+    assert {"Debut 0", "Debut 1", "Debut 2"} <= albums
+    assert (len(repaired.title), repaired.year) == (255, None)
+
+
+async def test_a_page_that_fails_part_way_leaves_nothing_and_arrives_whole_when_sent_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _peers(db, A)
+    page = [announcement(A, i, artist_name=f"Fresh {i % 3}", album_title=f"Fresh album {i % 5}") for i in range(700)]
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(repo, "existing_covers", broken)  # after artists, albums, tracks and sources were written
+    with pytest.raises(RuntimeError):
+        await _ingest(db, A, [page])
+    assert await _counts(db) == {"artists": 0, "albums": 0, "tracks": 0, "remote_track_sources": 0}
+    monkeypatch.undo()
+    (result,) = await _ingest(db, A, [page])
+    assert result.accepted == 700
+    assert await _counts(db) == {"artists": 3, "albums": 15, "tracks": 700, "remote_track_sources": 700}
+
+
+async def test_a_second_peer_offering_the_same_tracks_becomes_their_second_source(db: Database) -> None:
+    await _peers(db, A, C)
+    await _ingest(db, A, [[announcement(A, i) for i in range(600)]])
+    results = await _ingest(db, C, [[announcement(C, i, origin_node=C) for i in range(300, 900)]])
+    assert results[0].accepted == 600
+    async with db.transaction() as session:
+        per_node = dict(
+            (
+                await session.execute(
+                    select(RemoteTrackSource.node_id, func.count()).group_by(RemoteTrackSource.node_id)
+                )
+            ).all()
+        )
+        origins = dict(
+            (await session.execute(select(Track.origin_node, func.count()).group_by(Track.origin_node))).all()
+        )
+        not_origin = await session.execute(
+            select(func.count()).where(RemoteTrackSource.node_id == C, ~RemoteTrackSource.is_origin)
+        )
+    assert per_node == {A: 600, C: 600}
+    assert origins == {A: 600, C: 300}
+    assert not_origin.scalar_one() == 300  # C's copies of A's tracks
+
+
+async def test_covers_of_a_page_are_shown_on_the_albums_that_want_them(db: Database) -> None:
+    await _peers(db, A)
+    stored, other, missing = "1" * 64, "2" * 64, "3" * 64
+    async with db.transaction() as session:
+        for digest in (stored, other):
+            await session.execute(
+                text("INSERT INTO covers (hash, mime, size) VALUES (:h, 'image/png', 1)"), {"h": digest}
+            )
+    page = [
+        announcement(A, 1, album_title="One", artist_name="X", cover_hash=stored),
+        announcement(A, 2, album_title="One", artist_name="X", cover_hash=other),  # a second cover: the smaller
+        announcement(A, 3, album_title="Two", artist_name="X", cover_hash=other),
+        announcement(A, 4, album_title="Three", artist_name="X", cover_hash=missing),
+    ]
+    (result,) = await _ingest(db, A, [page])
+    async with db.transaction() as session:
+        covers = dict((await session.execute(select(Album.title, Album.cover_hash))).all())
+    assert covers == {"One": stored, "Two": other, "Three": None}
+    assert list(result.missing_covers) == [missing]
