@@ -76,11 +76,11 @@ class RemoteTrackSource(Base):
     """A peer that offers a replicated track's audio (``p2p://<node_id>/<content_hash>``)."""
 
     __tablename__ = "remote_track_sources"
-    __table_args__ = (UniqueConstraint("track_id", "node_id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
-    node_id: Mapped[str] = mapped_column(String(64), ForeignKey("peers.node_id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("peers.node_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     is_origin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     first_seen_at: Mapped[CreatedAt]
     last_seen_at: Mapped[CreatedAt]

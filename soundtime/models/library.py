@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from soundtime.models.base import HEX64_PATTERN, Base, CreatedAt, Hex64, UuidPk
+from soundtime.models.base import HEX64_PATTERN, Base, CreatedAt, Hex64, UuidPk, hex64_check
 
 #: Full-text documents and queries go through the SQL function ``search_document`` (initial migration):
 #: hyphens split words, then PostgreSQL's "simple" configuration (no stemming or stop words). Search vectors are
@@ -106,8 +106,8 @@ class Track(Base):
     __tablename__ = "tracks"
     __table_args__ = (
         UniqueConstraint("content_hash"),
-        CheckConstraint(f"content_hash ~ '{HEX64_PATTERN}'", name="content_hash_hex"),
-        CheckConstraint(f"origin_node IS NULL OR origin_node ~ '{HEX64_PATTERN}'", name="origin_node_hex"),
+        CheckConstraint(hex64_check("content_hash"), name="content_hash_hex"),
+        CheckConstraint(f"origin_node IS NULL OR ({hex64_check('origin_node')})", name="origin_node_hex"),
         CheckConstraint("duration_secs >= 0", name="duration_nonnegative"),
         CheckConstraint("file_size >= 0", name="file_size_nonnegative"),
         Index("ix_tracks_created", "created_at", "id"),

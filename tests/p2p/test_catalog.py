@@ -4,11 +4,13 @@ searchable at page boundaries, a hostile page judged track by track, a page fail
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from soundtime.kit.db import Database
 from soundtime.models import Album, Artist, RemoteTrackSource, Track
@@ -347,3 +349,42 @@ async def test_covers_of_a_page_are_shown_on_the_albums_that_want_them(db: Datab
         covers = dict((await session.execute(select(Album.title, Album.cover_hash))).all())
     assert covers == {"One": stored, "Two": other, "Three": None}
     assert list(result.missing_covers) == [missing]
+
+
+def test_new_track_ids_are_distinct_random_version_4_uuids() -> None:
+    ids = repo.random_uuids(2000)
+    parsed = [uuid.UUID(text) for text in ids]
+    assert [str(u) for u in parsed] == ids
+    assert len(set(parsed)) == 2000
+    assert {(u.version, u.variant) for u in parsed} == {(4, uuid.RFC_4122)}
+    assert repo.random_uuids(0) == []
+
+
+@pytest.mark.parametrize(
+    ("content_hash", "origin_node"),
+    [
+        ("a" * 63, A),
+        ("A" * 64, A),
+        ("g" * 64, A),
+        ("a" * 63 + " ", A),
+        ("é" * 64, A),
+        ("a" * 64, "a" * 63),
+        ("a" * 64, "0123456789ABCDEF" * 4),
+    ],
+)
+async def test_the_database_refuses_a_track_hash_or_origin_that_is_not_64_lowercase_hex(
+    db: Database, content_hash: str, origin_node: str
+) -> None:
+    await _peers(db, A)
+    async with db.transaction() as session:
+        await catalog.replicate(session, A, [announcement(A, 1)], quota=10)  # a valid row: its artist, album
+    insert = text(
+        "INSERT INTO tracks (id, title, artist_id, duration_secs, format, content_hash, file_size, origin_node) "
+        "SELECT gen_random_uuid(), 'x', artist_id, 1, 'flac', :hash, 1, :origin FROM tracks LIMIT 1"
+    )
+    with pytest.raises(IntegrityError, match="ck_tracks_"):
+        async with db.transaction() as session:
+            await session.execute(insert, {"hash": content_hash, "origin": origin_node})
+    async with db.transaction() as session:  # the same row with both right is taken
+        await session.execute(insert, {"hash": "0123456789abcdef" * 4, "origin": "abcdef0123456789" * 4})
+    assert await _count(db, Track) == 2
