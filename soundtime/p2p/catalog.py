@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -200,3 +201,66 @@ def _columns(
         "artist_name": [t.artist_name for t in tracks],
         "album_title": [t.album_title if a is not None else None for t, a in zip(tracks, album_ids, strict=True)],
     }
+
+
+class IngestGate:
+    """Turns at ingesting one sender's messages: up to ``concurrency`` at once (one ingests while another waits on
+    the database), one at a time whenever the pages in flight could reach the sender's quota or its count is not
+    known yet; that count is then read exactly, as :func:`replicate` does alone.
+
+    ``offered`` is the sender's count as of its last ingest (an upper bound, see :func:`_room`), kept here while
+    messages arrive.
+    """
+
+    def __init__(self, concurrency: int, offered: int | None) -> None:
+        self.offered = offered
+        self._concurrency = concurrency
+        self._changed = asyncio.Condition()
+        self._running = 0
+        #: How many tracks the running ingests may add at most.
+        self._reserved = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, wanted: int, quota: int) -> AsyncIterator[Turn]:
+        """Wait for a turn to ingest a message of ``wanted`` tracks; pass its ``offered`` to :func:`replicate` and
+        its result to :meth:`Turn.done`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._may_start(wanted, quota))
+            turn = Turn(None if self.offered is None else self.offered + self._reserved)
+            self._running += 1
+            self._reserved += wanted
+        try:
+            yield turn
+        finally:
+            async with self._changed:
+                self._running -= 1
+                self._reserved -= wanted
+                counted = turn.result.offered if turn.result is not None else None
+                if counted is not None:
+                    if turn.offered is None or self.offered is None:
+                        self.offered = counted  # it ran alone
+                    else:
+                        self.offered += counted - turn.offered  # what it added
+                self._changed.notify_all()
+
+    def _may_start(self, wanted: int, quota: int) -> bool:
+        if self._running == 0:
+            return True
+        return (
+            self._running < self._concurrency
+            and self.offered is not None
+            and self.offered + self._reserved + wanted <= quota
+        )
+
+
+@dataclass
+class Turn:
+    """One turn of an :class:`IngestGate`."""
+
+    #: What to pass as :func:`replicate`'s ``offered``: the sender's count plus what others running may add.
+    offered: int | None
+    result: Replicated | None = None
+
+    def done(self, result: Replicated) -> None:
+        """The ingest committed with this result."""
+        self.result = result

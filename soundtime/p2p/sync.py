@@ -65,8 +65,8 @@ class CatalogSync:
         self._cover_slots = asyncio.Semaphore(self._policy.limits.concurrent_cover_fetches)
         self._covers_in_flight: set[str] = set()
         self._catalog_requests = RateLimiter(1, self._policy.timings.catalog_request_interval, max_keys=10_000)
-        #: One ingest at a time per sender (its quota is checked inside); a lock lives while someone holds it.
-        self._ingest_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: Turns at ingesting each sender's messages (its quota is checked inside); a gate lives while in use.
+        self._ingest_gates: weakref.WeakValueDictionary[str, catalog.IngestGate] = weakref.WeakValueDictionary()
         #: How many tracks recent senders offer, as of their last ingest (spares a count per catalog page).
         self._offered: OrderedDict[str, int] = OrderedDict()
 
@@ -172,12 +172,16 @@ class CatalogSync:
     # --- replicating theirs
 
     async def replicate(self, sender: str, tracks: Sequence[wire.TrackAnnouncement]) -> catalog.Replicated:
-        """Ingest announcements from ``sender`` (one transaction at a time per sender), then fetch missing covers."""
-        lock = self._ingest_locks.setdefault(sender, asyncio.Lock())
-        async with lock:
-            if self._blocklist.is_blocked(sender):  # blocked while this page waited for the lock
+        """Ingest announcements from ``sender`` (a transaction per message, see :class:`catalog.IngestGate`), then
+        fetch missing covers."""
+        limits = self._policy.limits
+        gate = self._ingest_gates.get(sender)
+        if gate is None:
+            gate = catalog.IngestGate(limits.concurrent_ingests, self._offered.get(sender))
+            self._ingest_gates[sender] = gate
+        async with gate.turn(min(len(tracks), limits.max_tracks_per_message), limits.max_tracks_per_peer) as turn:
+            if self._blocklist.is_blocked(sender):  # blocked while this page waited for its turn
                 return catalog.Replicated(skipped=len(tracks))
-            limits = self._policy.limits
             async with self._db.transaction() as session:
                 result = await catalog.replicate(
                     session,
@@ -185,9 +189,10 @@ class CatalogSync:
                     tracks,
                     quota=limits.max_tracks_per_peer,
                     per_message=limits.max_tracks_per_message,
-                    offered=self._offered.get(sender),
+                    offered=turn.offered,
                 )
-            self._remember_offered(sender, result.offered)
+            turn.done(result)
+        self._remember_offered(sender, gate.offered)
         metrics.catalog_ingested(result.accepted, result.skipped)
         if result.accepted:
             self._catalogue_changed()

@@ -388,3 +388,53 @@ async def test_the_database_refuses_a_track_hash_or_origin_that_is_not_64_lowerc
     async with db.transaction() as session:  # the same row with both right is taken
         await session.execute(insert, {"hash": "0123456789abcdef" * 4, "origin": "abcdef0123456789" * 4})
     assert await _count(db, Track) == 2
+
+
+async def _turns(gate: catalog.IngestGate, plan: list[tuple[int, int]], quota: int) -> list[str]:
+    """Run turns of (wanted, added) tracks, each ending when the next starts or 50 ms pass; the order of events."""
+    events: list[str] = []
+
+    async def ingest(name: int, wanted: int, added: int) -> None:
+        async with gate.turn(wanted, quota) as turn:
+            events.append(f"start {name} at {turn.offered}")
+            await asyncio.sleep(0.05)
+            base = turn.offered if turn.offered is not None else 0
+            turn.done(catalog.Replicated(accepted=added, offered=base + added))
+            events.append(f"end {name}")
+
+    tasks = []
+    for name, (wanted, added) in enumerate(plan):
+        tasks.append(asyncio.create_task(ingest(name, wanted, added)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    return events
+
+
+async def test_a_senders_first_message_is_ingested_alone_then_two_at_a_time() -> None:
+    gate = catalog.IngestGate(2, offered=None)
+    events = await _turns(gate, [(500, 500), (500, 500), (500, 500), (500, 500)], quota=10_000)
+    # the first alone (its count is read), then two at once, each told what the other may add
+    assert events[:2] == ["start 0 at None", "end 0"]
+    assert events[2:4] == ["start 1 at 500", "start 2 at 1000"]
+    assert events.index("start 3 at 1500") > events.index("end 1")  # 1,000 counted + 500 that 2 may add
+    assert gate.offered == 2000
+
+
+async def test_messages_that_could_reach_the_quota_are_ingested_one_at_a_time() -> None:
+    gate = catalog.IngestGate(2, offered=9_000)
+    events = await _turns(gate, [(500, 500), (500, 300), (500, 0)], quota=9_999)
+    assert events[0] == "start 0 at 9000"
+    assert events[1] == "end 0"  # 9,000 + 500 running + 500 more could pass 9,999: the second waited
+    assert events[2:] == ["start 1 at 9500", "end 1", "start 2 at 9800", "end 2"]
+    assert gate.offered == 9_800
+
+
+async def test_a_failed_turn_gives_its_place_back() -> None:
+    gate = catalog.IngestGate(1, offered=0)
+    with pytest.raises(RuntimeError):
+        async with gate.turn(500, 10_000):
+            raise RuntimeError("the database went away")
+    assert gate.offered == 0
+    async with asyncio.timeout(1):
+        async with gate.turn(500, 10_000) as turn:
+            assert turn.offered == 0
