@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 500
 #: Announcements checked between two turns of the event loop while a page is ingested.
 CHUNK = 100
+#: New tracks written per statement.
+INSERT_ROWS = 250
 
 _repairs = FixLog()
 
@@ -169,7 +171,14 @@ async def _create_tracks(
         album_keys.append(album_key)
     album_ids = await library_repo.upsert_albums(session, list(albums.values()))
     album_id = [album_ids[key] if key is not None else None for key in album_keys]
-    created = await repo.insert_remote_tracks(session, sender, _columns(tracks, artist_ids, album_id))
+    # In hash order across the whole page (concurrent pages lock hashes in one order), a part per statement: the
+    # driver encodes a statement's arrays in one go on the event loop.
+    order = sorted(range(len(tracks)), key=lambda i: tracks[i].hash)
+    created = 0
+    for start in range(0, len(order), INSERT_ROWS):
+        part = order[start : start + INSERT_ROWS]
+        columns = _columns([tracks[i] for i in part], artist_ids, [album_id[i] for i in part])
+        created += await repo.insert_remote_tracks(session, sender, columns)
     covers: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
     for track, album in zip(tracks, album_id, strict=True):
         if album is not None and track.cover_hash:
