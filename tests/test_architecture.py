@@ -159,6 +159,8 @@ def test_planners_and_ports_do_no_io(module: str) -> None:
 #: rates and concurrency belong in ``soundtime.p2p.policy`` (Timings, Limits), where tests and operators see them.
 NOT_POLICY = {
     "soundtime.p2p.catalog.PAGE_SIZE": "tracks per CatalogSync page (spec §4)",
+    "soundtime.p2p.catalog.CHUNK": "work granularity (announcements checked between two turns of the event loop)",
+    "soundtime.p2p.catalog.INSERT_ROWS": "rows per statement (bounds one statement's encoding on the event loop)",
     "soundtime.p2p.discovery.MAX_ADDRESSES": "what one LAN announcement may carry",
     "soundtime.p2p.discovery.MAX_PORTS": "what one LAN announcement may carry",
     "soundtime.p2p.discovery.MAX_ENDPOINTS": "what one LAN announcement may carry",
