@@ -4,6 +4,7 @@ searchable at page boundaries, a hostile page judged track by track, a page fail
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -351,13 +352,18 @@ async def test_covers_of_a_page_are_shown_on_the_albums_that_want_them(db: Datab
     assert list(result.missing_covers) == [missing]
 
 
-def test_new_track_ids_are_distinct_random_version_4_uuids() -> None:
-    ids = repo.random_uuids(2000)
+def test_new_track_ids_are_distinct_time_ordered_version_7_uuids() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = repo.new_track_ids(2000)
+    after = time.time_ns() // 1_000_000
     parsed = [uuid.UUID(text) for text in ids]
     assert [str(u) for u in parsed] == ids
     assert len(set(parsed)) == 2000
-    assert {(u.version, u.variant) for u in parsed} == {(4, uuid.RFC_4122)}
-    assert repo.random_uuids(0) == []
+    assert {(u.version, u.variant) for u in parsed} == {(7, uuid.RFC_4122)}
+    assert all(before <= u.int >> 80 <= after for u in parsed)  # the first 48 bits: milliseconds since 1970
+    time.sleep(0.002)
+    assert uuid.UUID(repo.new_track_ids(1)[0]) > max(parsed)  # made later, sorted after
+    assert repo.new_track_ids(0) == []
 
 
 @pytest.mark.parametrize(
