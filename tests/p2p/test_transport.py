@@ -154,6 +154,13 @@ async def request(conn: PeerConnection, body: bytes, *, within: float = 5) -> by
     return await stream.read_frame(LIMIT, timeout=within)
 
 
+def addresses_of(transport: Transport) -> set[str]:
+    """Where a peer may see this node: its loopback addresses and the direct ones it advertises. A connection
+    dialled on loopback may move to another address of the same host (iroh opens a path to each advertised
+    address and may drop the first), so which one a connection shows at a given moment is a race."""
+    return {*transport.local_address().direct_addresses, *transport.address().direct_addresses}
+
+
 async def eventually(check: Callable[[], bool], *, within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while not check():
@@ -213,23 +220,23 @@ async def test_a_request_is_answered_on_the_same_stream(start: Start) -> None:
     assert conn.outgoing
     assert conn.node_id == server.node_id
     assert await request(conn, b"Ehello") == b"hello"
-    assert server.local_address().direct_addresses[0] in conn.remote_addresses()
+    assert set(conn.remote_addresses()) & addresses_of(server)
     served = server.connections(client.node_id)
     assert len(served) == 1, served
     assert not served[0].outgoing
-    assert client.local_address().direct_addresses[0] in served[0].remote_addresses()
+    assert set(served[0].remote_addresses()) & addresses_of(client)
 
 
-async def test_a_connection_knows_its_round_trip_time_and_the_loopback_path(start_iroh: IrohStart) -> None:
+async def test_a_connection_knows_its_round_trip_time_and_the_path_to_its_peer(start_iroh: IrohStart) -> None:
     server, client = await start_iroh(), await start_iroh()
 
     conn = await client.connect(server.local_address())
 
     assert await request(conn, b"Ehello") == b"hello"
     assert conn.rtt_ms() is not None
-    assert f"127.0.0.1:{server.bound_ports()[0]}" in conn.remote_addresses()
+    assert set(conn.remote_addresses()) & addresses_of(server)
     (served,) = server.connections(client.node_id)
-    assert f"127.0.0.1:{client.bound_ports()[0]}" in served.remote_addresses()
+    assert set(served.remote_addresses()) & addresses_of(client)
 
 
 async def test_a_stream_opened_on_an_accepted_connection_is_refused(start: Start) -> None:
