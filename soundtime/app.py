@@ -61,11 +61,11 @@ log = logging.getLogger(__name__)
 ACCOUNT_LIMIT_FACTOR = 3
 
 
-def build_context(settings: Settings, database_url: str, *, passwords: Passwords | None = None) -> AppContext:
-    """Create the long-lived objects of a running instance (nothing is connected yet)."""
+def build_context(settings: Settings, db: Database, *, passwords: Passwords | None = None) -> AppContext:
+    """Create the long-lived objects of a running instance on ``db`` (nothing is connected yet)."""
     return AppContext(
         settings=settings,
-        db=Database(database_url, pool_size=settings.database_pool_size),
+        db=db,
         audio=BlobStore(settings.audio_dir),
         blobs=BlobStore(settings.blobs_dir),
         cache=AudioCache(settings.cache_dir, settings.p2p_cache_max_size),
@@ -80,6 +80,62 @@ def build_context(settings: Settings, database_url: str, *, passwords: Passwords
             max_concurrent=settings.transcode_slots,
         ),
     )
+
+
+@asynccontextmanager
+async def running_context(
+    settings: Settings,
+    db: Database,
+    *,
+    passwords: Passwords | None = None,
+    p2p_transports: StartTransport | None = None,
+    p2p_timings: Timings | None = None,
+) -> AsyncIterator[AppContext]:
+    """An instance running on ``db`` without its web application: stores loaded, database checked, upkeep and
+    (with ``P2P_ENABLED``) the federation node with distributed search started; all stopped on exit.
+
+    The application's lifespan serves it; tests drive services and the node through it directly. ``db`` stays
+    open: whoever made it disposes of it.
+    """
+    context = build_context(settings, db, passwords=passwords)
+    await asyncio.to_thread(maintenance.sweep_temp, (context.audio, context.blobs))
+    await asyncio.to_thread(context.cache.load)
+    await asyncio.to_thread(context.transcoder.cache.load)
+    await context.db.ping()
+    upkeep = asyncio.create_task(
+        maintenance.run_periodically(
+            context.db,
+            context.audio,
+            context.blobs,
+            temp_stores=(context.cache.store, context.transcoder.cache.store),
+        )
+    )
+    node: P2PNode | None = None
+    try:
+        if settings.p2p_enabled:
+            node = P2PNode(
+                settings,
+                context.db,
+                context.audio,
+                context.blobs,
+                context.cache,
+                timings=p2p_timings,
+                transports=p2p_transports,
+            )
+            context.p2p = node
+            context.peer_search = PeerSearch(node, context.cache)
+            await node.start()
+        log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
+        yield context
+    finally:
+        await context.transcoder.close()
+        if node is not None:
+            await node.stop()
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+        for store in (context.audio, context.blobs, context.cache.store, context.transcoder.cache.store):
+            store.release_owner()
 
 
 def create_app(
@@ -98,47 +154,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = build_context(settings, database_url, passwords=passwords)
-        await asyncio.to_thread(maintenance.sweep_temp, (context.audio, context.blobs))
-        await asyncio.to_thread(context.cache.load)
-        await asyncio.to_thread(context.transcoder.cache.load)
-        await context.db.ping()
-        app.state.context = context
-        upkeep = asyncio.create_task(
-            maintenance.run_periodically(
-                context.db,
-                context.audio,
-                context.blobs,
-                temp_stores=(context.cache.store, context.transcoder.cache.store),
-            )
-        )
-        node: P2PNode | None = None
+        db = Database(database_url, pool_size=settings.database_pool_size)
         try:
-            if settings.p2p_enabled:
-                node = P2PNode(
-                    settings,
-                    context.db,
-                    context.audio,
-                    context.blobs,
-                    context.cache,
-                    timings=p2p_timings,
-                    transports=p2p_transports,
-                )
-                context.p2p = node
-                context.peer_search = PeerSearch(node, context.cache)
-                await node.start()
-            log.info("soundtime %s ready (audio in %s)", soundtime.__version__, settings.audio_dir)
-            yield
+            async with running_context(
+                settings, db, passwords=passwords, p2p_transports=p2p_transports, p2p_timings=p2p_timings
+            ) as context:
+                app.state.context = context
+                yield
         finally:
-            await context.transcoder.close()
-            if node is not None:
-                await node.stop()
-            upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upkeep
-            for store in (context.audio, context.blobs, context.cache.store, context.transcoder.cache.store):
-                store.release_owner()
-            await context.db.dispose()
+            await db.dispose()
 
     app = FastAPI(
         title="soundtime",
