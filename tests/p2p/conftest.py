@@ -1,4 +1,5 @@
-"""Federation fixtures: several complete instances in one process, each with its own database and data folder."""
+"""Federation fixtures: several instances in one process, each with its own database and data folder — whole ones
+(app, HTTP client, lifespan: :func:`start_instance`) or nodes without the web application (:func:`start_node`)."""
 
 from __future__ import annotations
 
@@ -13,34 +14,29 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from soundtime.app import create_app, running_context
 from soundtime.config import Settings
 from soundtime.context import AppContext
 from soundtime.kit import migrations
+from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.policy import Timings
 from soundtime.p2p.transport import MemoryNetwork, StartTransport
 from soundtime.search.peers import PeerSearch
-from tests.conftest import asgi_client, make_settings, running_app
+from tests.conftest import FAST_PASSWORDS, asgi_client, make_settings, running_app, truncate_all
 from tests.support.api import bearer, register
 
 INSTANCE_NAMES = ("a", "b", "c", "d")
 
 
 @dataclass
-class Instance:
-    """A running instance: app, HTTP client, admin token and its federation node."""
+class Node:
+    """A running instance without its web application: its context (database, stores) and federation node."""
 
     name: str
     settings: Settings
-    app: FastAPI
-    client: httpx.AsyncClient
-    token: str
-
-    @property
-    def context(self) -> AppContext:
-        context: AppContext = self.app.state.context
-        return context
+    context: AppContext
 
     @property
     def node(self) -> P2PNode:
@@ -57,14 +53,23 @@ class Instance:
     def node_id(self) -> str:
         return self.node.node_id
 
+    def dial_address(self) -> str:
+        """``id@127.0.0.1:port`` of this node (what another test instance is given as a seed)."""
+        return f"{self.node_id}@{self.node.transport.local_address().direct_addresses[0]}"
+
+
+@dataclass
+class Instance(Node):
+    """A running instance with its app, an HTTP client and the administrator's token."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    token: str
+
     @property
     def headers(self) -> dict[str, str]:
         assert self.token, f"instance {self.name} was started with admin=False"
         return bearer(self.token)
-
-    def dial_address(self) -> str:
-        """``id@127.0.0.1:port`` of this node (what another test instance is given as a seed)."""
-        return f"{self.node_id}@{self.node.transport.local_address().direct_addresses[0]}"
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +116,7 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
         client = await inner.enter_async_context(asgi_client(app))
         running[name] = inner
         token = await _admin_token(client) if admin else ""
-        return Instance(name, settings, app, client, token)
+        return Instance(name, settings, app.state.context, app, client, token)
 
     start.stop = lambda name: _stop(running, name)  # type: ignore[attr-defined]
     try:
@@ -131,9 +136,6 @@ async def _app(
     settings: Settings, *, keep_data: bool, transports: StartTransport | None, timings: Timings | None
 ) -> AsyncIterator[FastAPI]:
     if keep_data:
-        from soundtime.app import create_app
-        from tests.conftest import FAST_PASSWORDS
-
         assert settings.database_url is not None
         application = create_app(
             settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=transports, p2p_timings=timings
@@ -149,6 +151,56 @@ async def _app(
 def network() -> MemoryNetwork:
     """An in-memory network for instances and fake peers of one test (``start_instance(..., network=network)``)."""
     return MemoryNetwork()
+
+
+@pytest.fixture(scope="session")
+async def node_databases(instance_databases: dict[str, str]) -> AsyncIterator[dict[str, Database]]:
+    """One open database (engine and pool) per instance name, shared by every node-level test of the session: a
+    node started again on it reuses its connections and its compiled statements."""
+    databases = {name: Database(url, pool_size=5) for name, url in instance_databases.items()}
+    yield databases
+    for db in databases.values():
+        await db.dispose()
+
+
+StartNode = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_node(
+    node_databases: dict[str, Database], instance_databases: dict[str, str], tmp_path: Path
+) -> AsyncIterator[StartNode]:
+    """``await start_node("a", network=network, **settings)``: an instance without its web application on the
+    in-memory network (its context and federation node, no FastAPI, no HTTP): protocol scenarios drive the node
+    and the services directly. Each name runs on its own database, whose rows are deleted at the end.
+    ``timings=`` replaces the node's default timings.
+    """
+    stack = AsyncExitStack()
+    used: list[str] = []
+
+    async def start(name: str, *, network: MemoryNetwork, timings: Timings | None = None, **overrides: Any) -> Node:
+        url = instance_databases[name]
+        settings = make_settings(tmp_path / name, url, **{"P2P_ENABLED": True, **overrides})
+        used.append(name)
+        context = await stack.enter_async_context(
+            running_context(
+                settings,
+                node_databases[name],
+                passwords=FAST_PASSWORDS,
+                p2p_transports=network.start,
+                p2p_timings=timings,
+            )
+        )
+        return Node(name, settings, context)
+
+    try:
+        yield start
+    finally:
+        try:
+            await stack.aclose()
+        finally:
+            for name in dict.fromkeys(used):
+                await truncate_all(node_databases[name].engine)
 
 
 async def _admin_token(client: httpx.AsyncClient) -> str:

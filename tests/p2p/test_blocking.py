@@ -2,8 +2,8 @@
 incoming connections and streams at admission and dispatch, sources in the planners (``tests/p2p/test_plans.py``).
 
 The first tests need no database and no iroh: the registry, the messenger and inbound dispatch on the in-memory
-network. The last one runs whole instances on it and shows that no part of a node reaches a blocked peer although
-the parts themselves no longer check (push, round, search fan-out, import).
+network. The last one runs nodes on it (instances without the web application) and shows that no part of a node
+reaches a blocked peer although the parts themselves no longer check (push, round, search fan-out, import).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import pytest
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
+from soundtime.kit.errors import ServiceUnavailable
 from soundtime.library.facts import TrackFacts
+from soundtime.p2p import service as p2p_service
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerUnavailable
 from soundtime.p2p.inbound import Inbound
@@ -26,6 +28,7 @@ from soundtime.p2p.messenger import PeerMessenger
 from soundtime.p2p.peers.registry import PeerRegistry
 from soundtime.p2p.policy import Policy
 from soundtime.p2p.ports import OwnNode, Signal
+from soundtime.p2p.schemas import BlockExport
 from soundtime.p2p.tracks import search_item
 from soundtime.p2p.transport import (
     Callbacks,
@@ -38,10 +41,10 @@ from soundtime.p2p.transport import (
     Stream,
     StreamError,
 )
+from soundtime.search import service as search_service
 from soundtime.search.distributed import RemoteHit
-from tests.p2p.conftest import StartInstance, eventually
+from tests.p2p.conftest import StartNode, eventually
 from tests.p2p.test_scenarios import _add_own_tracks, _online
-from tests.support.api import error_code
 
 
 class NoDatabase:
@@ -246,19 +249,19 @@ class Streams:
         return [kind for s, r, kind in self.opened if (s, r) == (sender, receiver)]
 
 
-async def test_no_part_of_a_node_reaches_a_blocked_peer(start_instance: StartInstance, network: MemoryNetwork) -> None:
-    a = await start_instance("a", network=network)
-    b = await start_instance("b", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
-    c = await start_instance("c", network=network, admin=False, P2P_SEED_PEERS=a.dial_address())
+async def test_no_part_of_a_node_reaches_a_blocked_peer(start_node: StartNode, network: MemoryNetwork) -> None:
+    a = await start_node("a", network=network)
+    b = await start_node("b", network=network, P2P_SEED_PEERS=a.dial_address())
+    c = await start_node("c", network=network, P2P_SEED_PEERS=a.dial_address())
     await _add_own_tracks(a, 3)
     for peer in (b, c):
         assert await eventually(lambda peer=peer: _online(a, peer.node_id))  # type: ignore[misc]
         assert await eventually(lambda peer=peer: _has_filter(a, peer.node_id))  # type: ignore[misc]
 
-    blocked = await a.client.post(
-        "/api/admin/blocked-domains", json={"domain": b.node_id, "reason": "spam"}, headers=a.headers
-    )
-    assert blocked.status_code == 201, blocked.text
+    # what POST /api/admin/blocked-domains does (201 with the new block)
+    async with a.context.db.transaction() as session:
+        added = await p2p_service.block(a.context, session, [BlockExport(domain=b.node_id, reason="spam")], None)
+    assert [block.domain for block in added] == [b.node_id]
     assert await eventually(lambda: _disconnected(a, b.node_id))
     streams = Streams()
     network.lose(streams)
@@ -274,9 +277,10 @@ async def test_no_part_of_a_node_reaches_a_blocked_peer(start_instance: StartIns
         hash="cd" * 32, title="Held", artist_name="B", album_title=None, duration_secs=1.0, format="flac"
     )
     a.search.fanout.recent.remember([RemoteHit(search_item(facts, b.node_id, 1.0), (b.node_id,))])
-    imported = await a.client.post("/api/p2p/search/import", json={"hash": facts.hash}, headers=a.headers)
-    assert imported.status_code == 503, imported.text
-    assert error_code(imported) == "no_source"
+    # what POST /api/p2p/search/import does: 503 no_source
+    with pytest.raises(ServiceUnavailable) as refused:
+        await search_service.import_result(a.context, facts.hash, "admin")
+    assert refused.value.code == "no_source"
 
     assert streams.between(a.node_id, b.node_id) == []
     assert not a.node.transport.connections(b.node_id)

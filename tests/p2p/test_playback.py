@@ -18,7 +18,7 @@ from sqlalchemy import select
 from soundtime.models import RemoteTrackSource, Track, TrackHealth
 from soundtime.p2p import wire
 from soundtime.p2p.transport import PeerAddress, Stream
-from tests.p2p.conftest import Instance, StartInstance, eventually
+from tests.p2p.conftest import Instance, Node, StartInstance, eventually
 from tests.support.api import error_code
 from tests.support.audio import AudioFactory, TrackSpec
 from tests.support.files import temp_entries
@@ -68,7 +68,7 @@ async def started_peer(**settings: Any) -> BlobPeer:
     return peer
 
 
-async def track_id(instance: Instance, digest: str) -> uuid.UUID:
+async def track_id(instance: Node, digest: str) -> uuid.UUID:
     """The id of the track with this hash on ``instance`` once it has replicated it."""
 
     async def lookup() -> uuid.UUID | None:
@@ -80,13 +80,13 @@ async def track_id(instance: Instance, digest: str) -> uuid.UUID:
     return found
 
 
-async def health_of(instance: Instance, track: uuid.UUID) -> tuple[str, int] | None:
+async def health_of(instance: Node, track: uuid.UUID) -> tuple[str, int] | None:
     async with instance.context.db.transaction() as session:
         row = await session.get(TrackHealth, track)
         return None if row is None else (row.state, row.consecutive_failures)
 
 
-async def sources(instance: Instance, track: uuid.UUID) -> dict[str, int]:
+async def sources(instance: Node, track: uuid.UUID) -> dict[str, int]:
     async with instance.context.db.transaction() as session:
         rows = await session.execute(
             select(RemoteTrackSource.node_id, RemoteTrackSource.failure_count).where(
@@ -96,7 +96,7 @@ async def sources(instance: Instance, track: uuid.UUID) -> dict[str, int]:
         return {str(node_id): int(failures) for node_id, failures in rows.all()}
 
 
-def cache_files(instance: Instance) -> dict[str, int]:
+def cache_files(instance: Node) -> dict[str, int]:
     """Blobs on disk in the instance's audio cache, with their sizes."""
     store = instance.context.cache.store
     return {digest: os.stat(store.path_for(digest)).st_size for digest in store.iter_digests()}

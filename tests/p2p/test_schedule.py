@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 
 from soundtime.models import Peer, PeerLink
 from soundtime.p2p import wire
 from soundtime.p2p.transport import MemoryNetwork, PeerAddress, normalize_node_id
-from tests.p2p.conftest import Instance
+from tests.p2p.conftest import Node, StartNode
 
 
 def _is_key(text: str) -> bool:
@@ -26,15 +25,17 @@ def _is_key(text: str) -> bool:
 NOBODY = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 
 
-async def _peer(instance: Instance, node_id: str) -> Peer:
+async def _peer(instance: Node, node_id: str) -> Peer:
     async with instance.context.db.transaction() as session:
         peer = await session.get(Peer, node_id)
         assert peer is not None
         return peer
 
 
-async def test_unreachable_peers_are_retried_with_growing_back_off(start_instance: Any, network: MemoryNetwork) -> None:
-    b = await start_instance("b", network=network, admin=False)
+async def test_unreachable_peers_are_retried_with_growing_back_off(
+    start_node: StartNode, network: MemoryNetwork
+) -> None:
+    b = await start_node("b", network=network)
     await b.node.peers.add(PeerAddress(NOBODY), source="manual")
 
     await b.node.contacts.run_round()
@@ -57,9 +58,9 @@ async def test_unreachable_peers_are_retried_with_growing_back_off(start_instanc
     assert (second.next_attempt_at - datetime.now(UTC)).total_seconds() >= 60 * 0.75 - 2
 
 
-async def test_a_peer_list_is_bounded_and_filtered(start_instance: Any, network: MemoryNetwork) -> None:
-    a = await start_instance("a", network=network, admin=False)
-    b = await start_instance("b", network=network, admin=False)
+async def test_a_peer_list_is_bounded_and_filtered(start_node: StartNode, network: MemoryNetwork) -> None:
+    a = await start_node("a", network=network)
+    b = await start_node("b", network=network)
     sender = a.node_id
     await b.node.peers.seen_on(sender, [])
     listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
