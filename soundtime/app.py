@@ -43,7 +43,7 @@ from soundtime.p2p.cache import AudioCache
 from soundtime.p2p.health.router import router as health_router
 from soundtime.p2p.library_sync.router import router as library_sync_router
 from soundtime.p2p.node import P2PNode
-from soundtime.p2p.policy import Timings
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.router import router as p2p_router
 from soundtime.p2p.transport import StartTransport
 from soundtime.search.peers import PeerSearch
@@ -90,12 +90,13 @@ async def running_context(
     passwords: Passwords | None = None,
     p2p_transports: StartTransport | None = None,
     p2p_timings: Timings | None = None,
+    p2p_limits: Limits | None = None,
 ) -> AsyncIterator[AppContext]:
     """An instance running on ``db`` without its web application: stores loaded, database checked, upkeep and
     (with ``P2P_ENABLED``) the federation node with distributed search started; all stopped on exit.
 
     The application's lifespan serves it; tests drive services and the node through it directly. ``db`` stays
-    open: whoever made it disposes of it.
+    open: whoever made it disposes of it. ``p2p_timings`` and ``p2p_limits`` replace the node's defaults.
     """
     context = build_context(settings, db, passwords=passwords)
     await asyncio.to_thread(maintenance.sweep_temp, (context.audio, context.blobs))
@@ -120,6 +121,7 @@ async def running_context(
                 context.blobs,
                 context.cache,
                 timings=p2p_timings,
+                limits=p2p_limits,
                 transports=p2p_transports,
             )
             context.p2p = node

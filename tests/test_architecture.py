@@ -158,7 +158,6 @@ def test_planners_and_ports_do_no_io(module: str) -> None:
 #: Numbers at module level in federation and search that are not policy, and why. Timeouts, intervals, limits,
 #: rates and concurrency belong in ``soundtime.p2p.policy`` (Timings, Limits), where tests and operators see them.
 NOT_POLICY = {
-    "soundtime.p2p.catalog.PAGE_SIZE": "tracks per CatalogSync page (spec §4)",
     "soundtime.p2p.catalog.CHUNK": "work granularity (announcements checked between two turns of the event loop)",
     "soundtime.p2p.catalog.INSERT_ROWS": "rows per statement (bounds one statement's encoding on the event loop)",
     "soundtime.p2p.discovery.MAX_ADDRESSES": "what one LAN announcement may carry",
@@ -234,7 +233,7 @@ def _numeric_constants(prefixes: tuple[str, ...]) -> set[str]:
 
 def test_federation_policy_lives_in_the_policy_objects() -> None:
     found = _numeric_constants(("soundtime.p2p.", "soundtime.search."))
-    assert "soundtime.p2p.catalog.PAGE_SIZE" in found  # the walk sees annotated and plain assignments
+    assert "soundtime.p2p.catalog.CHUNK" in found  # the walk sees annotated and plain assignments
     unexplained = sorted(found - set(NOT_POLICY))
     assert unexplained == [], "put policy in soundtime.p2p.policy (Timings/Limits), or say here why it is not"
     assert sorted(set(NOT_POLICY) - found) == []  # the list stays true

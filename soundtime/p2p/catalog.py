@@ -25,8 +25,6 @@ from soundtime.p2p.wire import TrackAnnouncement
 
 log = logging.getLogger(__name__)
 
-#: Tracks per CatalogSync / CatalogDelta message (spec §4).
-PAGE_SIZE = 500
 #: Announcements checked between two turns of the event loop while a page is ingested.
 CHUNK = 100
 #: New tracks written per statement.
@@ -35,8 +33,10 @@ INSERT_ROWS = 250
 _repairs = FixLog()
 
 
-async def catalog_pages(db: Database, origin: str, since: datetime | None) -> AsyncIterator[list[TrackAnnouncement]]:
-    """Our own tracks in pages of :data:`PAGE_SIZE`: all of them, or those changed after ``since``.
+async def catalog_pages(
+    db: Database, origin: str, since: datetime | None, *, page_size: int
+) -> AsyncIterator[list[TrackAnnouncement]]:
+    """Our own tracks in pages of ``page_size``: all of them, or those changed after ``since``.
 
     Each page is read in its own short transaction; keyset order makes the walk stable while rows change.
     """
@@ -44,15 +44,15 @@ async def catalog_pages(db: Database, origin: str, since: datetime | None) -> As
     while True:
         async with db.transaction() as session:
             if since is None:
-                rows = await repo.own_catalog_page(session, PAGE_SIZE, after)
+                rows = await repo.own_catalog_page(session, page_size, after)
             else:
-                rows = await repo.own_changes_page(session, since, PAGE_SIZE, after)
+                rows = await repo.own_changes_page(session, since, page_size, after)
         if not rows:
             return
         yield [announcement(row.facts, origin) for row in rows]
         last = rows[-1]
         after = (last.created_at if since is None else last.updated_at, last.id)
-        if len(rows) < PAGE_SIZE:
+        if len(rows) < page_size:
             return
 
 

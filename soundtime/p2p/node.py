@@ -30,7 +30,7 @@ from soundtime.p2p.messenger import PeerMessenger
 from soundtime.p2p.peers.contacts import Contacts
 from soundtime.p2p.peers.exchange import PeerExchange
 from soundtime.p2p.peers.registry import PeerRegistry
-from soundtime.p2p.policy import Policy, Timings
+from soundtime.p2p.policy import Limits, Policy, Timings
 from soundtime.p2p.ports import Blocklist, Handler, OwnNode, Signals
 from soundtime.p2p.serving import BlobServer
 from soundtime.p2p.sync import CatalogSync
@@ -73,13 +73,14 @@ class P2PNode:
         cache: AudioCache | None = None,
         *,
         timings: Timings | None = None,
+        limits: Limits | None = None,
         rng: random.Random | None = None,
         transports: StartTransport | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.cache = cache if cache is not None else AudioCache(settings.cache_dir, settings.p2p_cache_max_size)
-        self.policy = policy = Policy.from_settings(settings, timings)
+        self.policy = policy = Policy.from_settings(settings, timings, limits)
         self.own = own = OwnNode()
         self.signals = signals = Signals()
         self.jobs = Jobs("p2p", expected=(PeerError,))

@@ -7,7 +7,7 @@ length of a blob transfer) stay with the code that implements the protocol.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from soundtime.config import Settings
 
@@ -124,6 +124,8 @@ class Limits:
     #: Peers whose last heartbeat we remember (to write unchanged ones rarely).
     max_remembered_heartbeats: int = 10_000
     # --- catalog sync
+    #: Tracks per CatalogSync / CatalogDelta message we send (spec §4: at most 500, what SoundTime sends).
+    catalog_page_size: int = 500
     #: Catalog pushes running at once; pages in flight to one peer of ours (SoundTime peers get one at a time).
     concurrent_pushes: int = 4
     push_window: int = 4
@@ -184,7 +186,7 @@ class Policy:
     serve_cache: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Settings, timings: Timings | None = None) -> Policy:
-        """The defaults, with what the operator configured."""
-        limits = Limits(max_tracks_per_peer=settings.p2p_max_tracks_per_peer)
+    def from_settings(cls, settings: Settings, timings: Timings | None = None, limits: Limits | None = None) -> Policy:
+        """The defaults (or ``timings`` and ``limits``), with what the operator configured."""
+        limits = replace(limits or Limits(), max_tracks_per_peer=settings.p2p_max_tracks_per_peer)
         return cls(timings=timings or Timings(), limits=limits, serve_cache=settings.p2p_serve_cache)

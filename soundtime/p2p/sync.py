@@ -127,7 +127,9 @@ class CatalogSync:
         ours = (peer.version or "").endswith(VERSION_SUFFIX)
         window = asyncio.Semaphore(self._policy.limits.push_window if ours else 1)
         async with asyncio.TaskGroup() as group:
-            async for page in catalog.catalog_pages(self._db, self._own.node_id, since):
+            async for page in catalog.catalog_pages(
+                self._db, self._own.node_id, since, page_size=self._policy.limits.catalog_page_size
+            ):
                 message: wire.Message = (
                     wire.CatalogSync(tracks=page) if since is None else wire.CatalogDelta(since=since, tracks=page)
                 )

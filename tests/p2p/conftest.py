@@ -21,7 +21,7 @@ from soundtime.kit import migrations
 from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.p2p.node import P2PNode
-from soundtime.p2p.policy import Timings
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.transport import MemoryNetwork, StartTransport
 from soundtime.search.peers import PeerSearch
 from tests.conftest import FAST_PASSWORDS, asgi_client, make_settings, running_app, truncate_all
@@ -173,12 +173,19 @@ async def start_node(
     """``await start_node("a", network=network, **settings)``: an instance without its web application on the
     in-memory network (its context and federation node, no FastAPI, no HTTP): protocol scenarios drive the node
     and the services directly. Each name runs on its own database, whose rows are deleted at the end.
-    ``timings=`` replaces the node's default timings.
+    ``timings=`` and ``limits=`` replace the node's defaults.
     """
     stack = AsyncExitStack()
     used: list[str] = []
 
-    async def start(name: str, *, network: MemoryNetwork, timings: Timings | None = None, **overrides: Any) -> Node:
+    async def start(
+        name: str,
+        *,
+        network: MemoryNetwork,
+        timings: Timings | None = None,
+        limits: Limits | None = None,
+        **overrides: Any,
+    ) -> Node:
         url = instance_databases[name]
         settings = make_settings(tmp_path / name, url, **{"P2P_ENABLED": True, **overrides})
         used.append(name)
@@ -189,6 +196,7 @@ async def start_node(
                 passwords=FAST_PASSWORDS,
                 p2p_transports=network.start,
                 p2p_timings=timings,
+                p2p_limits=limits,
             )
         )
         return Node(name, settings, context)

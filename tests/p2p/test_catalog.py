@@ -188,7 +188,7 @@ async def test_catalog_pages_are_stable_keyset_pages_of_our_own_tracks(db: Datab
                 "WHERE tracks.id = o.id AND o.n <= 1100"
             )
         )
-    pages = [page async for page in catalog.catalog_pages(db, ME, None)]
+    pages = [page async for page in catalog.catalog_pages(db, ME, None, page_size=Limits().catalog_page_size)]
     assert [len(p) for p in pages] == [500, 500, 100]
     hashes = [t.hash for page in pages for t in page]
     assert len(set(hashes)) == 1100
@@ -201,7 +201,7 @@ async def test_catalog_pages_are_stable_keyset_pages_of_our_own_tracks(db: Datab
             .where(Track.content_hash == hashes[5])
             .values(title="Changed", updated_at=since + timedelta(1))
         )
-    (delta,) = [page async for page in catalog.catalog_pages(db, ME, since)]
+    (delta,) = [page async for page in catalog.catalog_pages(db, ME, since, page_size=Limits().catalog_page_size)]
     assert [(t.hash, t.title) for t in delta] == [(hashes[5], "Changed")]
 
 

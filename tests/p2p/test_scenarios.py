@@ -22,7 +22,7 @@ from soundtime.models import Peer, PeerLink, RemoteTrackSource, Track
 from soundtime.p2p import wire
 from soundtime.p2p.face import DownloadFailed
 from soundtime.p2p.library_sync import service as library_sync
-from soundtime.p2p.policy import Timings
+from soundtime.p2p.policy import Limits, Timings
 from soundtime.p2p.transport import MemoryNetwork
 from soundtime.streaming.media import Media
 from soundtime.streaming.remote import open_download
@@ -32,8 +32,10 @@ from tests.p2p.test_playback import cache_files, health_of, sources, track_id
 from tests.support.audio import AudioFactory, TrackSpec
 from tests.support.soundtime_peer import FakeSoundTime, announcement
 
-#: Three catalogue pages (500, 500, 203).
-OWN_TRACKS = 1203
+#: The sender's catalogue pages hold 20 tracks instead of 500 (any size up to 500 is SoundTime's protocol): three
+#: pages (20, 20, 3), the protocol of a large catalogue without the ingest of one.
+SMALL_PAGES = Limits(catalog_page_size=20)
+OWN_TRACKS = 43
 #: A lost message is sent again after 10 ms instead of half a second (the scenarios count attempts, not time).
 QUICK = Timings(send_retry_delay=0.01)
 
@@ -127,7 +129,7 @@ async def test_three_nodes_learn_each_other_from_the_one_they_share(
 
 
 async def test_a_catalogue_page_lost_on_the_way_is_sent_again(start_node: StartNode, network: MemoryNetwork) -> None:
-    a = await start_node("a", network=network, timings=QUICK)
+    a = await start_node("a", network=network, timings=QUICK, limits=SMALL_PAGES)
     await _add_own_tracks(a, OWN_TRACKS)
     pages = CatalogPages(a.node_id, lose_page=1, times=1)
     network.lose(pages)
@@ -143,7 +145,7 @@ async def test_a_catalogue_page_lost_on_the_way_is_sent_again(start_node: StartN
 async def test_a_page_lost_for_good_holds_the_watermark_back_until_a_resync_fills_the_gap(
     start_node: StartNode, network: MemoryNetwork
 ) -> None:
-    a = await start_node("a", network=network, timings=QUICK)
+    a = await start_node("a", network=network, timings=QUICK, limits=SMALL_PAGES)
     await _add_own_tracks(a, OWN_TRACKS)
     pages = CatalogPages(a.node_id, lose_page=1, times=None)
     restore = network.lose(pages)
