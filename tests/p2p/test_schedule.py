@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from soundtime.models import Peer, PeerLink
 from soundtime.p2p import wire
-from soundtime.p2p.transport import MemoryNetwork, PeerAddress, normalize_node_id
+from soundtime.p2p.transport import MemoryNetwork, PeerAddress, node_id_of_secret, normalize_node_id
 from tests.p2p.conftest import Node, StartNode
 
 
@@ -59,11 +60,12 @@ async def test_unreachable_peers_are_retried_with_growing_back_off(
 
 
 async def test_a_peer_list_is_bounded_and_filtered(start_node: StartNode, network: MemoryNetwork) -> None:
-    a = await start_node("a", network=network)
     b = await start_node("b", network=network)
-    sender = a.node_id
+    sender = node_id_of_secret(os.urandom(32))  # a peer B has met
     await b.node.peers.seen_on(sender, [])
-    listed = list(itertools.islice(filter(_is_key, (f"{i:064x}" for i in itertools.count(1))), 1500))
+    # valid keys beyond the 1,000 ids read (each costs a key check: 10 more show the bound as well as 500)
+    valid_keys = filter(_is_key, (f"{i:064x}" for i in itertools.count(1)))
+    listed = list(itertools.islice(valid_keys, b.node.policy.limits.max_exchange_ids + 10))
     invalid_key = next(f"{i:064x}" for i in itertools.count(1) if not _is_key(f"{i:064x}"))
     message = wire.PeerExchange(
         peers=[b.node_id, sender, "not-an-id", invalid_key, NOBODY.upper(), *listed],
