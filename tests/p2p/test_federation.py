@@ -14,7 +14,7 @@ from soundtime.models import Album, Artist, Cover, Peer, PeerLink, RemoteTrackSo
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerUnavailable
 from soundtime.p2p.transport import MemoryNetwork
-from tests.p2p.conftest import Instance, eventually
+from tests.p2p.conftest import Instance, Node, StartNode, eventually
 from tests.support.api import upload
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
 
@@ -108,7 +108,7 @@ async def _album_cover(instance: Instance) -> str | None:
         return (await session.execute(select(Album.cover_hash))).scalar_one_or_none()
 
 
-async def _online(instance: Instance, node_id: str) -> bool:
+async def _online(instance: Node, node_id: str) -> bool:
     async with instance.context.db.transaction() as session:
         peer = await session.get(Peer, node_id)
         return peer is not None and peer.is_online
@@ -201,10 +201,10 @@ async def _sources(instance: Instance, expected: int) -> bool:
     return await _count(instance, select(func.count()).select_from(RemoteTrackSource)) == expected
 
 
-async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instance: Any) -> None:
+async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_node: StartNode) -> None:
     network = MemoryNetwork(heartbeat_interval=3600)  # no heartbeat may take the one request A still reads
-    a = await start_instance("a", network=network)
-    b = await start_instance("b", network=network, P2P_SEED_PEERS=a.dial_address())
+    a = await start_node("a", network=network)
+    b = await start_node("b", network=network, P2P_SEED_PEERS=a.dial_address())
     assert await eventually(lambda: _online(b, a.node_id))
     assert await eventually(lambda: _has_filter(a, b.node_id))  # B's search filter, sent on contact, has arrived
     frames = RateLimiter(1, 3600.0)  # A now reads one request an hour from each peer...
@@ -216,5 +216,5 @@ async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_instan
     await b.node.messenger.send(a.node_id, wire.RequestCatalog())
 
 
-async def _has_filter(instance: Instance, node_id: str) -> bool:
+async def _has_filter(instance: Node, node_id: str) -> bool:
     return instance.search.filters.received.get(node_id) is not None
