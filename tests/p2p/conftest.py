@@ -149,7 +149,7 @@ async def _app(
 
 @pytest.fixture
 def network() -> MemoryNetwork:
-    """An in-memory network for instances and fake peers of one test (``start_instance(..., network=network)``)."""
+    """An in-memory network for the nodes and fake peers of one test (``start_node(..., network=network)``)."""
     return MemoryNetwork()
 
 
