@@ -57,11 +57,33 @@ FAST_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, paralle
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 
+#: The session's cluster is thrown away at the end, so it does not make its writes durable: no fsync (a commit,
+#: a CREATE DATABASE and a checkpoint no longer wait for the disk). Killed PostgreSQL processes still lose
+#: nothing: the writes are in the kernel's page cache, only an operating-system crash would lose them.
+TEST_CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+async def configure_cluster(url: str, settings: dict[str, str]) -> None:
+    """Set server parameters of the cluster at ``url`` (ALTER SYSTEM) and make them take effect."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")  # ALTER SYSTEM runs outside transactions
+    try:
+        async with engine.connect() as conn:
+            for name, value in settings.items():
+                await conn.execute(text(f"ALTER SYSTEM SET {name} = {value}"))
+            await conn.execute(text("SELECT pg_reload_conf()"))
+            await conn.execute(text("SELECT pg_sleep(0.1)"))  # the postmaster signals its backends
+            shown = {name: (await conn.execute(text(f"SHOW {name}"))).scalar_one() for name in settings}
+    finally:
+        await engine.dispose()
+    assert shown == settings, shown
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     """A private PostgreSQL cluster for the whole session (same binaries as the zero-config server)."""
     cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "cluster", delete_on_stop=True)
     cluster.start()
+    asyncio.run(configure_cluster(cluster.url("postgres"), TEST_CLUSTER_SETTINGS))
     yield cluster
     cluster.stop()
 
