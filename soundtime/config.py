@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from soundtime.kit.secret_file import read_or_create
 from soundtime.p2p.ids import is_node_id
+from soundtime.p2p.policy import Timings
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -85,6 +86,30 @@ def _check_seed_peer(entry: str) -> str:
 
 CsvList = Annotated[list[str], NoDecode]
 
+#: The longest federation timing ``P2P_TIMINGS`` may set, in seconds (a day).
+MAX_P2P_TIMING = 86_400.0
+
+
+def _parse_timings(value: Any) -> Any:
+    """``name=seconds,name=seconds`` → {name: seconds}; each name a field of ``soundtime.p2p.policy.Timings``."""
+    if not isinstance(value, str):
+        return value
+    known = set(Timings.__dataclass_fields__)
+    timings: dict[str, float] = {}
+    for entry in _split_csv(value):
+        name, _, seconds = entry.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise ValueError(f"{name!r} is not a federation timing (known: {', '.join(sorted(known))})")
+        try:
+            number = float(seconds)
+        except ValueError:
+            raise ValueError(f"{entry!r}: the value after = must be a number of seconds") from None
+        if not 0 < number <= MAX_P2P_TIMING:
+            raise ValueError(f"{entry!r}: seconds must be above 0 and at most {MAX_P2P_TIMING:.0f}")
+        timings[name] = number
+    return timings
+
 
 class Settings(BaseSettings):
     """Runtime configuration, read from the environment and an optional ``.env`` file."""
@@ -134,6 +159,8 @@ class Settings(BaseSettings):
     p2p_serve_cache: bool = Field(True, alias="P2P_SERVE_CACHE")
     p2p_max_tracks_per_peer: int = Field(500_000, ge=0, le=100_000_000, alias="P2P_MAX_TRACKS_PER_PEER")
     p2p_max_connections: int = Field(256, ge=1, le=10_000, alias="P2P_MAX_CONNECTIONS")
+    #: Overrides of the federation's timings (``soundtime.p2p.policy.Timings``); empty: the defaults.
+    p2p_timings: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, alias="P2P_TIMINGS")
 
     transcode_max_concurrent: int | None = Field(None, ge=1, le=10_000, alias="TRANSCODE_MAX_CONCURRENT")
     transcode_cache_path: Path | None = Field(None, alias="TRANSCODE_CACHE_DIR")
@@ -168,6 +195,11 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("p2p_timings", mode="before")
+    @classmethod
+    def _timings(cls, value: Any) -> Any:
+        return _parse_timings(value)
 
     @field_validator("p2p_seed_peers")
     @classmethod

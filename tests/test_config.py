@@ -157,3 +157,31 @@ def test_transcoding_defaults_and_an_explicit_limit() -> None:
 def test_the_transcode_cache_needs_a_folder_of_its_own(folder: str) -> None:
     with pytest.raises(SettingsError, match="TRANSCODE_CACHE_DIR"):
         load_settings(_env_file=None, SOUNDTIME_DATA_DIR="/srv/st", TRANSCODE_CACHE_DIR=folder)
+
+
+def test_p2p_timings_change_only_the_named_federation_timings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from soundtime.p2p.policy import Policy, Timings
+
+    monkeypatch.setenv("P2P_TIMINGS", "connect_timeout=3, heartbeat_interval=0.5")
+    timings = Policy.from_settings(load_settings(_env_file=None)).timings
+    assert timings == Timings(connect_timeout=3.0, heartbeat_interval=0.5)
+    monkeypatch.setenv("P2P_TIMINGS", "")
+    assert Policy.from_settings(load_settings(_env_file=None)).timings == Timings()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("connect_timout=3", "'connect_timout' is not a federation timing"),
+        ("connect_timeout=soon", "must be a number of seconds"),
+        ("connect_timeout", "must be a number of seconds"),
+        ("connect_timeout=0", "above 0"),
+        ("connect_timeout=nan", "above 0"),
+        ("connect_timeout=1e9", "at most 86400"),
+    ],
+)
+def test_bad_p2p_timings_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch, value: str, reason: str) -> None:
+    monkeypatch.setenv("P2P_TIMINGS", value)
+    with pytest.raises(SettingsError, match="P2P_TIMINGS") as refused:
+        load_settings(_env_file=None)
+    assert reason in str(refused.value)

@@ -7,9 +7,9 @@ length of a blob transfer) stay with the code that implements the protocol.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-
-from soundtime.config import Settings
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,20 @@ class Limits:
     max_remembered_senders: int = 1024
 
 
+class OperatorSettings(Protocol):
+    """What the policy takes from the settings (``soundtime.config.Settings``, which validates them with
+    :class:`Timings`' names: this module does not import the settings)."""
+
+    @property
+    def p2p_max_tracks_per_peer(self) -> int: ...
+
+    @property
+    def p2p_serve_cache(self) -> bool: ...
+
+    @property
+    def p2p_timings(self) -> Mapping[str, float]: ...
+
+
 @dataclass
 class Policy:
     """The policy of one node: its timings, its limits, and whether verified cached audio is offered to peers."""
@@ -186,7 +200,11 @@ class Policy:
     serve_cache: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Settings, timings: Timings | None = None, limits: Limits | None = None) -> Policy:
-        """The defaults (or ``timings`` and ``limits``), with what the operator configured."""
+    def from_settings(
+        cls, settings: OperatorSettings, timings: Timings | None = None, limits: Limits | None = None
+    ) -> Policy:
+        """The defaults (or ``timings`` and ``limits``), with what the operator configured (``timings``, when
+        given, replaces ``P2P_TIMINGS``)."""
         limits = replace(limits or Limits(), max_tracks_per_peer=settings.p2p_max_tracks_per_peer)
-        return cls(timings=timings or Timings(), limits=limits, serve_cache=settings.p2p_serve_cache)
+        timings = timings or replace(Timings(), **settings.p2p_timings)
+        return cls(timings=timings, limits=limits, serve_cache=settings.p2p_serve_cache)
