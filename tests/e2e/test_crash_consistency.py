@@ -28,7 +28,9 @@ from soundtime.blobs.store import BlobStore
 from tests.conftest import TEST_JWT_SECRET, make_settings
 from tests.support.audio import AudioFactory, TrackSpec
 from tests.support.serve import (
+    QUICK_FAILURES,
     clean_env,
+    configured_server,
     free_udp_port,
     login,
     register,
@@ -36,6 +38,7 @@ from tests.support.serve import (
     scalar_text,
     sigkill,
     start_server,
+    start_servers,
     until,
 )
 
@@ -263,8 +266,12 @@ async def test_a_server_killed_during_a_catalogue_sync_and_a_remote_fetch_recove
         make_database(f"soundtime_crash_{next(_databases)}"),
     )
     wav = audio.make(tmp_path / "long.wav", "wav", TrackSpec(title="Long", duration=30.0)).read_bytes()
-    a = start_server(tmp_path / "a", a_db, P2P_ENABLED="true")
-    b = start_server(tmp_path / "b", b_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()))
+    a, b = start_servers(
+        configured_server(tmp_path / "a", a_db, P2P_ENABLED="true", P2P_TIMINGS=QUICK_FAILURES),
+        configured_server(
+            tmp_path / "b", b_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()), P2P_TIMINGS=QUICK_FAILURES
+        ),
+    )
     b_data = tmp_path / "b" / "data"
     try:
         a_headers = {"Authorization": f"Bearer {register(a)}"}

@@ -20,13 +20,15 @@ import pytest
 
 from tests.support.audio import AudioFactory, TrackSpec
 from tests.support.serve import (
+    QUICK_FAILURES,
     clean_env,
+    configured_server,
     free_udp_port,
     register,
     scalar,
     scalar_text,
     sigkill,
-    start_server,
+    start_servers,
     until,
 )
 
@@ -38,8 +40,11 @@ async def test_a_peer_restarted_on_a_new_port_receives_and_plays_what_follows(
     a_db, b_db = make_database("soundtime_new_port_a"), make_database("soundtime_new_port_b")
     first = audio.make(tmp_path / "first.flac", "flac", TrackSpec(title="First", duration=2.0)).read_bytes()
     second = audio.make(tmp_path / "second.flac", "flac", TrackSpec(title="Second", duration=3.0)).read_bytes()
-    a = start_server(tmp_path / "a", a_db, P2P_ENABLED="true")
-    b = start_server(tmp_path / "b", b_db, P2P_ENABLED="true")  # P2P_BIND_PORT=0: a new port at each start
+    a, b = start_servers(
+        configured_server(tmp_path / "a", a_db, P2P_ENABLED="true", P2P_TIMINGS=QUICK_FAILURES),
+        # P2P_BIND_PORT=0: a new port at each start
+        configured_server(tmp_path / "b", b_db, P2P_ENABLED="true", P2P_TIMINGS=QUICK_FAILURES),
+    )
     try:
         a_http = httpx.AsyncClient(base_url=a.url, headers={"Authorization": f"Bearer {register(a)}"}, timeout=60)
         b_headers = {"Authorization": f"Bearer {register(b)}"}
@@ -86,8 +91,19 @@ async def test_what_a_peer_missed_while_down_or_stopped_reaches_it_when_it_is_ba
     folder = tmp_path / "imported"
     folder.mkdir()
     made[2].rename(folder / made[2].name)
-    a = start_server(tmp_path / "a", a_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()), LOG_LEVEL="info")
-    b = start_server(tmp_path / "b", b_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()))
+    a, b = start_servers(
+        configured_server(
+            tmp_path / "a",
+            a_db,
+            P2P_ENABLED="true",
+            P2P_BIND_PORT=str(free_udp_port()),
+            P2P_TIMINGS=QUICK_FAILURES,
+            LOG_LEVEL="info",
+        ),
+        configured_server(
+            tmp_path / "b", b_db, P2P_ENABLED="true", P2P_BIND_PORT=str(free_udp_port()), P2P_TIMINGS=QUICK_FAILURES
+        ),
+    )
     try:
         a_headers = {"Authorization": f"Bearer {register(a)}"}
         b_headers = {"Authorization": f"Bearer {register(b)}"}

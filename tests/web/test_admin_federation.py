@@ -81,7 +81,7 @@ async def _eventually(check: Callable[[], Awaitable[bool]], what: str, within: f
 @pytest.fixture(scope="module")
 async def pair(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.TempPathFactory) -> Pair:
     # LOG_LEVEL=info: the log page shows what the server's level lets through.
-    a, b = serve(P2P_ENABLED="true", LOG_LEVEL="info"), serve(P2P_ENABLED="true", LOG_LEVEL="info")
+    a, b = serve.many(2, P2P_ENABLED="true", LOG_LEVEL="info")
     (a_headers, a_id), (b_headers, b_id) = await _first_admin(a), await _first_admin(b)
     net = Pair(a, b, a_id, b_id, a_headers, b_headers, tmp_path_factory.mktemp("admin-audio"), audio)
     for title in TITLES:

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from tests.p2p.conftest import eventually
 from tests.support.api import DEFAULT_PASSWORD
 from tests.support.audio import AudioFactory, TrackSpec, make_cover_png
-from tests.support.serve import Server
+from tests.support.serve import QUICK_FAILURES, Server
 from tests.web.conftest import StartServer, audio_time
 
 ARTIST = "Marisol & the Wires"
@@ -60,7 +60,7 @@ def _until(check: Any, what: str, within: float = 60.0) -> Any:
 
 @pytest.fixture(scope="module")
 def network(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.TempPathFactory) -> Network:
-    a, b = serve.many(2, P2P_ENABLED="true")
+    a, b = serve.many(2, P2P_ENABLED="true", P2P_TIMINGS=QUICK_FAILURES)  # the last test stops A
     a_headers, b_headers = _admin(a), _admin(b)
     folder = tmp_path_factory.mktemp("friend")
     cover = make_cover_png(9, size=32)
