@@ -106,6 +106,13 @@ async def troubles(instance: Instance) -> list[tuple[str, str, str | None]]:
     return [(t["title"], t["state"], t["last_error"]) for t in page["items"] if t["state"] != "healthy"]
 
 
+def log_tail(instance: Instance, lines: int = 40) -> str:
+    """The instance's last log lines about federation and fetches (its own log: each runs at LOG_LEVEL=info)."""
+    text = instance.server.log.read_text(errors="replace").splitlines()
+    kept = [line for line in text if "uvicorn.access" not in line and "alembic" not in line]
+    return "\n".join(kept[-lines:])
+
+
 async def sweep(instance: Instance) -> dict[str, int]:
     """Run a health sweep on the instance; its state counts (and total) once a sweep started now has finished."""
     since = datetime.now(UTC)
@@ -240,7 +247,8 @@ async def test_five_instances_on_a_lossy_network_converge_play_and_end_healthy(
         assert (played.status_code, played.content) == (200, origins[wanted][1]), (
             f"instance {instance.index} playing a track of instance {origins[wanted][0].index}: "
             f"{played.status_code} {played.text[:300] if played.status_code != 200 else ''}; "
-            f"{await troubles(instance)}; seed {seed}; {events}"
+            f"{await troubles(instance)}; seed {seed}; {events}\n"
+            f"log of instance {instance.index}:\n{log_tail(instance)}"
         )
 
     stats = network.stats()
