@@ -68,27 +68,43 @@ class Replicated:
     offered: int | None = None
 
 
-async def _acceptable(tracks: Sequence[TrackAnnouncement], sender: str, result: Replicated) -> list[TrackAnnouncement]:
-    """Valid announcements, one per hash (the first wins), odd descriptions repaired; problems are logged.
+@dataclass(frozen=True)
+class Prepared:
+    """A message's announcements checked before its turn to be written (:func:`prepare`)."""
 
-    Checked :data:`CHUNK` at a time, letting the event loop run in between (a page is thousands of checks).
+    #: Valid announcements, one per hash (the first wins), odd descriptions repaired, in the message's order.
+    tracks: list[TrackAnnouncement]
+    #: Announcements skipped: invalid ones and those beyond the per-message cap.
+    skipped: int
+
+
+async def prepare(
+    sender: str, tracks: Sequence[TrackAnnouncement], per_message: int = Limits.max_tracks_per_message
+) -> Prepared:
+    """Check a message's announcements without the database: at most ``per_message`` are read; problems are
+    logged, repairs noted once per sender and field.
+
+    Pure Python, so one page is prepared while another's transaction runs. Checked :data:`CHUNK` at a time,
+    letting the event loop run in between (a page is thousands of checks).
     """
+    skipped = max(len(tracks) - per_message, 0)
     chosen: dict[str, TrackAnnouncement] = {}
     repaired: set[str] = set()
-    for start in range(0, len(tracks), CHUNK):
+    read = tracks[:per_message]
+    for start in range(0, len(read), CHUNK):
         if start:
             await asyncio.sleep(0)
-        for track in tracks[start : start + CHUNK]:
+        for track in read[start : start + CHUNK]:
             problem = announcement_problem(track, sender)
             if problem is not None:
-                result.skipped += 1
+                skipped += 1
                 log.info("peer %s: skipped an announced track: %s", sender[:16], problem)
                 continue
             if track.hash not in chosen:
                 chosen[track.hash], fixed = tidy(track)
                 repaired.update(fixed)
     _repairs.note(sender, sorted(repaired), "announced tracks")
-    return list(chosen.values())
+    return Prepared(list(chosen.values()), skipped)
 
 
 def _album_key(track: TrackAnnouncement) -> tuple[str, str] | None:
@@ -118,17 +134,23 @@ async def replicate(
     per_message: int = Limits.max_tracks_per_message,
     offered: int | None = None,
 ) -> Replicated:
-    """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each.
+    """Create artist/album/track rows for announced tracks and record ``sender`` as a source of each:
+    :func:`prepare`, then :func:`write`."""
+    return await write(session, sender, await prepare(sender, tracks, per_message), quota=quota, offered=offered)
+
+
+async def write(
+    session: AsyncSession, sender: str, prepared: Prepared, *, quota: int, offered: int | None = None
+) -> Replicated:
+    """Create artist/album/track rows for prepared announcements and record ``sender`` as a source of each.
 
     Never creates a second track for a hash (existing rows keep their metadata, local or replicated), and
     creates artists and albums only for tracks it creates. A peer offering more than ``quota`` tracks gets
-    nothing more recorded (``offered``: see :func:`_room`); at most ``per_message`` are read from one message.
-    Covers are shown only on albums without tracks of our own. Callers serialise calls per sender (the quota
-    check).
+    nothing more recorded (``offered``: see :func:`_room`). Covers are shown only on albums without tracks of
+    our own. Callers serialise calls per sender (the quota check).
     """
-    result = Replicated(offered=offered)
-    result.skipped = max(len(tracks) - per_message, 0)
-    valid = await _acceptable(tracks[:per_message], sender, result)
+    result = Replicated(skipped=prepared.skipped, offered=offered)
+    valid = prepared.tracks
     if not valid:
         return result
     known = await repo.known_hashes(session, sender, [t.hash for t in valid])

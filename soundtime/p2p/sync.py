@@ -20,7 +20,7 @@ from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library.tags import MAX_COVER_BYTES, image_mime
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
-from soundtime.p2p.errors import PeerError, PeerUnavailable
+from soundtime.p2p.errors import PeerError, PeerMisbehaved, PeerUnavailable
 from soundtime.p2p.plans.pushes import PushQueue, Request
 from soundtime.p2p.policy import Policy
 from soundtime.p2p.ports import VERSION_SUFFIX, Blocklist, Messenger, OwnNode
@@ -122,9 +122,9 @@ class CatalogSync:
             return
         since = None if full else peer.sync_watermark
         sent = 0
-        # Pages in flight to one peer of ours (it ingests one while the next travel; measured 4 > 2 > 1); SoundTime
-        # peers handle a connection's streams one at a time, so they get one page at a time.
-        ours = (peer.version or "").endswith(VERSION_SUFFIX)
+        # Pages in flight to one peer of ours (it checks the next while one is written; measured 4 > 2 > 1);
+        # SoundTime peers handle a connection's streams one at a time, so they get one page at a time.
+        ours = await self._runs_our_code(node_id, peer.version)
         window = asyncio.Semaphore(self._policy.limits.push_window if ours else 1)
         async with asyncio.TaskGroup() as group:
             async for page in catalog.catalog_pages(
@@ -141,6 +141,20 @@ class CatalogSync:
             await repo.mark_pushed(session, node_id, started - margin)
         if sent:
             log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
+
+    async def _runs_our_code(self, node_id: str, version: str | None) -> bool:
+        """Whether a peer runs this implementation. A peer whose version we have not heard yet (it pinged us, and
+        its Ping carries none) is asked with a Ping of ours; one that answers oddly is treated as SoundTime."""
+        if version is None:
+            try:
+                pong = await self._messenger.request(node_id, wire.Ping())
+            except PeerMisbehaved as exc:
+                log.info("peer %s answered our Ping badly: %s", node_id[:16], exc)
+                return False
+            if not isinstance(pong, wire.Pong) or pong.node_id != node_id:
+                return False
+            version = pong.version
+        return (version or "").endswith(VERSION_SUFFIX)
 
     async def announce(self) -> None:
         """Our library gained tracks: push them to every online peer now (a delta since each one's watermark)."""
@@ -177,21 +191,18 @@ class CatalogSync:
         """Ingest announcements from ``sender`` (a transaction per message, see :class:`catalog.IngestGate`), then
         fetch missing covers."""
         limits = self._policy.limits
+        # Checked before the turn: a message waiting for it is ready while the one before is being written.
+        prepared = await catalog.prepare(sender, tracks, limits.max_tracks_per_message)
         gate = self._ingest_gates.get(sender)
         if gate is None:
             gate = catalog.IngestGate(limits.concurrent_ingests, self._offered.get(sender))
             self._ingest_gates[sender] = gate
-        async with gate.turn(min(len(tracks), limits.max_tracks_per_message), limits.max_tracks_per_peer) as turn:
+        async with gate.turn(len(prepared.tracks), limits.max_tracks_per_peer) as turn:
             if self._blocklist.is_blocked(sender):  # blocked while this page waited for its turn
                 return catalog.Replicated(skipped=len(tracks))
             async with self._db.transaction() as session:
-                result = await catalog.replicate(
-                    session,
-                    sender,
-                    tracks,
-                    quota=limits.max_tracks_per_peer,
-                    per_message=limits.max_tracks_per_message,
-                    offered=turn.offered,
+                result = await catalog.write(
+                    session, sender, prepared, quota=limits.max_tracks_per_peer, offered=turn.offered
                 )
             turn.done(result)
         self._remember_offered(sender, gate.offered)

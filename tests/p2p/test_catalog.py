@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
+from soundtime.kit.jobs import Jobs
 from soundtime.models import Album, Artist, RemoteTrackSource, Track
-from soundtime.p2p import catalog
+from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
-from soundtime.p2p.policy import Limits
+from soundtime.p2p.policy import Limits, Policy
+from soundtime.p2p.ports import VERSION, OwnNode
+from soundtime.p2p.sync import CatalogSync
+from tests.p2p.conftest import eventually
 from tests.support.soundtime_peer import announcement
 
 A = "a" * 64
@@ -444,3 +451,167 @@ async def test_a_failed_turn_gives_its_place_back() -> None:
     async with asyncio.timeout(1):
         async with gate.turn(500, 10_000) as turn:
             assert turn.offered == 0
+
+
+# --- the node's side: pages checked ahead of their turn, pages in flight to a peer of ours
+
+
+class _Peer:
+    """A fake messenger: a Pong for a Ping, and CatalogSync sends held until released (to count those in flight)."""
+
+    def __init__(self, node_id: str, version: str | None) -> None:
+        self.node_id = node_id
+        self.version = version
+        self.pings = 0
+        self.in_flight: list[asyncio.Future[None]] = []
+        self.most_in_flight = 0
+        self.pages: list[list[str]] = []
+
+    async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
+        assert isinstance(message, wire.Ping)
+        self.pings += 1
+        return wire.Pong(node_id=node_id, track_count=0, version=self.version)
+
+    async def send(self, node_id: str, message: wire.Message) -> None:
+        assert isinstance(message, wire.CatalogSync)
+        self.pages.append([t.hash for t in message.tracks])
+        delivered = asyncio.get_running_loop().create_future()
+        self.in_flight.append(delivered)
+        self.most_in_flight = max(self.most_in_flight, len([f for f in self.in_flight if not f.done()]))
+        await delivered
+
+
+def _node_sync(db: Database, tmp_path: Path, messenger: object = None, **limits: int) -> tuple[CatalogSync, Jobs]:
+    jobs = Jobs("test catalog sync")
+
+    async def unreachable(_: str) -> None:
+        return None
+
+    sync = CatalogSync(
+        db=db,
+        own=OwnNode(node_id=ME),
+        policy=Policy(limits=Limits(**limits)),
+        jobs=jobs,
+        messenger=messenger,  # type: ignore[arg-type]
+        blocklist=Blocklist(),
+        covers=BlobStore(tmp_path / "covers"),
+        unreachable=unreachable,
+        catalogue_changed=lambda: None,
+        page_received=lambda *_: None,
+    )
+    return sync, jobs
+
+
+class Blocklist:
+    def is_blocked(self, node_id: str) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("concurrent_ingests", [1, 2])
+async def test_pages_of_one_sender_arriving_together_stop_exactly_at_its_quota(
+    db: Database, tmp_path: Path, concurrent_ingests: int
+) -> None:
+    await _peers(db, A)
+    sync, jobs = _node_sync(db, tmp_path, max_tracks_per_peer=1234, concurrent_ingests=concurrent_ingests)
+    pages = [[announcement(A, p * 500 + i) for i in range(500)] for p in range(5)]
+    try:
+        results = await asyncio.gather(*(sync.replicate(A, page) for page in pages))  # as a push window delivers
+    finally:
+        await jobs.close()
+    assert sum(r.accepted for r in results) == 1234
+    assert sum(r.skipped for r in results) == 2500 - 1234
+    counts = await _counts(db)
+    assert counts["tracks"] == counts["remote_track_sources"] == 1234
+
+
+async def test_a_page_failing_in_the_pipeline_loses_nothing_committed_before_or_after_it(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _peers(db, A)
+    sync, jobs = _node_sync(db, tmp_path)
+    pages = [[announcement(A, p * 100 + i, album_title=f"Page {p}") for i in range(100)] for p in range(4)]
+    write = catalog.write
+
+    async def third_fails(session: Any, sender: str, prepared: catalog.Prepared, **kwargs: Any) -> Any:
+        result = await write(session, sender, prepared, **kwargs)  # its rows are written, then the database fails
+        if prepared.tracks[0].album_title == "Page 2":
+            raise RuntimeError("the database went away")
+        return result
+
+    monkeypatch.setattr(catalog, "write", third_fails)
+    try:
+        results = await asyncio.gather(*(sync.replicate(A, page) for page in pages), return_exceptions=True)
+        assert [isinstance(r, RuntimeError) for r in results] == [False, False, True, False]
+        async with db.transaction() as session:
+            albums = set((await session.scalars(select(Album.title))).all())
+        assert albums == {"Page 0", "Page 1", "Page 3"}
+        assert (await _counts(db))["remote_track_sources"] == 300
+        monkeypatch.undo()
+        again = await sync.replicate(A, pages[2])  # the sender's retry: the count kept for it is still right
+    finally:
+        await jobs.close()
+    assert (again.accepted, again.offered) == (100, 400)
+    counts = await _counts(db)
+    assert counts["tracks"] == counts["remote_track_sources"] == 400
+
+
+async def _own_tracks(db: Database, count: int) -> None:
+    await _peers(db, A)
+    async with db.transaction() as session:
+        await catalog.replicate(session, A, [announcement(A, i) for i in range(count)], quota=10_000)
+        await session.execute(text("UPDATE tracks SET origin_node = NULL, file_path = 'x'"))
+        await session.execute(text("DELETE FROM remote_track_sources"))
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def check() -> bool:
+        return condition()
+
+    await eventually(check, interval=0.005)
+
+
+@pytest.mark.parametrize(("known", "answered"), [(None, VERSION), (VERSION, None)])
+async def test_a_push_to_a_peer_of_ours_keeps_several_pages_in_flight(
+    db: Database, tmp_path: Path, known: str | None, answered: str | None
+) -> None:
+    await _own_tracks(db, 20)
+    await _peers(db, C)
+    if known is not None:
+        async with db.transaction() as session:
+            await repo.record_pong(session, C, 0, known)
+    peer = _Peer(C, answered)
+    sync, jobs = _node_sync(db, tmp_path, peer, push_window=4, catalog_page_size=2)
+    try:
+        sync.push(C, full=True, min_interval=0)
+        await _until(lambda: len(peer.in_flight) == 4)  # four pages out before the first is acknowledged
+        while len(peer.pages) < 10:
+            peer.in_flight[len(peer.pages) - 4].set_result(None)
+            await _until(lambda: len(peer.pages) == 10 or all(not f.done() for f in peer.in_flight[-4:]))
+    finally:
+        for delivered in peer.in_flight:
+            if not delivered.done():
+                delivered.set_result(None)
+        await jobs.close()
+    assert peer.pings == (1 if known is None else 0)  # a peer that only pinged us is asked who it is
+    assert peer.most_in_flight == 4
+    assert len({h for page in peer.pages for h in page}) == 20
+
+
+@pytest.mark.parametrize("answered", [None, "0.9.0"])
+async def test_a_push_to_another_implementation_sends_one_page_at_a_time(
+    db: Database, tmp_path: Path, answered: str | None
+) -> None:
+    await _own_tracks(db, 10)
+    await _peers(db, C)
+    peer = _Peer(C, answered)
+    sync, jobs = _node_sync(db, tmp_path, peer, push_window=4, catalog_page_size=2)
+    try:
+        sync.push(C, full=True, min_interval=0)
+        for sent in range(1, 6):
+            await _until(lambda: len(peer.pages) == sent)  # noqa: B023 - awaited here
+            peer.in_flight[-1].set_result(None)
+    finally:
+        await jobs.close()
+    assert peer.pings == 1
+    assert peer.most_in_flight == 1
+    assert len({h for page in peer.pages for h in page}) == 10
