@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -162,7 +163,15 @@ def create_app(
                 settings, db, passwords=passwords, p2p_transports=p2p_transports, p2p_timings=p2p_timings
             ) as context:
                 app.state.context = context
-                yield
+                # What start-up built lives as long as the process: out of the collector's sight, a full
+                # collection (triggered by any burst of allocations: a catalogue page, a Bloom rebuild) scans only
+                # newer objects. Measured: ~200,000 objects after start-up, a full collection 60-200 ms of stalled
+                # event loop before, under 1 ms after (see the ingest note of issue 9).
+                gc.freeze()
+                try:
+                    yield
+                finally:
+                    gc.unfreeze()  # collectable again once this app is gone (tests start many in one process)
         finally:
             await db.dispose()
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
 
 import soundtime
+from soundtime.config import Settings
+from tests.conftest import running_app
 
 
 async def test_healthz_reports_database(client: httpx.AsyncClient) -> None:
@@ -99,3 +102,10 @@ async def test_oversized_json_bodies_are_refused_before_being_read(client: httpx
     streamed = await client.post("/api/auth/login", content=endless(), headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert streamed.json()["error"]["code"] == "too_large"
+
+
+async def test_what_start_up_built_is_kept_out_of_full_collections_while_the_app_runs(settings: Settings) -> None:
+    assert gc.get_freeze_count() == 0
+    async with running_app(settings):
+        assert gc.get_freeze_count() > 10_000  # the application's modules and long-lived objects
+    assert gc.get_freeze_count() == 0  # collectable again once the app is gone
