@@ -20,7 +20,7 @@ from soundtime.kit.ratelimit import RateLimiter
 from soundtime.library.tags import MAX_COVER_BYTES, image_mime
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
-from soundtime.p2p.errors import PeerError, PeerMisbehaved, PeerUnavailable
+from soundtime.p2p.errors import PeerError, PeerUnavailable
 from soundtime.p2p.plans.pushes import PushQueue, Request
 from soundtime.p2p.policy import Policy
 from soundtime.p2p.ports import VERSION_SUFFIX, Blocklist, Messenger, OwnNode
@@ -144,12 +144,13 @@ class CatalogSync:
 
     async def _runs_our_code(self, node_id: str, version: str | None) -> bool:
         """Whether a peer runs this implementation. A peer whose version we have not heard yet (it pinged us, and
-        its Ping carries none) is asked with a Ping of ours; one that answers oddly is treated as SoundTime."""
+        its Ping carries none) is asked with a Ping of ours; one that does not answer it well is treated as
+        SoundTime (the push itself then finds out whether the peer can be reached)."""
         if version is None:
             try:
                 pong = await self._messenger.request(node_id, wire.Ping())
-            except PeerMisbehaved as exc:
-                log.info("peer %s answered our Ping badly: %s", node_id[:16], exc)
+            except PeerError as exc:
+                log.info("peer %s did not answer our Ping: %s", node_id[:16], exc)
                 return False
             if not isinstance(pong, wire.Pong) or pong.node_id != node_id:
                 return False

@@ -21,6 +21,7 @@ from soundtime.kit.jobs import Jobs
 from soundtime.models import Album, Artist, RemoteTrackSource, Track
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
+from soundtime.p2p.errors import PeerError, PeerUnavailable
 from soundtime.p2p.policy import Limits, Policy
 from soundtime.p2p.ports import VERSION, OwnNode
 from soundtime.p2p.sync import CatalogSync
@@ -459,7 +460,7 @@ async def test_a_failed_turn_gives_its_place_back() -> None:
 class _Peer:
     """A fake messenger: a Pong for a Ping, and CatalogSync sends held until released (to count those in flight)."""
 
-    def __init__(self, node_id: str, version: str | None) -> None:
+    def __init__(self, node_id: str, version: str | PeerError | None) -> None:
         self.node_id = node_id
         self.version = version
         self.pings = 0
@@ -470,6 +471,8 @@ class _Peer:
     async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
         assert isinstance(message, wire.Ping)
         self.pings += 1
+        if isinstance(self.version, PeerError):
+            raise self.version
         return wire.Pong(node_id=node_id, track_count=0, version=self.version)
 
     async def send(self, node_id: str, message: wire.Message) -> None:
@@ -597,9 +600,9 @@ async def test_a_push_to_a_peer_of_ours_keeps_several_pages_in_flight(
     assert len({h for page in peer.pages for h in page}) == 20
 
 
-@pytest.mark.parametrize("answered", [None, "0.9.0"])
+@pytest.mark.parametrize("answered", [None, "0.9.0", PeerUnavailable("no answer within 10 s")])
 async def test_a_push_to_another_implementation_sends_one_page_at_a_time(
-    db: Database, tmp_path: Path, answered: str | None
+    db: Database, tmp_path: Path, answered: str | PeerError | None
 ) -> None:
     await _own_tracks(db, 10)
     await _peers(db, C)
