@@ -37,6 +37,23 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 _databases = itertools.count()
+#: Resolves once the layout after a resize has been painted and the images it shows (lazy ones it brought into
+#: view) have loaded or failed, within 2 s: what a fixed 150 ms wait used to approximate.
+SETTLED = """() => new Promise((settled) => {
+  const painted = () => new Promise((next) => requestAnimationFrame(() => requestAnimationFrame(next)));
+  setTimeout(settled, 2000);
+  painted().then(() => {
+    const shown = Array.from(document.images).filter((image) => {
+      const box = image.getBoundingClientRect();
+      return !image.complete && box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
+    });
+    const loads = shown.map((image) => new Promise((loaded) => {
+      image.addEventListener('load', loaded, { once: true });
+      image.addEventListener('error', loaded, { once: true });
+    }));
+    return Promise.all([document.fonts.ready, ...loads]).then(painted);
+  }).then(settled);
+})"""
 #: Machines running several suites at once are slow: waits are generous (they end as soon as the page is ready).
 expect.set_options(timeout=15_000)
 
@@ -147,7 +164,7 @@ class Tab:
         SCREENSHOTS.mkdir(exist_ok=True)
         for label, viewport in (("desktop", DESKTOP), ("360", PHONE)):
             await self.page.set_viewport_size(viewport)
-            await self.page.wait_for_timeout(150)  # layout and lazy images settle
+            await self.page.evaluate(SETTLED)
             await self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"))
             violations = await self._axe() if accessibility else []
             assert not violations, f"{name} at {label}: accessibility violations:\n" + "\n".join(violations)
