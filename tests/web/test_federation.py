@@ -60,7 +60,8 @@ def _until(check: Any, what: str, within: float = 60.0) -> Any:
 
 @pytest.fixture(scope="module")
 def network(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.TempPathFactory) -> Network:
-    a, b = serve.many(2, P2P_ENABLED="true", P2P_TIMINGS=QUICK_FAILURES)  # the last test stops A
+    # QUICK_FAILURES: the last test stops A; a search filter rebuilt 1 s after a library change instead of 5 s.
+    a, b = serve.many(2, P2P_ENABLED="true", P2P_TIMINGS=f"{QUICK_FAILURES},filter_rebuild_delay=1")
     a_headers, b_headers = _admin(a), _admin(b)
     folder = tmp_path_factory.mktemp("friend")
     cover = make_cover_png(9, size=32)
@@ -74,9 +75,9 @@ def network(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.Te
         assert uploaded.status_code == 201, uploaded.text
     status = httpx.get(f"{a.url}/api/p2p/status", headers=a_headers).json()
     address = f"{status['node_id']}@127.0.0.1:{status['listen_ports'][0]}"
-    # A rebuilds its search filter 5 s after its library changed; B gets it in A's answer to B's first contact
+    # A rebuilds its search filter 1 s after its library changed; B gets it in A's answer to B's first contact
     # (A's next broadcast would come only a minute after its start-up one).
-    time.sleep(6)
+    time.sleep(2)
     added = httpx.post(f"{b.url}/api/admin/p2p/peers", json={"node_id": address}, headers=b_headers, timeout=30)
     assert added.status_code == 201, added.text
     net = Network(a, b, a_headers, b_headers)

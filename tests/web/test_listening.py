@@ -43,9 +43,16 @@ def server(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.Tem
     return running
 
 
+#: The administrator's Authorization header per server: signed in once (a sign-in costs an Argon2id hash of
+#: 64 MiB; an access token lasts 15 minutes, longer than this module runs).
+_admin_headers: dict[str, dict[str, str]] = {}
+
+
 async def api(server: Server, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """An API call as the administrator (the listener of these tests)."""
-    async with httpx.AsyncClient(base_url=server.url, headers=await login(server.url, "admin"), timeout=30) as http:
+    if server.url not in _admin_headers:
+        _admin_headers[server.url] = await login(server.url, "admin")
+    async with httpx.AsyncClient(base_url=server.url, headers=_admin_headers[server.url], timeout=30) as http:
         return await http.request(method, path, **kwargs)
 
 
