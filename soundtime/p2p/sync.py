@@ -23,7 +23,7 @@ from soundtime.p2p import repository as repo
 from soundtime.p2p.errors import PeerError, PeerUnavailable
 from soundtime.p2p.plans.pushes import PushQueue, Request
 from soundtime.p2p.policy import Policy
-from soundtime.p2p.ports import VERSION_SUFFIX, Blocklist, Messenger, OwnNode
+from soundtime.p2p.ports import MAX_TRACK_COUNT, VERSION_SUFFIX, Blocklist, Messenger, OwnNode
 from soundtime.p2p.transport import PeerConnection, Stream
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,9 @@ class CatalogSync:
 
     async def _runs_our_code(self, node_id: str, version: str | None) -> bool:
         """Whether a peer runs this implementation. A peer whose version we have not heard yet (it pinged us, and
-        its Ping carries none) is asked with a Ping of ours; one that does not answer it well is treated as
-        SoundTime (the push itself then finds out whether the peer can be reached)."""
+        its Ping carries none) is asked with a Ping of ours, and its answer recorded (later pushes need no Ping);
+        one that does not answer it well is treated as SoundTime (the push itself then finds out whether the peer
+        can be reached)."""
         if version is None:
             try:
                 pong = await self._messenger.request(node_id, wire.Ping())
@@ -154,6 +155,8 @@ class CatalogSync:
                 return False
             if not isinstance(pong, wire.Pong) or pong.node_id != node_id:
                 return False
+            async with self._db.transaction() as session:
+                await repo.record_pong(session, node_id, min(pong.track_count, MAX_TRACK_COUNT), pong.version)
             version = pong.version
         return (version or "").endswith(VERSION_SUFFIX)
 

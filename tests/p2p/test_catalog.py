@@ -598,6 +598,10 @@ async def test_a_push_to_a_peer_of_ours_keeps_several_pages_in_flight(
     assert peer.pings == (1 if known is None else 0)  # a peer that only pinged us is asked who it is
     assert peer.most_in_flight == 4
     assert len({h for page in peer.pages for h in page}) == 20
+    async with db.transaction() as session:
+        recorded = await repo.get_peer(session, C)
+    assert recorded is not None
+    assert recorded.version == VERSION  # its answer is kept: the next push needs no Ping
 
 
 @pytest.mark.parametrize("answered", [None, "0.9.0", PeerUnavailable("no answer within 10 s")])
