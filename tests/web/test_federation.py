@@ -60,7 +60,7 @@ def _until(check: Any, what: str, within: float = 60.0) -> Any:
 
 @pytest.fixture(scope="module")
 def network(serve: StartServer, audio: AudioFactory, tmp_path_factory: pytest.TempPathFactory) -> Network:
-    # QUICK_FAILURES: the last test stops A; a search filter rebuilt 1 s after a library change instead of 5 s.
+    # The last test stops A (QUICK_FAILURES); a search filter is rebuilt 1 s after a library change instead of 5 s.
     a, b = serve.many(2, P2P_ENABLED="true", P2P_TIMINGS=f"{QUICK_FAILURES},filter_rebuild_delay=1")
     a_headers, b_headers = _admin(a), _admin(b)
     folder = tmp_path_factory.mktemp("friend")
