@@ -22,7 +22,7 @@ from soundtime.kit.db import Database
 from soundtime.kit.embedded_pg import EmbeddedPostgres
 from soundtime.p2p.node import P2PNode
 from soundtime.p2p.policy import Limits, Timings
-from soundtime.p2p.transport import MemoryNetwork, StartTransport
+from soundtime.p2p.transport import MemoryNetwork
 from soundtime.search.peers import PeerSearch
 from tests.conftest import FAST_PASSWORDS, asgi_client, make_settings, running_app, truncate_all
 from tests.support.api import bearer, register
@@ -68,7 +68,6 @@ class Instance(Node):
 
     @property
     def headers(self) -> dict[str, str]:
-        assert self.token, f"instance {self.name} was started with admin=False"
         return bearer(self.token)
 
 
@@ -91,9 +90,8 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
     """``await start_instance("a", **settings)`` starts an instance; all are stopped (and emptied) at the end.
 
     The data folder is per name, so starting a name again after :func:`stop` is a restart with the same identity.
-    With ``network=`` the instance's node joins that in-memory network instead of binding an iroh endpoint;
-    ``timings=`` replaces its node's default timings. ``admin=False`` skips signing in the administrator (an
-    app's first request builds its whole routing table, ~0.1 s: protocol scenarios that never call HTTP spare it).
+    ``timings=`` replaces its node's default timings. Protocol scenarios on the in-memory network use
+    :func:`start_node` instead: no web application.
     """
     stack = AsyncExitStack()
     running: dict[str, AsyncExitStack] = {}
@@ -102,20 +100,15 @@ async def start_instance(instance_databases: dict[str, str], tmp_path: Path) -> 
         name: str,
         *,
         keep_data: bool = False,
-        network: MemoryNetwork | None = None,
         timings: Timings | None = None,
-        admin: bool = True,
         **overrides: Any,
     ) -> Instance:
         settings = make_settings(tmp_path / name, instance_databases[name], **{"P2P_ENABLED": True, **overrides})
         inner = AsyncExitStack()
-        transports = network.start if network is not None else None
-        app = await inner.enter_async_context(
-            _app(settings, keep_data=keep_data, transports=transports, timings=timings)
-        )
+        app = await inner.enter_async_context(_app(settings, keep_data=keep_data, timings=timings))
         client = await inner.enter_async_context(asgi_client(app))
         running[name] = inner
-        token = await _admin_token(client) if admin else ""
+        token = await _admin_token(client)
         return Instance(name, settings, app.state.context, app, client, token)
 
     start.stop = lambda name: _stop(running, name)  # type: ignore[attr-defined]
@@ -132,18 +125,14 @@ async def _stop(running: dict[str, AsyncExitStack], name: str) -> None:
 
 
 @asynccontextmanager
-async def _app(
-    settings: Settings, *, keep_data: bool, transports: StartTransport | None, timings: Timings | None
-) -> AsyncIterator[FastAPI]:
+async def _app(settings: Settings, *, keep_data: bool, timings: Timings | None) -> AsyncIterator[FastAPI]:
     if keep_data:
         assert settings.database_url is not None
-        application = create_app(
-            settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_transports=transports, p2p_timings=timings
-        )
+        application = create_app(settings, settings.database_url, passwords=FAST_PASSWORDS, p2p_timings=timings)
         async with application.router.lifespan_context(application):
             yield application
     else:
-        async with running_app(settings, p2p_transports=transports, p2p_timings=timings) as application:
+        async with running_app(settings, p2p_timings=timings) as application:
             yield application
 
 
