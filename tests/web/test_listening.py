@@ -66,6 +66,13 @@ async def stored_titles(server: Server, playlist_id: str) -> list[str]:
     return [entry["track"]["title"] for entry in body["entries"]]
 
 
+async def _open_album(page: Page) -> None:
+    """The album's page, from the Albums list (the page before lists the album on every track row)."""
+    await page.get_by_role("link", name="Albums").first.click()
+    await expect(page.get_by_role("heading", name="Albums", level=1)).to_be_visible()
+    await page.get_by_role("link", name=ALBUM).click()
+
+
 async def expect_order(page: Page, server: Server, playlist_id: str, order: list[str]) -> None:
     """The page shows ``order`` and, once the page's changes reached it, the server stored the same."""
     entries = page.get_by_role("list", name="Tracks of")
@@ -185,8 +192,7 @@ async def test_favourites_from_the_album_the_artist_and_the_player(server: Serve
     tab = await new_tab(server.url)
     page = tab.page
     await tab.sign_in("admin")
-    await page.get_by_role("link", name="Albums").first.click()
-    await page.get_by_role("link", name=ALBUM).click()
+    await _open_album(page)
     star = page.get_by_role("button", name=f"Favourite {ALBUM}")
     await expect(star).to_have_attribute("aria-pressed", "false")
     await star.click()
@@ -271,8 +277,7 @@ async def test_the_play_queue_is_saved_and_resumed_in_another_browser(server: Se
     tab = await new_tab(server.url)
     page = tab.page
     await tab.sign_in("admin")
-    await page.get_by_role("link", name="Albums").first.click()
-    await page.get_by_role("link", name=ALBUM).click()
+    await _open_album(page)
     await page.get_by_role("button", name=f"Play Slow Current by {ARTIST}").click()
     await audio_time(page, beyond=2.0)
     player = page.get_by_role("region", name="Player")
