@@ -8,13 +8,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from soundtime.config import Settings
-from soundtime.kit import migrations
 from soundtime.kit.embedded_pg import EmbeddedPostgres
-from soundtime.kit.http_protocol import ConnectionLimits, protocol_class
 
 if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
+
+    from soundtime.kit.http_protocol import ConnectionLimits
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -33,6 +33,8 @@ def database(settings: Settings) -> Iterator[str]:
 
 def ensure_schema(url: str, *, migrate: bool) -> None:
     """Migrate to the newest revision, or (``migrate=False``) check that the database is already there."""
+    from soundtime.kit import migrations  # alembic: imported by the commands that use a database, not by --help
+
     if migrate:
         migrations.upgrade(url)
         return
@@ -52,6 +54,8 @@ def server_config(
     per-address caps, idle connections making room; httptools would buffer heads of any size), proxy headers
     only from ``FORWARDED_ALLOW_IPS``, our logging."""
     import uvicorn
+
+    from soundtime.kit.http_protocol import ConnectionLimits, protocol_class
 
     limits = limits or ConnectionLimits(trusted_proxies=settings.forwarded_allow_ips)
     return uvicorn.Config(

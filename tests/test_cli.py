@@ -32,6 +32,22 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return {"SOUNDTIME_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
 
 
+def test_help_answers_without_loading_the_server(env: dict[str, str]) -> None:
+    """``soundtime --help`` and settings errors need neither the web framework, the database driver nor alembic:
+    loading them doubled the time before the first line of output."""
+    probe = (
+        "import sys, soundtime.cli; "
+        "print(' '.join(m for m in ('fastapi', 'sqlalchemy', 'alembic', 'uvicorn', 'iroh') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    assert loaded == []
+    result = soundtime("--help", env=env)
+    assert result.returncode == 0
+    assert "serve" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "named"),
     [

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from soundtime.kit.aborts import aborted_cause
 from soundtime.kit.db import DATABASE_ERRORS, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -135,25 +136,6 @@ class ServiceUnavailable(AppError):
 
     status_code = 503
     code = "unavailable"
-
-
-class ResponseAborted(Exception):
-    """A response was cut off after its headers were sent (its body could not be delivered): the client sees an
-    incomplete body. The server logs it as one warning line, not as an application error (see kit.logging).
-    """
-
-
-def aborted_cause(exc: BaseException | None) -> ResponseAborted | None:
-    """The :class:`ResponseAborted` behind an exception (itself, a cause, or inside an exception group)."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, ResponseAborted):
-            return exc
-        # Not __context__: an error raised while an abort was being handled is a real error.
-        single = isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1
-        exc = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and single else exc.__cause__
-        seen += 1
-    return None
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

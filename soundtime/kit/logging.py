@@ -9,7 +9,7 @@ import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
-from soundtime.kit.errors import aborted_cause
+from soundtime.kit.aborts import aborted_cause
 
 #: Credentials that travel in query strings, by their decoded name (compared in lower case): access tokens of audio
 #: players (``token``), and those of Subsonic client apps on /rest/ (``p``: an app password, ``t``: a token

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from soundtime.kit.errors import ResponseAborted, error_body
+from soundtime.kit.aborts import ResponseAborted
+from soundtime.kit.errors import error_body
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from soundtime.context import AppContext
-from soundtime.kit.errors import ResponseAborted, ServiceUnavailable
+from soundtime.kit.aborts import ResponseAborted
+from soundtime.kit.errors import ServiceUnavailable
 from soundtime.p2p.face import Download, DownloadFailed, RemoteTrack, TooManyTransfers
 from soundtime.streaming import service
 from soundtime.streaming.media import AUDIO_CACHE

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from soundtime.kit.errors import ResponseAborted
+from soundtime.kit.aborts import ResponseAborted
 from soundtime.kit.logging import QuietAbortedResponses, RedactTokens
 from tests.support.api import register
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from soundtime.blobs.refs import PendingBlob
 from soundtime.kit import metrics
-from soundtime.kit.errors import AppError, ResponseAborted, ServiceUnavailable
+from soundtime.kit.aborts import ResponseAborted
+from soundtime.kit.errors import AppError, ServiceUnavailable
 from soundtime.p2p.face import Download, DownloadFailed
 from soundtime.streaming.media import AUDIO_CACHE, Media
 from soundtime.streaming.transcode import encoder
