@@ -11,6 +11,7 @@ import asyncio
 import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from soundtime.blobs.errors import HashMismatch
 from soundtime.blobs.refs import BlobRef
@@ -21,6 +22,7 @@ from soundtime.p2p.errors import BlobUnavailable, PeerMisbehaved, PeerUnavailabl
 from soundtime.p2p.policy import Policy
 from soundtime.p2p.transport import (
     CloseCode,
+    ConnectionClosed,
     PeerAddress,
     PeerConnection,
     Stream,
@@ -38,6 +40,7 @@ ACK_REPLY_LIMIT = 1024
 CHUNK = 256 * 1024
 
 AddressOf = Callable[[str], Awaitable[PeerAddress | None]]
+T = TypeVar("T")
 
 
 class PeerMessenger:
@@ -96,17 +99,42 @@ class PeerMessenger:
     async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
         """Send ``message`` and return the peer's one-frame reply (within ``Timings.reply_timeout`` by default)."""
         within = self._policy.timings.reply_timeout if within is None else within
-        stream = await self._open(node_id)
-        try:
-            await stream.write(wire.encode_frame(message), timeout=within)
+        frame = wire.encode_frame(message)
+
+        async def ask(stream: Stream) -> bytes:
+            await stream.write(frame, timeout=within)
             await stream.finish(ack_timeout=None)  # the reply proves delivery; an ack wait costs ~20 ms
-            body = await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=within)
-        except TransportError as exc:
-            raise PeerUnavailable(f"peer {node_id[:16]} did not answer: {exc}") from exc
+            return await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=within)
+
+        body = await self._exchange(node_id, ask, f"peer {node_id[:16]} did not answer")
         try:
             return wire.decode(body)
         except wire.ProtocolError as exc:
             raise PeerMisbehaved(f"peer {node_id[:16]} sent an invalid reply: {exc}") from exc
+
+    async def _exchange(self, node_id: str, exchange: Callable[[Stream], Awaitable[T]], failed: str) -> T:
+        """``exchange`` on a new stream to the peer; once more on a new connection if the first one was dead.
+
+        A pooled connection can lead to a process the peer no longer runs (it restarted: the connection dies when
+        the heartbeat notices, or is replaced when the peer connects to us again). A request that fails because
+        its connection closed without the peer refusing anything is tried once more on a fresh dial, each try with
+        the usual timeouts; any other failure (a timeout, the peer's reset or stop) raises at once.
+        The stream stays the caller's once ``exchange`` returned (on failure it is aborted here).
+        """
+        connect_timeout = self._policy.timings.connect_timeout
+        for retry in (False, True):
+            connection = await self.connection(node_id)
+            stream: Stream | None = None
+            try:
+                stream = await connection.open_stream(timeout=connect_timeout)
+                return await exchange(stream)
+            except TransportError as exc:
+                if stream is not None:
+                    await stream.abort(StreamCode.DONE)
+                if retry or not isinstance(exc, ConnectionClosed) or not exc.redial_may_help:
+                    raise PeerUnavailable(f"{failed}: {exc}") from exc
+                log.info("%s: %s; trying once more on a new connection", failed, exc)  # the pool dials anew
+        raise AssertionError("unreachable")
 
     async def send(self, node_id: str, message: wire.Message) -> None:
         """Fire and forget: write, FIN, wait for the acknowledgement; retried on connection and stream errors.
@@ -152,14 +180,15 @@ class PeerMessenger:
         The caller reads ``size`` bytes (:meth:`read_blob`) and must verify them against ``digest``.
         """
         reply_timeout = self._policy.timings.reply_timeout
-        stream = await self._open(node_id)
-        try:
-            await stream.write(wire.encode_frame(wire.FetchTrack(hash=digest)), timeout=reply_timeout)
+        frame = wire.encode_frame(wire.FetchTrack(hash=digest))
+
+        async def ask(stream: Stream) -> tuple[Stream, int]:
+            await stream.write(frame, timeout=reply_timeout)
             await stream.finish(ack_timeout=None)
             (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=reply_timeout))
-        except TransportError as exc:
-            await stream.abort(StreamCode.DONE)
-            raise PeerUnavailable(f"fetching {digest[:16]} from {node_id[:16]} failed: {exc}") from exc
+            return stream, size
+
+        stream, size = await self._exchange(node_id, ask, f"fetching {digest[:16]} from {node_id[:16]} failed")
         if size == 0:
             await stream.abort(StreamCode.DONE)
             raise BlobUnavailable(f"peer {node_id[:16]} does not offer {digest[:16]}")

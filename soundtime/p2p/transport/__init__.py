@@ -10,7 +10,8 @@ Everything above this package sees ``bytes``, 64-hex node ids and the exception 
 - ``errors``: close and stream codes, :class:`TransportError` and its subclasses.
 - ``addresses``: :class:`PeerAddress`, node ids, socket addresses and endpoint tickets.
 - ``streams``: :class:`IrohStream` and :class:`IrohConnection`.
-- ``endpoint``: :class:`IrohTransport` (bind, accept, handshake, pooling, heartbeat, idle, close).
+- ``endpoint``: :class:`IrohTransport` (bind, accept, handshake, pooling, heartbeat, idle, close; a pooled
+  connection is probed when its node connects to us again, and replaced if it leads to a dead process).
 - ``memory``: :class:`MemoryNetwork`, N transports in one process (same stream semantics, no sockets).
 
 The quirks of the iroh 1.2.0 bindings (docs: shared/notes/iroh-python.md) are handled here:

@@ -98,6 +98,7 @@ class _Settings:
     idle_timeout: float
     handshake_timeout: float
     finish_timeout: float
+    probe_timeout: float
 
 
 class IrohTransport(ConnectionTable[IrohConnection]):
@@ -135,6 +136,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         idle_timeout: float = 120.0,
         handshake_timeout: float = 10.0,
         finish_timeout: float = 30.0,
+        probe_timeout: float = 1.0,
         jobs: Jobs | None = None,
     ) -> IrohTransport:
         """Bind the endpoint on ``port`` (0: random) for both address families and start accepting.
@@ -143,8 +145,11 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         family can be turned off). One node id holds at most ``max_incoming_per_peer`` incoming connections: a new
         one closes its oldest. ``heartbeat_frame`` returns the complete bytes to send (length prefix
         included); ``on_connection_lost`` is called when a pooled outgoing connection ends without us choosing to
-        close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost). The
-        transport's tasks run in a group of ``jobs`` (a supervisor of its own when None).
+        close it (not for idle closes, ``close_peer`` or shutdown; a missed heartbeat counts as lost). When a node
+        we hold a pooled connection to connects to us again, that connection must acknowledge a heartbeat within
+        ``probe_timeout`` seconds (or four round trips, when longer; at most ``heartbeat_timeout``), else it is
+        taken for a connection to the node's previous process and replaced. The transport's tasks run in a group
+        of ``jobs`` (a supervisor of its own when None).
         """
         if len(secret_key) != 32:
             raise ValueError("the secret key must be 32 bytes")
@@ -161,6 +166,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
             idle_timeout=idle_timeout,
             handshake_timeout=handshake_timeout,
             finish_timeout=finish_timeout,
+            probe_timeout=probe_timeout,
         )
         ffi.uniffi_set_event_loop(cast(asyncio.BaseEventLoop, asyncio.get_running_loop()))  # note #1
         endpoint = await _bind(secret_key, port, relay, bind_host_v4, bind_host_v6)
@@ -204,6 +210,9 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         if node_id == self.node_id:
             raise ConnectFailed("cannot connect to ourselves")
         pooled = self._outgoing.get(node_id)
+        if pooled is not None and pooled.probe is not None and not pooled.probe.done():
+            await asyncio.wait((pooled.probe,))  # the node connected to us again: is this connection still alive?
+            pooled = self._outgoing.get(node_id)
         if pooled is not None and not pooled.is_closed:
             return pooled
         dial = self._dials.get(node_id)
@@ -328,8 +337,9 @@ class IrohTransport(ConnectionTable[IrohConnection]):
                 peer.close(CloseCode.HEARTBEAT_TIMEOUT, b"heartbeat timeout")
                 return
 
-    async def _heartbeat(self, peer: IrohConnection) -> bool:
-        """Write the heartbeat frame on a new stream and require the peer's acknowledgement in time.
+    async def _heartbeat(self, peer: IrohConnection, timeout: float | None = None) -> bool:
+        """Write the heartbeat frame on a new stream and require the peer's acknowledgement within ``timeout``
+        (``heartbeat_timeout`` by default).
 
         A peer whose packets keep arriving while the heartbeat times out (e.g. all its stream slots are busy)
         counts as alive.
@@ -342,9 +352,10 @@ class IrohTransport(ConnectionTable[IrohConnection]):
             log.exception("building the heartbeat frame failed")
             return True
         received = peer._rx_datagrams()
-        deadline = asyncio.get_running_loop().time() + self._settings.heartbeat_timeout
+        timeout = self._settings.heartbeat_timeout if timeout is None else timeout
+        deadline = asyncio.get_running_loop().time() + timeout
         try:
-            stream = await peer._open(self._settings.heartbeat_timeout)
+            stream = await peer._open(timeout)
             try:
                 await stream.write(frame, _remaining(deadline))
                 await stream.finish(_remaining(deadline))
@@ -402,7 +413,44 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         conn.set_max_concurrent_bi_streams(self._settings.max_streams)
         self._spawn(self._watch(peer))
         self._spawn(self._close_when_idle(peer))
+        self._probe_pooled(peer)
         await self._serve(peer)
+
+    def _probe_pooled(self, newer: IrohConnection) -> None:
+        """A node connected to us while we hold a pooled connection to it: check that one is still alive.
+
+        A peer dials us when it holds no connection to us, which after a restart (SIGKILL, crash, power loss) is
+        always the case. Our pooled connection then leads to its dead process and would take every request of
+        ours until a heartbeat fails (up to ``heartbeat_interval + heartbeat_timeout``). Until the probe has
+        answered, :meth:`connect` waits for it rather than hand that connection out.
+        """
+        pooled = self._outgoing.get(newer.node_id)
+        if pooled is None or pooled.is_closed or (pooled.probe is not None and not pooled.probe.done()):
+            return
+        if not self._closing:
+            pooled.probe = self._jobs.spawn(self._probe(pooled, newer), f"probe {newer.node_id[:16]}")
+
+    async def _probe(self, pooled: IrohConnection, newer: IrohConnection) -> bool:
+        """Whether ``pooled`` acknowledges a heartbeat in time; if not, close it and the node's other connections
+        older than ``newer`` (they lead to the same dead process)."""
+        round_trip = (newer.rtt_ms() or 0) / 1000
+        within = min(self._settings.heartbeat_timeout, max(self._settings.probe_timeout, 4 * round_trip))
+        alive = await self._heartbeat(pooled, within)
+        closed_by_us = pooled._local_close  # meanwhile, for another reason (idle, close_peer, shutdown)
+        if alive or (closed_by_us is not None and closed_by_us[0] != CloseCode.HEARTBEAT_TIMEOUT):
+            return alive
+        stale = [conn for conn in self.connections(newer.node_id) if conn.created < newer.created]
+        log.info(
+            "peer %s connected again and our connection to it stayed silent for %.1f s (it restarted): "
+            "closing %d connection(s) with its previous process",
+            newer.node_id[:16],
+            within,
+            len(stale),
+        )
+        for conn in stale:
+            conn.close(CloseCode.NORMAL, b"replaced")
+            self._forget(conn)
+        return False
 
     def _note_move(self, peer: IrohConnection) -> None:
         """Remember that a node connected from an address none of its open connections uses (it moved).

@@ -68,6 +68,17 @@ class ConnectionClosed(TransportError):
         self.code = code
         self.reason = reason
 
+    @property
+    def redial_may_help(self) -> bool:
+        """Whether a new connection may succeed: the connection died, went idle, missed its heartbeat, was
+        replaced or shut down (not refused, blocked or closed for an error by the peer)."""
+        return self.code is None or self.code in (
+            CloseCode.NORMAL,
+            CloseCode.SHUTDOWN,
+            CloseCode.IDLE,
+            CloseCode.HEARTBEAT_TIMEOUT,
+        )
+
 
 class ConnectionLost(StreamError, ConnectionClosed):
     """A stream operation failed because its whole connection closed (catchable as either parent)."""

@@ -297,7 +297,9 @@ class IrohConnection:
         self._close_error: ConnectionClosed | None = None
         self._final_text: str | None = None
         self._local_close: tuple[CloseCode, bytes] | None = None
-        self.last_used = time.monotonic()
+        self.created = self.last_used = time.monotonic()
+        #: A liveness check under way or done (the node connected to us again while this one was pooled).
+        self.probe: asyncio.Task[bool] | None = None
 
     def __repr__(self) -> str:
         direction = "to" if self.outgoing else "from"
