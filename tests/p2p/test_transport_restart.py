@@ -5,6 +5,8 @@
   until a heartbeat notices the dead connection.
 - A fetch under way on that dead connection when the heartbeat closes it is tried once more on a fresh dial.
 - A peer that refuses us (closes with "blocked") is not dialled a second time by the same request.
+- Blocking a peer while a dial to it is under way abandons the dial: no connection with it becomes usable or
+  remains; later dials work.
 
 The peer runs in a child process so that it can die without a CONNECTION_CLOSE (SIGKILL), as a crashed server does.
 """
@@ -28,6 +30,7 @@ from soundtime.p2p.errors import PeerUnavailable
 from soundtime.p2p.messenger import PeerMessenger
 from soundtime.p2p.policy import Policy
 from soundtime.p2p.transport import (
+    ConnectFailed,
     IrohTransport,
     PeerAddress,
     PeerConnection,
@@ -243,3 +246,93 @@ async def test_a_peer_that_refuses_us_is_not_dialled_again_by_the_same_request(
         await ours.messenger.request(refusing.transport.node_id, wire.Ping())
 
     assert admissions == [ours.transport.node_id]
+
+
+class HoldingProxy(asyncio.DatagramProtocol):
+    """A UDP relay to one address that holds every packet until :meth:`release` (a dial then stays under way)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.held: list[bytes] = []
+        self.holding = True
+        self.client: tuple[str, int] | None = None
+        self.downstream: asyncio.DatagramTransport | None = None
+        self.upstream: asyncio.DatagramTransport | None = None
+
+    @classmethod
+    async def start(cls, target: str) -> HoldingProxy:
+        host, _, port = target.rpartition(":")
+        proxy = cls((host, int(port)))
+        loop = asyncio.get_running_loop()
+        proxy.downstream, _ = await loop.create_datagram_endpoint(lambda: proxy, local_addr=("127.0.0.1", 0))
+        proxy.upstream, _ = await loop.create_datagram_endpoint(
+            lambda: _Back(proxy), local_addr=("127.0.0.1", 0), remote_addr=proxy.target
+        )
+        return proxy
+
+    @property
+    def address(self) -> str:
+        assert self.downstream is not None
+        host, port = self.downstream.get_extra_info("sockname")[:2]
+        return f"{host}:{port}"
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.client = addr
+        if self.holding:
+            self.held.append(data)
+        else:
+            self._forward(data)
+
+    def release(self) -> None:
+        self.holding = False
+        for data in self.held:
+            self._forward(data)
+        self.held.clear()
+
+    def _forward(self, data: bytes) -> None:
+        assert self.upstream is not None
+        self.upstream.sendto(data)
+
+    def answer(self, data: bytes) -> None:
+        if self.downstream is not None and self.client is not None:
+            self.downstream.sendto(data, self.client)
+
+    def close(self) -> None:
+        for transport in (self.downstream, self.upstream):
+            if transport is not None:
+                transport.close()
+
+
+class _Back(asyncio.DatagramProtocol):
+    def __init__(self, proxy: HoldingProxy) -> None:
+        self.proxy = proxy
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.proxy.answer(data)
+
+
+async def test_blocking_a_peer_abandons_a_dial_under_way(listener: StartListener) -> None:
+    server, ours = await listener(), await listener()
+    client = ours.transport
+    v4 = next(a for a in server.transport.local_address().direct_addresses if a.startswith("127."))
+    proxy = await HoldingProxy.start(v4)
+    try:
+        target = PeerAddress(server.transport.node_id, (proxy.address,))
+        dial = asyncio.create_task(client.connect(target, timeout=10))
+        await eventually(lambda: bool(proxy.held))  # the handshake has begun and waits
+
+        client.close_peer(server.transport.node_id)  # the admin blocks the peer
+        proxy.release()  # the handshake could complete now
+
+        with pytest.raises(ConnectFailed, match="abandoned"):
+            await dial
+        assert client.connections(server.transport.node_id) == []
+        await eventually(lambda: server.transport.connections(client.node_id) == [])
+
+        # Nothing of the abandoned dial stays in the way (e.g. the peer is unblocked).
+        again = await client.connect(target, timeout=10)
+        stream = await again.open_stream(timeout=5)
+        await stream.write(wire.encode_frame(wire.Ping()), timeout=5)
+        assert await stream.finish(ack_timeout=5) is None
+    finally:
+        proxy.close()

@@ -75,6 +75,16 @@ async def _bind(secret_key: bytes, port: int, relay: bool, host_v4: str | None, 
         raise TransportError(f"cannot listen on {', '.join(addresses)}: {_message(exc)}") from None
 
 
+def _close_late(connecting: asyncio.Future[ffi.Connection], code: CloseCode, reason: bytes) -> None:
+    """Close the connection an abandoned dial completed anyway."""
+    if connecting.cancelled() or connecting.exception() is not None:
+        return
+    try:
+        connecting.result().close(int(code), reason)
+    except ffi.IrohError as exc:
+        log.debug("closing the connection of an abandoned dial failed: %s", _message(exc))
+
+
 def _loopback(bound: str) -> str:
     host, _, port = bound.rpartition(":")
     if host == "0.0.0.0":  # noqa: S104 - a bound wildcard, not a bind request
@@ -110,6 +120,8 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         self.node_id = str(endpoint.id())
         super().__init__()
         self._dials: dict[str, asyncio.Task[IrohConnection]] = {}
+        #: How the connection of a dial that ``close_peer`` abandoned is closed if it completes all the same.
+        self._abandoned: dict[str, tuple[CloseCode, bytes]] = {}
         self._moved: set[str] = set()  # nodes that connected from a new address while older connections were open
         self._handshakes = 0
         self._jobs = jobs
@@ -223,8 +235,22 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if dial.cancelled() and (current is None or not current.cancelling()):
-                raise ConnectFailed("the transport closed while dialling") from None
+                if self._closing:
+                    raise ConnectFailed("the transport closed while dialling") from None
+                raise ConnectFailed(f"the dial to {node_id[:16]} was abandoned: its connections were closed") from None
             raise
+
+    def close_peer(self, node_id: str, code: CloseCode = CloseCode.BLOCKED, reason: bytes = b"blocked") -> int:
+        """Close every connection with ``node_id`` and abandon a dial to it under way; returns how many were closed.
+
+        The callers waiting for the abandoned dial get :class:`ConnectFailed`; a connection it completes all the
+        same is closed with ``code`` and ``reason`` before anyone sees it.
+        """
+        dial = self._dials.get(node_id)
+        if dial is not None and not dial.done():
+            self._abandoned[node_id] = (code, reason)
+            dial.cancel()
+        return super().close_peer(node_id, code, reason)
 
     async def close(self) -> None:
         """Close every connection (CloseCode.SHUTDOWN), stop every task and close the endpoint. Idempotent."""
@@ -263,6 +289,7 @@ class IrohTransport(ConnectionTable[IrohConnection]):
         def done(finished: asyncio.Task[IrohConnection]) -> None:
             if self._dials.get(addr.node_id) is finished:
                 del self._dials[addr.node_id]
+                self._abandoned.pop(addr.node_id, None)
 
         task.add_done_callback(done)
         return task
@@ -285,7 +312,8 @@ class IrohTransport(ConnectionTable[IrohConnection]):
             if not moved or self._closing:
                 raise
             self._moved.discard(addr.node_id)
-            closed = self.close_peer(addr.node_id, CloseCode.NORMAL, b"reconnecting")
+            # ConnectionTable's close_peer: ours would abandon this very dial
+            closed = ConnectionTable.close_peer(self, addr.node_id, CloseCode.NORMAL, b"reconnecting")
             log.info("%s after it moved; closed its %d connection(s), dialling it again", exc, closed)
             conn = await self._connect(addr, timeout)
         peer = IrohConnection(conn, addr.node_id, outgoing=True, spawn=self._spawn)
@@ -304,8 +332,13 @@ class IrohTransport(ConnectionTable[IrohConnection]):
             target = _endpoint_addr(addr)
         except ffi.IrohError:
             raise ConnectFailed(f"{addr.node_id!r} is not a valid node id") from None
+        connecting = asyncio.ensure_future(self._ep.connect(target, ALPN))
         try:
-            return await _within(self._ep.connect(target, ALPN), timeout)  # safe to cancel (note #4)
+            return await _within(connecting, timeout)  # safe to cancel (note #4)
+        except asyncio.CancelledError:  # abandoned by close_peer or shutdown: a connection made anyway is closed
+            code, reason = self._abandoned.get(addr.node_id, (CloseCode.SHUTDOWN, b"shutdown"))
+            connecting.add_done_callback(lambda done: _close_late(done, code, reason))
+            raise
         except TimeoutError:
             raise ConnectFailed(f"no answer from {short} within {timeout:g} s") from None
         except ffi.IrohError as exc:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from soundtime.kit import metrics
@@ -50,7 +50,7 @@ def _remaining(deadline: float) -> float:
     return max(0.0, deadline - asyncio.get_running_loop().time())
 
 
-async def _within(operation: Coroutine[Any, Any, T], timeout: float) -> T:
+async def _within(operation: Awaitable[T], timeout: float) -> T:
     """``operation`` with a deadline (TimeoutError after it is cancelled).
 
     Used instead of ``asyncio.wait_for``, which in Python 3.11 swallows a cancellation of the caller when the
