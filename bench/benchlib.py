@@ -332,8 +332,7 @@ _ROWS = [
     "JOIN (SELECT *, :remote_every > 0 AND j % :remote_every = :remote_every - 1 AS remote FROM bench_albums) al "
     "ON al.j = t.g::bigint * :albums / :tracks "
     "JOIN bench_artists ar ON ar.i = CASE WHEN t.g % 20 = 7 THEN (t.g::bigint * 31) % :artists ELSE al.artist END",
-    "INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
-    "SELECT id, origin_node, true FROM tracks WHERE origin_node IS NOT NULL",
+    # (a replicated track's origin is its source without a row: see migration 0009)
     "UPDATE peers p SET track_count = (SELECT count(*) FROM tracks t WHERE t.origin_node = p.node_id)",
 ]
 

@@ -2,7 +2,7 @@
 
 from soundtime.models.base import Base
 from soundtime.models.credentials import ApiKey, AppPassword
-from soundtime.models.federation import BlockedDomain, Peer, PeerLink, RemoteTrackSource
+from soundtime.models.federation import BlockedDomain, Peer, PeerLink, RemoteTrackSource, track_sources
 from soundtime.models.health import TrackHealth
 from soundtime.models.instance import InstanceSetting
 from soundtime.models.library import Album, Artist, Cover, ImportedFile, Track
@@ -43,4 +43,5 @@ __all__ = [
     "TrackAnnotation",
     "TrackHealth",
     "User",
+    "track_sources",
 ]

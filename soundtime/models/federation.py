@@ -10,12 +10,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -73,7 +77,9 @@ class PeerLink(Base):
 
 
 class RemoteTrackSource(Base):
-    """A peer that offers a replicated track's audio (``p2p://<node_id>/<content_hash>``)."""
+    """A peer that offers a replicated track's audio (``p2p://<node_id>/<content_hash>``), or what we know of the
+    track's origin: the peer that announced a track is its source without a row (see :data:`track_sources`); a row
+    of the origin carries its failures, or says it is no source any more (``withdrawn``)."""
 
     __tablename__ = "remote_track_sources"
 
@@ -86,6 +92,21 @@ class RemoteTrackSource(Base):
     last_seen_at: Mapped[CreatedAt]
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+#: The view of every source of every replicated track (read only; migration 0009 defines it): the rows of
+#: ``remote_track_sources`` that are not withdrawn, and each track's origin (while it is a peer of ours) unless a
+#: row of the origin exists. Not part of ``Base.metadata``: it is no table.
+track_sources = Table(
+    "track_sources",
+    MetaData(),
+    Column("track_id", Uuid, primary_key=True),
+    Column("node_id", String(64), primary_key=True),
+    Column("is_origin", Boolean),
+    Column("last_seen_at", DateTime(timezone=True)),
+    Column("failure_count", Integer),
+)
 
 
 class BlockedDomain(Base):

@@ -116,6 +116,7 @@ class Track(Base):
         Index("ix_tracks_local_created", "created_at", "id", postgresql_where=text("origin_node IS NULL")),
         Index("ix_tracks_local_updated", "updated_at", "id", postgresql_where=text("origin_node IS NULL")),
         Index("ix_tracks_remote", "id", postgresql_where=text("origin_node IS NOT NULL")),
+        Index("ix_tracks_origin", "origin_node", postgresql_where=text("origin_node IS NOT NULL")),
         Index("ix_tracks_uploader", "uploaded_by", postgresql_where=text("uploaded_by IS NOT NULL")),
     )
 

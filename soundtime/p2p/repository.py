@@ -17,7 +17,17 @@ from sqlalchemy.orm import aliased
 
 from soundtime.library.facts import FIELDS as FACT_FIELDS
 from soundtime.library.facts import TrackFacts
-from soundtime.models import Album, Artist, BlockedDomain, Cover, Peer, PeerLink, RemoteTrackSource, Track
+from soundtime.models import (
+    Album,
+    Artist,
+    BlockedDomain,
+    Cover,
+    Peer,
+    PeerLink,
+    RemoteTrackSource,
+    Track,
+    track_sources,
+)
 from soundtime.p2p.plans.sources import SourceRow
 
 AlbumArtist = aliased(Artist, name="album_artist")
@@ -343,26 +353,28 @@ REMOTE_TRACK_COLUMNS = {
 REMOTE_TRACK_NAMES = {"artist_name": "text[]", "album_title": "text[]"}
 _COLUMN_LIST = ", ".join(REMOTE_TRACK_COLUMNS)
 _INPUTS = {"id": "uuid[]", **REMOTE_TRACK_COLUMNS, **REMOTE_TRACK_NAMES}
-# One statement for a page's new tracks and their sender as their source (a source row refers to a track made by
-# the same statement, so it needs no look-up by hash). The vectors are computed for the whole page here (the
-# per-row trigger skips rows that have one). Rows go in hash order, so concurrent pages take their unique-index
-# locks in one order; a hash another transaction inserted meanwhile is skipped (and not counted).
+# One statement for a page's new tracks; their sender, their origin, is their source without a row (see
+# ``track_sources``). The vectors are computed for the whole page here (the per-row trigger skips rows that have
+# one). Rows go in hash order, so concurrent pages take their unique-index locks in one order; a hash another
+# transaction inserted meanwhile is skipped (and not counted).
 _VALUES = ", ".join(f"u.{name}" for name in REMOTE_TRACK_COLUMNS)
 _ARRAYS = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _INPUTS.items())
 _INSERT_REMOTE_TRACKS = text(
     f"WITH created AS (INSERT INTO tracks (id, origin_node, {_COLUMN_LIST}, search_vector) "  # noqa: S608 - fixed names, values bound
     f"SELECT u.id, CAST(:origin AS varchar), {_VALUES}, "
     f"track_document(u.title, u.artist_name, u.album_title) FROM unnest({_ARRAYS}) AS u({', '.join(_INPUTS)}) "
-    "ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING RETURNING id), "
-    "sources AS (INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
-    "SELECT id, CAST(:origin AS varchar), true FROM created) "
+    "ORDER BY u.content_hash ON CONFLICT (content_hash) DO NOTHING RETURNING id) "
     "SELECT count(*) FROM created"
 )
+# A row for every other peer offering a track (refreshed when it offers it again); the origin gets none (a row of
+# its own, if it has one, is refreshed and no longer withdrawn).
 _UPSERT_SOURCES = text(
     "INSERT INTO remote_track_sources (track_id, node_id, is_origin) "
-    "SELECT id, CAST(:node AS varchar), origin_node IS NOT DISTINCT FROM CAST(:node AS varchar) FROM tracks "
-    "WHERE content_hash = ANY(CAST(:hashes AS text[])) ORDER BY id "
-    "ON CONFLICT (track_id, node_id) DO UPDATE SET last_seen_at = now(), is_origin = excluded.is_origin"
+    "SELECT t.id, CAST(:node AS varchar), t.origin_node IS NOT DISTINCT FROM CAST(:node AS varchar) FROM tracks t "
+    "WHERE t.content_hash = ANY(CAST(:hashes AS text[])) AND (t.origin_node IS DISTINCT FROM CAST(:node AS varchar) "
+    "OR EXISTS (SELECT FROM remote_track_sources s WHERE s.track_id = t.id AND s.node_id = :node)) ORDER BY t.id "
+    "ON CONFLICT (track_id, node_id) DO UPDATE SET last_seen_at = now(), is_origin = excluded.is_origin, "
+    "withdrawn = false"
 )
 
 
@@ -385,7 +397,7 @@ def new_track_ids(count: int) -> list[str]:
 
 async def insert_remote_tracks(session: AsyncSession, origin: str, columns: dict[str, list[Any]]) -> int:
     """Insert replicated tracks from column arrays (:data:`REMOTE_TRACK_COLUMNS` and :data:`REMOTE_TRACK_NAMES`)
-    with ``origin`` as their source, in one statement; returns how many were created.
+    with ``origin`` as their origin (and so their source), in one statement; returns how many were created.
 
     Hashes already present keep their row and get no source here (see :func:`upsert_sources`).
     """
@@ -402,10 +414,16 @@ async def upsert_sources(session: AsyncSession, node_id: str, digests: Sequence[
         await session.execute(_UPSERT_SOURCES, {"node": node_id, "hashes": list(digests)})
 
 
+_SOURCE_COUNT = text(
+    "SELECT (SELECT count(*) FROM tracks WHERE origin_node = :node) "
+    "+ (SELECT count(*) FROM remote_track_sources WHERE node_id = :node AND NOT is_origin)"
+)
+
+
 async def source_count(session: AsyncSession, node_id: str) -> int:
-    """How many tracks a peer offers us (its catalog quota is counted in these)."""
-    stmt = select(func.count()).select_from(RemoteTrackSource).where(RemoteTrackSource.node_id == node_id)
-    return int((await session.execute(stmt)).scalar_one())
+    """How many tracks a peer offers us (its catalog quota is counted in these): those it is the origin of, and
+    the others it offers. (An origin withdrawn as a source still counts: a few at most, on the safe side.)"""
+    return int((await session.execute(_SOURCE_COUNT, {"node": node_id})).scalar_one())
 
 
 _EXISTING_COVERS = text("SELECT hash FROM covers WHERE hash = ANY(CAST(:hashes AS varchar[]))")
@@ -419,8 +437,11 @@ async def existing_covers(session: AsyncSession, digests: Iterable[str]) -> set[
     return set((await session.scalars(_EXISTING_COVERS, {"hashes": unique})).all())
 
 
+# Offered: the origin unless withdrawn, another peer when it has a row.
+_ROW_OF_NODE = "SELECT FROM remote_track_sources s WHERE s.track_id = t.id AND s.node_id = :node"
 _KNOWN_HASHES = text(
-    "SELECT t.content_hash, EXISTS (SELECT FROM remote_track_sources s WHERE s.track_id = t.id AND s.node_id = :node) "
+    f"SELECT t.content_hash, CASE WHEN t.origin_node = :node THEN NOT EXISTS ({_ROW_OF_NODE} AND s.withdrawn) "  # noqa: S608 - fixed text
+    f"ELSE EXISTS ({_ROW_OF_NODE} AND NOT s.withdrawn) END "
     "FROM tracks t WHERE t.content_hash = ANY(CAST(:hashes AS text[]))"
 )
 
@@ -466,12 +487,21 @@ async def add_cover(session: AsyncSession, digest: str, mime: str, size: int, al
 async def sources_of(session: AsyncSession, track_id: uuid.UUID) -> list[SourceRow]:
     """Every peer offering the track (whatever its state), in node id order."""
     stmt = (
-        select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin, Peer.is_online, RemoteTrackSource.failure_count)
-        .join(Peer, Peer.node_id == RemoteTrackSource.node_id)
-        .where(RemoteTrackSource.track_id == track_id)
-        .order_by(RemoteTrackSource.node_id)
+        select(track_sources.c.node_id, track_sources.c.is_origin, Peer.is_online, track_sources.c.failure_count)
+        .join(Peer, Peer.node_id == track_sources.c.node_id)
+        .where(track_sources.c.track_id == track_id)
+        .order_by(track_sources.c.node_id)
     )
     return [SourceRow(*row) for row in await session.execute(stmt)]
+
+
+# The origin's first failure makes its row (an origin without a row has none).
+_ORIGIN_FAILED = text(
+    "INSERT INTO remote_track_sources (track_id, node_id, is_origin, failure_count) "
+    "SELECT t.id, t.origin_node, true, 1 FROM tracks t JOIN peers p ON p.node_id = t.origin_node "
+    "WHERE t.id = :track AND t.origin_node = :node "
+    "ON CONFLICT (track_id, node_id) DO UPDATE SET failure_count = remote_track_sources.failure_count + 1"
+)
 
 
 async def record_source_result(session: AsyncSession, track_id: uuid.UUID, node_id: str, *, ok: bool) -> None:
@@ -481,15 +511,32 @@ async def record_source_result(session: AsyncSession, track_id: uuid.UUID, node_
         if ok
         else {"failure_count": RemoteTrackSource.failure_count + 1}
     )
-    await session.execute(
+    result = await session.execute(
         update(RemoteTrackSource)
         .where(RemoteTrackSource.track_id == track_id, RemoteTrackSource.node_id == node_id)
         .values(**values)
+        .returning(RemoteTrackSource.node_id)
     )
+    if not ok and result.first() is None:
+        await session.execute(_ORIGIN_FAILED, {"track": track_id, "node": node_id})
+
+
+_WITHDRAW_ORIGIN = text(
+    "INSERT INTO remote_track_sources (track_id, node_id, is_origin, withdrawn) "
+    "SELECT t.id, t.origin_node, true, true FROM tracks t JOIN peers p ON p.node_id = t.origin_node "
+    "WHERE t.id = :track AND t.origin_node = :node "
+    "ON CONFLICT (track_id, node_id) DO UPDATE SET withdrawn = true"
+)
 
 
 async def drop_source(session: AsyncSession, track_id: uuid.UUID, node_id: str) -> None:
-    """Forget a source that served bytes not matching the track's hash (it lied about holding it)."""
+    """Forget a source that served bytes not matching the track's hash (it lied about holding it): its row goes,
+    the origin's row says it is withdrawn (until it offers the track again)."""
     await session.execute(
-        delete(RemoteTrackSource).where(RemoteTrackSource.track_id == track_id, RemoteTrackSource.node_id == node_id)
+        delete(RemoteTrackSource).where(
+            RemoteTrackSource.track_id == track_id,
+            RemoteTrackSource.node_id == node_id,
+            RemoteTrackSource.is_origin.is_(False),
+        )
     )
+    await session.execute(_WITHDRAW_ORIGIN, {"track": track_id, "node": node_id})

@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from soundtime.models import BlockedDomain, Peer, RemoteTrackSource, Track, User
+from soundtime.models import BlockedDomain, Peer, Track, User, track_sources
 from soundtime.p2p import service
 from soundtime.p2p.ports import VERSION
 from soundtime.p2p.transport import normalize_node_id, parse_peer_address
@@ -205,7 +205,7 @@ async def test_add_ping_list_and_delete_a_running_peer(
     assert {"source": a.node_id, "target": b.node_id, "link_type": "direct"} in graph["links"]
 
     # B pushed its catalog when A pinged it: A now lists B as the source of B's track.
-    sources = select(func.count()).select_from(RemoteTrackSource).where(RemoteTrackSource.node_id == b.node_id)
+    sources = select(func.count()).select_from(track_sources).where(track_sources.c.node_id == b.node_id)
     assert await eventually(lambda: _positive(count(a, sources)))
 
     response = await a.client.delete(f"{PEERS}/{b.node_id.upper()}", headers=a.headers)

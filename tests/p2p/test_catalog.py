@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from soundtime.blobs.store import BlobStore
 from soundtime.kit.db import Database
 from soundtime.kit.jobs import Jobs
-from soundtime.models import Album, Artist, RemoteTrackSource, Track
+from soundtime.models import Album, Artist, RemoteTrackSource, Track, track_sources
 from soundtime.p2p import catalog, wire
 from soundtime.p2p import repository as repo
 from soundtime.p2p.errors import PeerError, PeerUnavailable
@@ -58,7 +58,7 @@ async def test_concurrent_announcements_of_one_hash_make_one_track_with_every_so
     assert await _count(db, Track) == 300
     async with db.transaction() as session:
         per_track = (
-            await session.execute(select(RemoteTrackSource.track_id, func.count()).group_by(RemoteTrackSource.track_id))
+            await session.execute(select(track_sources.c.track_id, func.count()).group_by(track_sources.c.track_id))
         ).all()
         origins = set((await session.scalars(select(Track.origin_node))).all())
     assert len(per_track) == 300
@@ -228,10 +228,16 @@ async def _ingest(db: Database, sender: str, pages: list[list[Any]]) -> list[cat
 
 
 async def _counts(db: Database) -> dict[str, int]:
+    """Rows per table, and "sources": every (track, peer) offering it (the origin needs no row of its own)."""
     async with db.transaction() as session:
         return {
-            model.__tablename__: int((await session.execute(select(func.count()).select_from(model))).scalar_one())
-            for model in (Artist, Album, Track, RemoteTrackSource)
+            name: int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+            for name, table in [
+                ("artists", Artist),
+                ("albums", Album),
+                ("tracks", Track),
+                ("sources", track_sources),
+            ]
         }
 
 
@@ -256,16 +262,17 @@ async def test_pages_of_any_size_are_committed_whole_and_searchable(db: Database
     assert [r.accepted for r in results] == sizes
     assert results[-1].offered == sum(sizes)
     counts = await _counts(db)
-    assert counts["tracks"] == counts["remote_track_sources"] == sum(sizes)
+    assert counts["tracks"] == counts["sources"] == sum(sizes)
     # the first and last track of every page can be found by a word of its own title, its artist and its album
     edges = [0, *[sum(sizes[: k + 1]) - 1 for k in range(len(sizes))], *[sum(sizes[:k]) for k in range(len(sizes))]]
     for index in set(edges):
         assert await _found(db, f"zebra{index}") == {f"Tune {index} zebra{index}"}
     assert len(await _found(db, f"artist {sizes[0] % 7}")) > 0
     async with db.transaction() as session:
-        origins = (await session.execute(select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin))).all()
+        origins = (await session.execute(select(track_sources.c.node_id, track_sources.c.is_origin))).all()
         unsearchable = await session.execute(select(func.count()).where(Track.search_vector.is_(None)))
     assert set(origins) == {(A, True)}
+    assert await _count(db, RemoteTrackSource) == 0  # the origin is their source without a row
     assert unsearchable.scalar_one() == 0
 
 
@@ -308,11 +315,11 @@ async def test_a_page_that_fails_part_way_leaves_nothing_and_arrives_whole_when_
     monkeypatch.setattr(repo, "existing_covers", broken)  # after artists, albums, tracks and sources were written
     with pytest.raises(RuntimeError):
         await _ingest(db, A, [page])
-    assert await _counts(db) == {"artists": 0, "albums": 0, "tracks": 0, "remote_track_sources": 0}
+    assert await _counts(db) == {"artists": 0, "albums": 0, "tracks": 0, "sources": 0}
     monkeypatch.undo()
     (result,) = await _ingest(db, A, [page])
     assert result.accepted == 700
-    assert await _counts(db) == {"artists": 3, "albums": 15, "tracks": 700, "remote_track_sources": 700}
+    assert await _counts(db) == {"artists": 3, "albums": 15, "tracks": 700, "sources": 700}
 
 
 async def test_a_second_peer_offering_the_same_tracks_becomes_their_second_source(db: Database) -> None:
@@ -323,16 +330,14 @@ async def test_a_second_peer_offering_the_same_tracks_becomes_their_second_sourc
     async with db.transaction() as session:
         per_node = dict(
             (
-                await session.execute(
-                    select(RemoteTrackSource.node_id, func.count()).group_by(RemoteTrackSource.node_id)
-                )
+                await session.execute(select(track_sources.c.node_id, func.count()).group_by(track_sources.c.node_id))
             ).all()
         )
         origins = dict(
             (await session.execute(select(Track.origin_node, func.count()).group_by(Track.origin_node))).all()
         )
         not_origin = await session.execute(
-            select(func.count()).where(RemoteTrackSource.node_id == C, ~RemoteTrackSource.is_origin)
+            select(func.count()).where(track_sources.c.node_id == C, ~track_sources.c.is_origin)
         )
     assert per_node == {A: 600, C: 600}
     assert origins == {A: 600, C: 300}
@@ -524,7 +529,7 @@ async def test_pages_of_one_sender_arriving_together_stop_exactly_at_its_quota(
     assert sum(r.accepted for r in results) == 1234
     assert sum(r.skipped for r in results) == 2500 - 1234
     counts = await _counts(db)
-    assert counts["tracks"] == counts["remote_track_sources"] == 1234
+    assert counts["tracks"] == counts["sources"] == 1234
 
 
 async def test_a_page_failing_in_the_pipeline_loses_nothing_committed_before_or_after_it(
@@ -548,14 +553,14 @@ async def test_a_page_failing_in_the_pipeline_loses_nothing_committed_before_or_
         async with db.transaction() as session:
             albums = set((await session.scalars(select(Album.title))).all())
         assert albums == {"Page 0", "Page 1", "Page 3"}
-        assert (await _counts(db))["remote_track_sources"] == 300
+        assert (await _counts(db))["sources"] == 300
         monkeypatch.undo()
         again = await sync.replicate(A, pages[2])  # the sender's retry: the count kept for it is still right
     finally:
         await jobs.close()
     assert (again.accepted, again.offered) == (100, 400)
     counts = await _counts(db)
-    assert counts["tracks"] == counts["remote_track_sources"] == 400
+    assert counts["tracks"] == counts["sources"] == 400
 
 
 async def _own_tracks(db: Database, count: int) -> None:

@@ -13,7 +13,7 @@ import pytest
 from blake3 import blake3
 from sqlalchemy import select
 
-from soundtime.models import RemoteTrackSource, Track
+from soundtime.models import Track, track_sources
 from soundtime.p2p import wire
 from soundtime.p2p.policy import Limits
 from soundtime.p2p.transport import PeerAddress
@@ -173,7 +173,7 @@ async def test_b_finds_and_imports_a_track_uploaded_on_a(
     assert created["file_size"] == track["file_size"]  # probed from A
     assert created["stream_url"] == f"/api/tracks/{created['id']}/stream"
     async with b.context.db.transaction() as session:
-        sources = (await session.execute(select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin))).all()
+        sources = (await session.execute(select(track_sources.c.node_id, track_sources.c.is_origin))).all()
     assert sources == [(a.node_id, True)]
     again = await b.client.post("/api/p2p/search/import", json={"hash": digest}, headers=b.headers)
     assert again.status_code == 200, again.text
@@ -461,7 +461,7 @@ async def test_import_a_result_offered_by_two_peers(start_instance: Any, fakes: 
     assert (track["file_size"], track["format"], track["bitrate_kbps"]) == (len(audio_bytes), "flac", 1411)
     assert track["origin_node"] in (one.node_id, two.node_id)
     async with b.context.db.transaction() as session:
-        sources = (await session.execute(select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin))).all()
+        sources = (await session.execute(select(track_sources.c.node_id, track_sources.c.is_origin))).all()
     assert sorted(sources) == sorted((fake.node_id, track["origin_node"] == fake.node_id) for fake in (one, two))
     [hit] = (await p2p_search(b, "radio gaga"))["results"]
     assert hit["track_id"] == track["id"]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from soundtime.kit.ratelimit import RateLimiter
-from soundtime.models import Album, Artist, Cover, Peer, PeerLink, RemoteTrackSource, Track
+from soundtime.models import Album, Artist, Cover, Peer, PeerLink, Track, track_sources
 from soundtime.p2p import wire
 from soundtime.p2p.errors import PeerUnavailable
 from soundtime.p2p.transport import MemoryNetwork
@@ -59,7 +59,7 @@ async def test_three_instances_replicate_exchange_and_graph(
         tracks = (await session.scalars(select(Track).order_by(Track.title))).all()
         assert {t.origin_node for t in tracks} == {a.node_id}
         assert all(t.file_path is None for t in tracks)
-        sources = (await session.execute(select(RemoteTrackSource.node_id, RemoteTrackSource.is_origin))).all()
+        sources = (await session.execute(select(track_sources.c.node_id, track_sources.c.is_origin))).all()
         assert sorted(sources) == [(a.node_id, True), (a.node_id, True)]
         assert (await session.execute(select(func.count()).select_from(Album))).scalar_one() == 1
     cover_hash = await eventually(lambda: _album_cover(b))
@@ -192,7 +192,7 @@ async def test_a_deleted_peer_added_again_sends_its_whole_catalog_again(
 
     b.node.policy.timings = replace(b.node.policy.timings, catch_up_delay=0.2)
     assert (await b.client.delete(f"/api/admin/p2p/peers/{a.node_id}", headers=b.headers)).status_code == 204
-    assert await _count(b, select(func.count()).select_from(RemoteTrackSource)) == 0
+    assert await _count(b, select(func.count()).select_from(track_sources)) == 0
     response = await b.client.post("/api/admin/p2p/peers", json={"node_id": a.dial_address()}, headers=b.headers)
     assert response.json()["reachable"] is True
     # A only pushes changes since its last push to B, but B notices it holds nothing of A's and asks for all.
@@ -200,7 +200,7 @@ async def test_a_deleted_peer_added_again_sends_its_whole_catalog_again(
 
 
 async def _sources(instance: Instance, expected: int) -> bool:
-    return await _count(instance, select(func.count()).select_from(RemoteTrackSource)) == expected
+    return await _count(instance, select(func.count()).select_from(track_sources)) == expected
 
 
 async def test_a_message_the_peer_refuses_is_not_taken_as_delivered(start_node: StartNode) -> None:

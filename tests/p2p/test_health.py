@@ -15,7 +15,7 @@ from blake3 import blake3
 from sqlalchemy import func, select, text
 
 from soundtime.kit.db import Database
-from soundtime.models import InstanceSetting, RemoteTrackSource, Track, TrackHealth
+from soundtime.models import InstanceSetting, Track, TrackHealth, track_sources
 from soundtime.p2p import catalog
 from soundtime.p2p import repository as p2p_repo
 from soundtime.p2p.health import HealthKeeper, record_failure, record_success, state_of
@@ -323,8 +323,8 @@ async def test_sweep_recovers_strikes_and_rereferences(start_instance: Any, fake
         sources = dict(
             (
                 await session.execute(
-                    select(RemoteTrackSource.node_id, RemoteTrackSource.failure_count).where(
-                        RemoteTrackSource.track_id == ids["mirrored"]
+                    select(track_sources.c.node_id, track_sources.c.failure_count).where(
+                        track_sources.c.track_id == ids["mirrored"]
                     )
                 )
             ).all()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, text
 
-from soundtime.models import RemoteTrackSource
+from soundtime.models import track_sources
 from soundtime.p2p.policy import Timings
 from tests.p2p.conftest import Instance, eventually
 from tests.p2p.test_admin_api import assert_error, closed_udp_port, random_node_id
@@ -21,7 +21,7 @@ SYNC = "/api/admin/p2p/library-sync"
 
 async def sources_of(instance: Instance, node_id: str) -> int:
     async with instance.context.db.transaction() as session:
-        stmt = select(func.count()).select_from(RemoteTrackSource).where(RemoteTrackSource.node_id == node_id)
+        stmt = select(func.count()).select_from(track_sources).where(track_sources.c.node_id == node_id)
         return int((await session.execute(stmt)).scalar_one())
 
 
@@ -107,7 +107,13 @@ async def test_a_resync_brings_back_a_lost_catalogue_with_progress(
 ) -> None:
     a, b = await two_with_tracks(start_instance, audio, tmp_path, 3)
     async with a.context.db.transaction() as session:  # a lost sync: A no longer knows B offers these
-        await session.execute(delete(RemoteTrackSource).where(RemoteTrackSource.node_id == b.node_id))
+        await session.execute(
+            text(
+                "INSERT INTO remote_track_sources (track_id, node_id, is_origin, withdrawn) "
+                "SELECT id, origin_node, true, true FROM tracks WHERE origin_node = :node"
+            ),
+            {"node": b.node_id},
+        )
     assert (await peer_sync(a, b.node_id))["tracks_catalogued"] == 0
 
     response = await a.client.post(f"{SYNC}/{b.node_id.upper()}", headers=a.headers)

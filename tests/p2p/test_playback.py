@@ -15,7 +15,7 @@ import pytest
 from blake3 import blake3
 from sqlalchemy import select
 
-from soundtime.models import RemoteTrackSource, Track, TrackHealth
+from soundtime.models import Track, TrackHealth, track_sources
 from soundtime.p2p import wire
 from soundtime.p2p.transport import PeerAddress, Stream
 from tests.p2p.conftest import Instance, Node, StartInstance, eventually
@@ -89,9 +89,7 @@ async def health_of(instance: Node, track: uuid.UUID) -> tuple[str, int] | None:
 async def sources(instance: Node, track: uuid.UUID) -> dict[str, int]:
     async with instance.context.db.transaction() as session:
         rows = await session.execute(
-            select(RemoteTrackSource.node_id, RemoteTrackSource.failure_count).where(
-                RemoteTrackSource.track_id == track
-            )
+            select(track_sources.c.node_id, track_sources.c.failure_count).where(track_sources.c.track_id == track)
         )
         return {str(node_id): int(failures) for node_id, failures in rows.all()}
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 
 from soundtime.kit.errors import ServiceUnavailable
 from soundtime.library.ingest import prepare_path, save_prepared
-from soundtime.models import Peer, PeerLink, RemoteTrackSource, Track
+from soundtime.models import Peer, PeerLink, Track, track_sources
 from soundtime.p2p import wire
 from soundtime.p2p.face import DownloadFailed
 from soundtime.p2p.library_sync import service as library_sync
@@ -72,7 +72,7 @@ async def _online(instance: Node, node_id: str) -> bool:
 
 
 async def _replicated_from(instance: Node, origin: str) -> int:
-    stmt = select(func.count()).select_from(RemoteTrackSource).where(RemoteTrackSource.node_id == origin)
+    stmt = select(func.count()).select_from(track_sources).where(track_sources.c.node_id == origin)
     return int(await _scalar(instance, stmt))
 
 

@@ -13,7 +13,7 @@ import pytest
 from blake3 import blake3
 from sqlalchemy import func, select
 
-from soundtime.models import Album, Artist, Peer, RemoteTrackSource, Track
+from soundtime.models import Album, Artist, Peer, Track, track_sources
 from soundtime.p2p import wire
 from soundtime.p2p.transport import PeerAddress, TransportError
 from tests.p2p.conftest import Instance, eventually
@@ -65,7 +65,7 @@ async def test_catalog_from_a_soundtime_peer_is_replicated_odd_tags_repaired_and
 
     # The peer pushed 3 pages after our Ping: every valid track arrives, the bad ones are skipped one by one.
     assert await eventually(lambda: _tracks_from(b, origin, 1202))
-    assert await _count(b, RemoteTrackSource) == 1202
+    assert await _count(b, track_sources) == 1202
     async with b.context.db.transaction() as session:
         kept = await session.execute(
             select(Track.title, Track.year, Track.track_number, Track.duration_secs)
@@ -120,7 +120,7 @@ async def test_a_peer_dying_mid_sync_leaves_only_whole_pages(
     async with b.context.db.transaction() as session:
         hashes = set((await session.scalars(select(Track.content_hash))).all())
     assert hashes == {t.hash for t in soundtime_peer.catalog[:500]}
-    assert await _count(b, RemoteTrackSource) == 500
+    assert await _count(b, track_sources) == 500
     assert await _count(b, Artist) == 7
     assert await _count(b, Album) == len({(t.album_title, t.artist_name) for t in soundtime_peer.catalog[:500]})
 
@@ -264,7 +264,7 @@ async def test_concurrent_pages_respect_the_catalog_quota(start_instance: Any, s
     pages = [[announcement(origin, page * 100 + i) for i in range(100)] for page in range(8)]
     results = await asyncio.gather(*(b.node.sync.replicate(origin, page) for page in pages))
     assert sum(r.accepted for r in results) == 100
-    assert await _count(b, RemoteTrackSource) == 100
+    assert await _count(b, track_sources) == 100
     assert await _count(b, Track) == 100
 
 

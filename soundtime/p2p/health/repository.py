@@ -11,7 +11,7 @@ from sqlalchemy import RowMapping, Uuid, and_, any_, bindparam, func, select, tr
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from soundtime.models import Album, Artist, InstanceSetting, Peer, RemoteTrackSource, Track, TrackHealth
+from soundtime.models import Album, Artist, InstanceSetting, Peer, Track, TrackHealth, track_sources
 from soundtime.p2p.health.states import HEALTHY, RECOVERED, Health
 from soundtime.p2p.plans.sources import RemoteTrack, SourceRow
 
@@ -121,17 +121,12 @@ async def sources_of_many(session: AsyncSession, track_ids: Sequence[uuid.UUID])
     """{track id: every peer offering it} for a batch's tracks that need a recovery (one query)."""
     if not track_ids:
         return {}
+    sources = track_sources.c
     stmt = (
-        select(
-            RemoteTrackSource.track_id,
-            RemoteTrackSource.node_id,
-            RemoteTrackSource.is_origin,
-            Peer.is_online,
-            RemoteTrackSource.failure_count,
-        )
-        .join(Peer, Peer.node_id == RemoteTrackSource.node_id)
-        .where(RemoteTrackSource.track_id == any_(_IDS))
-        .order_by(RemoteTrackSource.track_id, RemoteTrackSource.node_id)
+        select(sources.track_id, sources.node_id, sources.is_origin, Peer.is_online, sources.failure_count)
+        .join(Peer, Peer.node_id == sources.node_id)
+        .where(sources.track_id == any_(_IDS))
+        .order_by(sources.track_id, sources.node_id)
     )
     found: dict[uuid.UUID, list[SourceRow]] = {track_id: [] for track_id in track_ids}
     for track_id, node_id, is_origin, online, failures in await session.execute(stmt, {"ids": list(track_ids)}):
@@ -202,7 +197,9 @@ async def remote_tracks(
     """
     track_after = () if after is None else (Track.id > after,)
     health_after = () if after is None else (TrackHealth.track_id > after,)
-    source_count = select(func.count()).where(RemoteTrackSource.track_id == Track.id).correlate(Track).scalar_subquery()
+    source_count = (
+        select(func.count()).select_from(track_sources).where(track_sources.c.track_id == Track.id).correlate(Track)
+    ).scalar_subquery()
     stmt = (
         select(
             Track.id,

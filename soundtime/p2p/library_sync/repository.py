@@ -42,13 +42,13 @@ LEFT JOIN LATERAL (
                    p.is_online
                    OR t.content_hash = ANY(CAST(:cached AS text[]))
                    OR EXISTS (
-                       SELECT FROM remote_track_sources o JOIN peers op ON op.node_id = o.node_id
+                       SELECT FROM track_sources o JOIN peers op ON op.node_id = o.node_id
                        WHERE o.track_id = t.id AND op.is_online
                    )
                )
            )) AS playable,
            max(s.last_seen_at) AS last_announced_at
-    FROM remote_track_sources s
+    FROM track_sources s
     JOIN tracks t ON t.id = s.track_id
     LEFT JOIN track_health h ON h.track_id = t.id
     WHERE s.node_id = p.node_id
