@@ -83,6 +83,13 @@ def build_context(settings: Settings, db: Database, *, passwords: Passwords | No
     )
 
 
+def _load_stores(context: AppContext) -> None:
+    """Files of the stores, read at start-up (in a worker thread): leftover temporary files go, the caches load."""
+    maintenance.sweep_temp((context.audio, context.blobs))
+    context.cache.load()
+    context.transcoder.cache.load()
+
+
 @asynccontextmanager
 async def running_context(
     settings: Settings,
@@ -100,9 +107,7 @@ async def running_context(
     open: whoever made it disposes of it. ``p2p_timings`` and ``p2p_limits`` replace the node's defaults.
     """
     context = build_context(settings, db, passwords=passwords)
-    await asyncio.to_thread(maintenance.sweep_temp, (context.audio, context.blobs))
-    await asyncio.to_thread(context.cache.load)
-    await asyncio.to_thread(context.transcoder.cache.load)
+    await asyncio.to_thread(_load_stores, context)
     await context.db.ping()
     upkeep = asyncio.create_task(
         maintenance.run_periodically(

@@ -220,8 +220,8 @@ class P2PNode:
     async def start(self) -> None:
         """Load identity and state, bind the transport, register seed peers and start the schedule."""
         secret = await asyncio.to_thread(load_or_create_secret_key, self.settings.secret_key_path)
-        await self.peers.load()
         async with self.db.transaction() as session:
+            await self.peers.load(session)
             self.own.track_count = await repo.own_track_count(session)
         callbacks = Callbacks(
             on_stream=self.inbound.dispatch,

@@ -37,11 +37,18 @@ AlbumArtist = aliased(Artist, name="album_artist")
 
 
 async def touch_peer(
-    session: AsyncSession, node_id: str, *, source: str, addresses: Sequence[str] = (), relay_url: str | None = None
+    session: AsyncSession,
+    node_id: str,
+    *,
+    source: str,
+    addresses: Sequence[str] = (),
+    relay_url: str | None = None,
+    pong: tuple[int, str | None] | None = None,
 ) -> None:
     """A peer is in contact with us: register or refresh it as online, with its addresses when new ones are known.
 
-    ``track_count`` and ``version`` are left alone (only a Pong sets them); ``source`` is kept from the first contact.
+    ``track_count`` and ``version`` change only with a Pong's ``(track count, version)``; ``source`` is kept from
+    the first contact.
     """
     values: dict[str, Any] = {"node_id": node_id, "source": source, "is_online": True, "last_seen_at": func.now()}
     changes: dict[str, Any] = {
@@ -52,6 +59,10 @@ async def touch_peer(
     }
     if addresses:
         values["addresses"] = changes["addresses"] = list(addresses)
+    if pong is not None:
+        track_count, version = pong
+        values["track_count"] = changes["track_count"] = track_count
+        values["version"] = changes["version"] = version[:64] if version else None
     if relay_url:
         values["relay_url"] = changes["relay_url"] = relay_url
     stmt = insert(Peer).values(**values)

@@ -111,13 +111,12 @@ class SearchFilters:
 
     async def rebuild(self, *, force: bool = False) -> bool:
         """Build our filter from the library with fresh keys; False when nothing changed since the last build."""
-        async with self._db.transaction() as session:
-            fingerprint = await search_repo.library_fingerprint(session)
-        if not force and fingerprint == self._fingerprint and self.own is not None:
-            return False
         started = time.perf_counter()
         terms: set[str] = set()
         async with self._db.transaction() as session:
+            fingerprint = await search_repo.library_fingerprint(session)
+            if not force and fingerprint == self._fingerprint and self.own is not None:
+                return False
             async for pieces in search_repo.stream_library_pieces(session, BATCH):
                 await asyncio.to_thread(add_terms, terms, pieces)
         bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from soundtime.kit.db import Database
 from soundtime.p2p import repository as repo
 from soundtime.p2p import wire
@@ -62,11 +64,10 @@ class PeerRegistry:
         self._addresses: dict[str, PeerAddress] = {}
         self._heartbeats: OrderedDict[str, tuple[wire.Pong, float]] = OrderedDict()
 
-    async def load(self) -> None:
-        """At start-up: read the block list; nothing is connected yet."""
-        async with self._db.transaction() as session:
-            self._blocked = await repo.blocked_set(session)
-            await repo.mark_all_offline(session)
+    async def load(self, session: AsyncSession) -> None:
+        """At start-up, in the node's first transaction: read the block list; nothing is connected yet."""
+        self._blocked = await repo.blocked_set(session)
+        await repo.mark_all_offline(session)
 
     # --- blocking (the one place it is decided)
 
@@ -167,8 +168,8 @@ class PeerRegistry:
         if node_id in self._blocked:
             return
         async with self._db.transaction() as session:
-            await repo.touch_peer(session, node_id, source="inbound")  # the source is kept when known
-            await repo.record_pong(session, node_id, min(pong.track_count, MAX_TRACK_COUNT), pong.version)
+            pong_facts = (min(pong.track_count, MAX_TRACK_COUNT), pong.version)
+            await repo.touch_peer(session, node_id, source="inbound", pong=pong_facts)  # a known source is kept
 
     async def record_failure(self, node_id: str) -> None:
         """A contact attempt failed: offline, and the next attempt waits (exponential back-off with jitter)."""
