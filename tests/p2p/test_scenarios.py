@@ -36,8 +36,8 @@ from tests.support.soundtime_peer import FakeSoundTime, announcement
 #: pages (20, 20, 3), the protocol of a large catalogue without the ingest of one.
 SMALL_PAGES = Limits(catalog_page_size=20)
 OWN_TRACKS = 43
-#: A lost message is sent again after 10 ms instead of half a second (the scenarios count attempts, not time).
-QUICK = Timings(send_retry_delay=0.01)
+#: A lost message is sent again after 1 ms instead of half a second (the scenarios count attempts, not time).
+QUICK = Timings(send_retry_delay=0.001)
 
 _OWN_TRACKS_SQL = text(
     """
