@@ -74,14 +74,16 @@ class PeerMessenger:
             raise PeerUnavailable("the p2p node is not running")
         return self._transport
 
-    async def connection(self, node_id: str) -> PeerConnection:
-        """Our outgoing connection to the peer (pooled by the transport)."""
+    async def connection(self, node_id: str, *, within: float | None = None) -> PeerConnection:
+        """Our outgoing connection to the peer (pooled by the transport); a dial gets ``within`` seconds
+        (``Timings.connect_timeout`` by default)."""
         transport = self.transport
         address = await self._address_of(node_id)
         if address is None:
             raise PeerUnavailable(f"peer {node_id[:16]} is blocked or has no known address")
+        within = self._policy.timings.connect_timeout if within is None else within
         try:
-            connection = await transport.connect(address, timeout=self._policy.timings.connect_timeout)
+            connection = await transport.connect(address, timeout=within)
         except TransportError as exc:
             raise PeerUnavailable(f"cannot reach peer {node_id[:16]}: {exc}") from exc
         if await self._address_of(node_id) is None:  # blocked while we were dialling: do not keep the connection
@@ -101,37 +103,46 @@ class PeerMessenger:
         within = self._policy.timings.reply_timeout if within is None else within
         frame = wire.encode_frame(message)
 
-        async def ask(stream: Stream) -> bytes:
+        async def ask(stream: Stream, within: float) -> bytes:
             await stream.write(frame, timeout=within)
             await stream.finish(ack_timeout=None)  # the reply proves delivery; an ack wait costs ~20 ms
             return await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=within)
 
-        body = await self._exchange(node_id, ask, f"peer {node_id[:16]} did not answer")
+        body = await self._exchange(node_id, ask, within, f"peer {node_id[:16]} did not answer")
         try:
             return wire.decode(body)
         except wire.ProtocolError as exc:
             raise PeerMisbehaved(f"peer {node_id[:16]} sent an invalid reply: {exc}") from exc
 
-    async def _exchange(self, node_id: str, exchange: Callable[[Stream], Awaitable[T]], failed: str) -> T:
-        """``exchange`` on a new stream to the peer; once more on a new connection if the first one was dead.
+    async def _exchange(
+        self, node_id: str, exchange: Callable[[Stream, float], Awaitable[T]], reply_timeout: float, failed: str
+    ) -> T:
+        """``exchange(stream, reply_timeout)`` on a new stream to the peer; once more on a new connection if the
+        first one turned out dead, within the time one try may take (connect + reply timeouts).
 
         A pooled connection can lead to a process the peer no longer runs (it restarted: the connection dies when
         the heartbeat notices, or is replaced when the peer connects to us again). A request that fails because
-        its connection closed without the peer refusing anything is tried once more on a fresh dial, each try with
-        the usual timeouts; any other failure (a timeout, the peer's reset or stop) raises at once.
+        its connection closed without the peer refusing anything is tried once more on a fresh dial with what is
+        left of that time; any other failure (a timeout, the peer's reset or stop) raises at once.
         The stream stays the caller's once ``exchange`` returned (on failure it is aborted here).
         """
         connect_timeout = self._policy.timings.connect_timeout
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + connect_timeout + reply_timeout
+
+        def left(most: float) -> float:
+            return max(0.0, min(most, deadline - clock()))
+
         for retry in (False, True):
-            connection = await self.connection(node_id)
+            connection = await self.connection(node_id, within=left(connect_timeout))
             stream: Stream | None = None
             try:
-                stream = await connection.open_stream(timeout=connect_timeout)
-                return await exchange(stream)
+                stream = await connection.open_stream(timeout=left(connect_timeout))
+                return await exchange(stream, left(reply_timeout) if retry else reply_timeout)
             except TransportError as exc:
                 if stream is not None:
                     await stream.abort(StreamCode.DONE)
-                if retry or not isinstance(exc, ConnectionClosed) or not exc.redial_may_help:
+                if retry or not isinstance(exc, ConnectionClosed) or not exc.redial_may_help or not left(1.0):
                     raise PeerUnavailable(f"{failed}: {exc}") from exc
                 log.info("%s: %s; trying once more on a new connection", failed, exc)  # the pool dials anew
         raise AssertionError("unreachable")
@@ -182,13 +193,14 @@ class PeerMessenger:
         reply_timeout = self._policy.timings.reply_timeout
         frame = wire.encode_frame(wire.FetchTrack(hash=digest))
 
-        async def ask(stream: Stream) -> tuple[Stream, int]:
-            await stream.write(frame, timeout=reply_timeout)
+        async def ask(stream: Stream, within: float) -> tuple[Stream, int]:
+            await stream.write(frame, timeout=within)
             await stream.finish(ack_timeout=None)
-            (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=reply_timeout))
+            (size,) = struct.unpack(">I", await stream.read_exact(4, timeout=within))
             return stream, size
 
-        stream, size = await self._exchange(node_id, ask, f"fetching {digest[:16]} from {node_id[:16]} failed")
+        failed = f"fetching {digest[:16]} from {node_id[:16]} failed"
+        stream, size = await self._exchange(node_id, ask, reply_timeout, failed)
         if size == 0:
             await stream.abort(StreamCode.DONE)
             raise BlobUnavailable(f"peer {node_id[:16]} does not offer {digest[:16]}")
