@@ -133,9 +133,10 @@ async def eventually(check: Callable[[], bool], *, within: float = 15.0) -> None
 class Listener:
     """Our node's side: an iroh transport with the node's heartbeat, a messenger, and the contacts it served."""
 
-    def __init__(self, transport: IrohTransport, peer: Peer) -> None:
+    def __init__(self, transport: IrohTransport, peer: Peer, heard: list[str]) -> None:
         self.transport = transport
         self.peer = peer
+        self.heard = heard  # the nodes whose messages it read
         self.known: dict[str, PeerAddress] = {}  # other nodes it may dial
         self.messenger = PeerMessenger(self._address_of, Policy())
         self.messenger.attach(transport)
@@ -169,24 +170,25 @@ async def peer(tmp_path: Path) -> AsyncIterator[Peer]:
 async def listener(peer: Peer) -> AsyncIterator[StartListener]:
     """``await listener(heartbeat_interval=..., heartbeat_timeout=...)``; closed at the end of the test."""
     started: list[IrohTransport] = []
-    contacts: list[str] = []
-
-    async def on_stream(conn: PeerConnection, stream: Stream) -> None:
-        await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=5)
-        contacts.append(conn.node_id)
 
     async def make(**options: Any) -> Listener:
+        heard: list[str] = []
+
+        async def on_stream(conn: PeerConnection, stream: Stream) -> None:
+            await stream.read_frame(wire.MAX_FRAME_SIZE, timeout=5)
+            heard.append(conn.node_id)
+
         transport = await IrohTransport.start(
             secret_key=os.urandom(32),
             port=0,
             relay=False,
-            on_stream=options.pop("on_stream", on_stream),
+            on_stream=on_stream,
             admit=options.pop("admit", admit_all),
             heartbeat_frame=lambda: HEARTBEAT,  # as the node runs it
             **options,
         )
         started.append(transport)
-        return Listener(transport, peer)
+        return Listener(transport, peer, heard)
 
     yield make
     for transport in started:
@@ -333,6 +335,7 @@ async def test_blocking_a_peer_abandons_a_dial_under_way(listener: StartListener
         again = await client.connect(target, timeout=10)
         stream = await again.open_stream(timeout=5)
         await stream.write(wire.encode_frame(wire.Ping()), timeout=5)
-        assert await stream.finish(ack_timeout=5) is None
+        await stream.finish(ack_timeout=5)
+        await eventually(lambda: client.node_id in server.heard)
     finally:
         proxy.close()
