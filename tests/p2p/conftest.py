@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from soundtime.app import create_app, running_context
 from soundtime.config import Settings
@@ -147,6 +152,8 @@ async def node_databases(instance_databases: dict[str, str]) -> AsyncIterator[di
     """One open database (engine and pool) per instance name, shared by every node-level test of the session: a
     node started again on it reuses its connections and its compiled statements."""
     databases = {name: Database(url, pool_size=5) for name, url in instance_databases.items()}
+    for db in databases.values():
+        _writes.watch(db.engine)
     yield databases
     for db in databases.values():
         await db.dispose()
@@ -220,11 +227,53 @@ async def _admin_token(client: httpx.AsyncClient) -> str:
     return await register(client, "admin")
 
 
-async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll an async ``check`` until it returns a truthy value (or fail after ``within`` seconds).
+class _Writes:
+    """Wakes the waits of :func:`eventually` when a transaction that wrote rows on a node's database has ended
+    (its connection is back in the pool): what a check reads may have changed. Checks that only read wake nobody;
+    whole instances' databases are not watched (their waits poll)."""
 
-    The first checks follow each other closely (5 ms, then half as long again each time, up to ``interval``): a
-    condition met at once is seen at once, and a long wait does not spend the event loop on checks.
+    _WROTE = "tests.p2p.wrote"
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def watch(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "after_cursor_execute", self._executed)
+        event.listen(engine.sync_engine.pool, "checkin", self._checked_in)
+
+    def _executed(self, conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":  # INSERT, UPDATE, DELETE, WITH … INSERT
+            conn.info[self._WROTE] = True
+
+    def _checked_in(self, _dbapi: Any, record: ConnectionPoolEntry) -> None:
+        if record.info.pop(self._WROTE, False):
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait(self, at_most: float) -> None:
+        """Until the next write has ended, or ``at_most`` seconds."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, at_most)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+_writes = _Writes()
+
+
+async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.05) -> Any:
+    """Check an async ``check`` until it returns a truthy value (or fail after ``within`` seconds).
+
+    Checked again as soon as a transaction that wrote rows on a node's database (:func:`start_node`) has ended,
+    and otherwise after a pause: the first pauses are short (5 ms, then half as long again each time, up to
+    ``interval``), so a condition met at once is seen at once, and a long wait does not spend the event loop on
+    checks.
     """
     deadline = asyncio.get_running_loop().time() + within
     pause = min(0.005, interval)
@@ -234,5 +283,5 @@ async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval
             return value
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s (last value {value!r})")
-        await asyncio.sleep(pause)
+        await _writes.wait(pause)
         pause = min(pause * 1.5, interval)
