@@ -145,18 +145,15 @@ class PeerRegistry:
         """Whether an incoming connection from ``node_id`` is accepted; accepted peers are registered online."""
         if node_id in self._blocked or node_id == self._own.node_id:
             return False
-        async with self._db.transaction() as session:
-            await repo.touch_peer(session, node_id, source="inbound")
-        return True
+        return await self._touch(node_id)
 
     async def seen_on(self, node_id: str, addresses: Sequence[str]) -> None:
         """A peer talked to us from these addresses (kept so it can be dialled later)."""
         if node_id in self._blocked:
             return
         valid = [a for a in (direct_address(x) for x in addresses) if a is not None]
-        async with self._db.transaction() as session:
-            await repo.touch_peer(session, node_id, source="inbound", addresses=valid)
-        self._remember_address(node_id, valid)
+        if await self._touch(node_id, addresses=valid):
+            self._remember_address(node_id, valid)
 
     async def connection_lost(self, node_id: str) -> None:
         """Our connection to a peer ended without us closing it: offline until it answers again."""
@@ -167,9 +164,25 @@ class PeerRegistry:
         """A peer answered (or sent a heartbeat): it is online, with this track count and version."""
         if node_id in self._blocked:
             return
+        await self._touch(node_id, pong=(min(pong.track_count, MAX_TRACK_COUNT), pong.version))
+
+    async def _touch(
+        self, node_id: str, *, addresses: Sequence[str] = (), pong: tuple[int, str | None] | None = None
+    ) -> bool:
+        """Record a peer online (a known source is kept); False when it was blocked while we wrote that.
+
+        A block committed while our write was under way may have marked the peer offline before our write: it is
+        marked offline again. (When our write came after the block's update of the row, it waited for the block's
+        commit, whose ``on_commit`` has updated the blocked set by the time our commit returns; when it came
+        before, the block's update saw it.)
+        """
         async with self._db.transaction() as session:
-            pong_facts = (min(pong.track_count, MAX_TRACK_COUNT), pong.version)
-            await repo.touch_peer(session, node_id, source="inbound", pong=pong_facts)  # a known source is kept
+            await repo.touch_peer(session, node_id, source="inbound", addresses=addresses, pong=pong)
+        if node_id not in self._blocked:
+            return True
+        async with self._db.transaction() as session:
+            await repo.mark_offline(session, [node_id])
+        return False
 
     async def record_failure(self, node_id: str) -> None:
         """A contact attempt failed: offline, and the next attempt waits (exponential back-off with jitter)."""
