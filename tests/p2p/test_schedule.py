@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,9 @@ async def test_unreachable_peers_are_retried_with_growing_back_off(
     start_node: StartNode, network: MemoryNetwork
 ) -> None:
     b = await start_node("b", network=network)
+    first_round = asyncio.Event()
+    b.node.signals.round_done.connect(lambda _: first_round.set())
+    await asyncio.wait_for(first_round.wait(), 20)  # the node's own round at start-up is over: none races ours
     await b.node.peers.add(PeerAddress(NOBODY), source="manual")
 
     await b.node.contacts.run_round()
