@@ -33,8 +33,9 @@ from soundtime.models import Track
 from soundtime.p2p.node import P2PNode
 from soundtime.search.peers import PeerSearch
 
-#: How often the receiver counts its rows (a count at 250,000 rows takes a while itself).
-POLL_SECONDS = 0.2
+#: How often the receiver looks for the last track (one index lookup; rows are counted only once it is there). At
+#: 0.2 s, the wait for the next look added ~0.1 s to a 2-second sync of 20,000 tracks: 5 % of the figure.
+POLL_SECONDS = 0.02
 
 
 def _peak_rss_mb(pid: int | str = "self") -> float:

@@ -129,6 +129,7 @@ async def running_context(
                 timings=p2p_timings,
                 limits=p2p_limits,
                 transports=p2p_transports,
+                last_play=context.last_play,
             )
             context.p2p = node
             context.peer_search = PeerSearch(node, context.cache)

@@ -17,6 +17,7 @@ from soundtime.auth.tokens import TokenService
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
 from soundtime.credentials.crypto import SecretBox
+from soundtime.kit.activity import LastSeen
 from soundtime.kit.db import Database
 from soundtime.kit.ratelimit import RateLimiter
 from soundtime.monitoring.counts import ScrapeCounts
@@ -56,6 +57,8 @@ class AppContext:
     scrape_counts: ScrapeCounts = field(default_factory=ScrapeCounts)
     #: Disabled accounts and revoked tokens, for routes that do not load the account.
     account_gate: AccountGate = field(default_factory=AccountGate)
+    #: When audio was last asked for (federation's catalogue ingest yields to listeners for a while).
+    last_play: LastSeen = field(default_factory=LastSeen)
 
 
 def get_context(request: Request) -> AppContext:

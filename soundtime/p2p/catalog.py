@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -235,15 +235,15 @@ def _columns(
 
 
 class IngestGate:
-    """Turns at ingesting one sender's messages: up to ``concurrency`` at once (one ingests while another waits on
-    the database), one at a time whenever the pages in flight could reach the sender's quota or its count is not
-    known yet; that count is then read exactly, as :func:`replicate` does alone.
+    """Turns at ingesting one sender's messages: up to ``concurrency()`` at once (one ingests while another waits
+    on the database; asked at each turn), one at a time whenever the pages in flight could reach the sender's quota
+    or its count is not known yet; that count is then read exactly, as :func:`replicate` does alone.
 
     ``offered`` is the sender's count as of its last ingest (an upper bound, see :func:`_room`), kept here while
     messages arrive.
     """
 
-    def __init__(self, concurrency: int, offered: int | None) -> None:
+    def __init__(self, concurrency: Callable[[], int], offered: int | None) -> None:
         self.offered = offered
         self._concurrency = concurrency
         self._changed = asyncio.Condition()
@@ -278,7 +278,7 @@ class IngestGate:
         if self._running == 0:
             return True
         return (
-            self._running < self._concurrency
+            self._running < self._concurrency()
             and self.offered is not None
             and self.offered + self._reserved + wanted <= quota
         )

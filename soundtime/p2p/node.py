@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from soundtime.blobs.store import BlobStore
 from soundtime.config import Settings
+from soundtime.kit.activity import LastSeen
 from soundtime.kit.db import Database
 from soundtime.kit.jobs import Jobs
 from soundtime.p2p import repository as repo
@@ -76,6 +77,7 @@ class P2PNode:
         limits: Limits | None = None,
         rng: random.Random | None = None,
         transports: StartTransport | None = None,
+        last_play: LastSeen | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -120,6 +122,7 @@ class P2PNode:
             unreachable=peers.record_failure,
             catalogue_changed=signals.catalogue_changed,
             page_received=self.resyncs.page_received,
+            last_play=last_play,
         )
         self.health = health = HealthKeeper(
             db=db, policy=policy, jobs=jobs, messenger=messenger, blocklist=peers, cache=self.cache

@@ -14,6 +14,7 @@ from typing import Any
 
 from soundtime.blobs.store import BlobStore
 from soundtime.kit import metrics
+from soundtime.kit.activity import LastSeen
 from soundtime.kit.db import Database
 from soundtime.kit.jobs import JobRunner
 from soundtime.kit.ratelimit import RateLimiter
@@ -48,6 +49,7 @@ class CatalogSync:
         unreachable: Callable[[str], Awaitable[None]],
         catalogue_changed: Callable[[], None],
         page_received: PageHook,
+        last_play: LastSeen | None = None,
     ) -> None:
         self._db = db
         self._own = own
@@ -59,6 +61,7 @@ class CatalogSync:
         self._unreachable = unreachable
         self._catalogue_changed = catalogue_changed
         self._page_received = page_received
+        self._last_play = last_play or LastSeen()
         self._queue = PushQueue()
         self._pushes: dict[str, asyncio.Task[None]] = {}
         self._push_slots = asyncio.Semaphore(self._policy.limits.concurrent_pushes)
@@ -199,7 +202,7 @@ class CatalogSync:
         prepared = await catalog.prepare(sender, tracks, limits.max_tracks_per_message)
         gate = self._ingest_gates.get(sender)
         if gate is None:
-            gate = catalog.IngestGate(limits.concurrent_ingests, self._offered.get(sender))
+            gate = catalog.IngestGate(self._ingest_concurrency, self._offered.get(sender))
             self._ingest_gates[sender] = gate
         async with gate.turn(len(prepared.tracks), limits.max_tracks_per_peer) as turn:
             if self._blocklist.is_blocked(sender):  # blocked while this page waited for its turn
@@ -219,6 +222,12 @@ class CatalogSync:
             self._covers_in_flight.add(digest)
             self._jobs.spawn(self._fetch_cover(sender, digest, result.missing_covers[digest]), f"cover {digest[:16]}")
         return result
+
+    def _ingest_concurrency(self) -> int:
+        """Messages of one sender ingested at once: one while people are listening (their streams start sooner)."""
+        if self._last_play.within(self._policy.timings.ingest_yields_to_plays):
+            return 1
+        return self._policy.limits.concurrent_ingests
 
     def _remember_offered(self, sender: str, offered: int | None) -> None:
         """Keep a sender's committed track count for its next message (a bounded number of senders)."""

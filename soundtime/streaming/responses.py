@@ -54,6 +54,7 @@ async def media_response(request: Request, media: Media) -> Response:
 
 async def original_audio_response(request: Request, context: AppContext, track_id: uuid.UUID) -> Response:
     """A track's audio as stored, byte for byte, with ranges; a replicated track is fetched from a peer."""
+    context.last_play.mark()
     async with context.db.transaction() as session:  # not held while a peer is being asked for the audio
         audio = await service.track_audio(session, context, track_id)
     if isinstance(audio, Media):

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from soundtime.blobs.store import BlobStore
+from soundtime.kit.activity import LastSeen
 from soundtime.kit.db import Database
 from soundtime.kit.jobs import Jobs
 from soundtime.models import Album, Artist, RemoteTrackSource, Track, track_sources
@@ -430,7 +431,7 @@ async def _turns(gate: catalog.IngestGate, plan: list[tuple[int, int]], quota: i
 
 
 async def test_a_senders_first_message_is_ingested_alone_then_two_at_a_time() -> None:
-    gate = catalog.IngestGate(2, offered=None)
+    gate = catalog.IngestGate(lambda: 2, offered=None)
     events = await _turns(gate, [(500, 500), (500, 500), (500, 500), (500, 500)], quota=10_000)
     # the first alone (its count is read), then two at once, each told what the other may add
     assert events[:2] == ["start 0 at None", "end 0"]
@@ -440,7 +441,7 @@ async def test_a_senders_first_message_is_ingested_alone_then_two_at_a_time() ->
 
 
 async def test_messages_that_could_reach_the_quota_are_ingested_one_at_a_time() -> None:
-    gate = catalog.IngestGate(2, offered=9_000)
+    gate = catalog.IngestGate(lambda: 2, offered=9_000)
     events = await _turns(gate, [(500, 500), (500, 300), (500, 0)], quota=9_999)
     assert events[0] == "start 0 at 9000"
     assert events[1] == "end 0"  # 9,000 + 500 running + 500 more could pass 9,999: the second waited
@@ -449,7 +450,7 @@ async def test_messages_that_could_reach_the_quota_are_ingested_one_at_a_time() 
 
 
 async def test_a_failed_turn_gives_its_place_back() -> None:
-    gate = catalog.IngestGate(1, offered=0)
+    gate = catalog.IngestGate(lambda: 1, offered=0)
     with pytest.raises(RuntimeError):
         async with gate.turn(500, 10_000):
             raise RuntimeError("the database went away")
@@ -489,7 +490,9 @@ class _Peer:
         await delivered
 
 
-def _node_sync(db: Database, tmp_path: Path, messenger: object = None, **limits: int) -> tuple[CatalogSync, Jobs]:
+def _node_sync(
+    db: Database, tmp_path: Path, messenger: object = None, last_play: LastSeen | None = None, **limits: int
+) -> tuple[CatalogSync, Jobs]:
     jobs = Jobs("test catalog sync")
 
     async def unreachable(_: str) -> None:
@@ -506,6 +509,7 @@ def _node_sync(db: Database, tmp_path: Path, messenger: object = None, **limits:
         unreachable=unreachable,
         catalogue_changed=lambda: None,
         page_received=lambda *_: None,
+        last_play=last_play,
     )
     return sync, jobs
 
@@ -530,6 +534,42 @@ async def test_pages_of_one_sender_arriving_together_stop_exactly_at_its_quota(
     assert sum(r.skipped for r in results) == 2500 - 1234
     counts = await _counts(db)
     assert counts["tracks"] == counts["sources"] == 1234
+
+
+@pytest.mark.parametrize(("played_seconds_ago", "most_at_once"), [(None, 2), (5.0, 1), (31.0, 2)])
+async def test_a_senders_pages_are_ingested_one_at_a_time_while_people_listen(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, played_seconds_ago: float | None, most_at_once: int
+) -> None:
+    await _peers(db, A)
+    now = 1000.0
+    last_play = LastSeen(clock=lambda: now)
+    if played_seconds_ago is not None:
+        now -= played_seconds_ago
+        last_play.mark()
+        now += played_seconds_ago
+    sync, jobs = _node_sync(db, tmp_path, last_play=last_play, concurrent_ingests=2)
+    running, most = 0, 0
+    write = catalog.write
+
+    async def counted(session: Any, sender: str, prepared: catalog.Prepared, **kwargs: Any) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.02)
+            return await write(session, sender, prepared, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(catalog, "write", counted)
+    pages = [[announcement(A, p * 50 + i) for i in range(50)] for p in range(5)]
+    try:
+        results = await asyncio.gather(*(sync.replicate(A, page) for page in pages))
+    finally:
+        await jobs.close()
+    assert sum(r.accepted for r in results) == 250
+    assert (await _counts(db))["tracks"] == 250
+    assert most == most_at_once
 
 
 async def test_a_page_failing_in_the_pipeline_loses_nothing_committed_before_or_after_it(

@@ -163,3 +163,17 @@ async def test_oversized_request_heads_are_refused(live_server: str) -> None:
     finally:
         writer.close()
     assert status.split()[1] == b"400"
+
+
+async def test_a_play_is_noted_for_background_work_and_a_cover_is_not(
+    http: httpx.AsyncClient, app: FastAPI, audio: AudioFactory, tmp_path: Path
+) -> None:
+    token, track, _ = await uploaded(http, audio, tmp_path)
+    last_play = app.state.context.last_play
+    assert (await http.get(track["cover_url"], headers=bearer(token))).status_code == 200
+    assert last_play.at is None
+    assert (await http.get(track["stream_url"], headers=bearer(token))).status_code == 200
+    assert last_play.within(30)
+    last_play.at = None
+    assert (await http.get(f"{track['stream_url']}?format=opus", headers=bearer(token))).status_code == 200
+    assert last_play.within(30)

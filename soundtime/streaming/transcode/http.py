@@ -42,6 +42,7 @@ async def transcode_response(
     the stream followed by zero bytes, which decoders skip as padding (cut short in the rare case a track is
     longer than its tags say). Errors are those of :func:`open_transcode`.
     """
+    context.last_play.mark()
     if request.method == "HEAD":
         cached, duration_s = await lookup_transcode(context, track_id, options)
         if cached is not None:
