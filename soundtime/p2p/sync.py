@@ -126,10 +126,12 @@ class CatalogSync:
         since = None if full else peer.sync_watermark
         sent = 0
         # Pages in flight to one peer of ours (it checks the next while one is written; measured 4 > 2 > 1);
-        # SoundTime peers handle a connection's streams one at a time, so they get one page at a time.
-        ours = await self._runs_our_code(node_id, peer.version)
-        window = asyncio.Semaphore(self._policy.limits.push_window if ours else 1)
+        # SoundTime peers handle a connection's streams one at a time, so they get one page at a time. A peer whose
+        # version we have not heard yet gets one page at a time until it says who it is: the first page is on its
+        # way meanwhile (a new peer's catalogue starts to flow without waiting for that round trip).
+        window = asyncio.Semaphore(1)
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._widen_for_our_code(node_id, peer.version, window))
             async for page in catalog.catalog_pages(
                 self._db, self._own.node_id, since, page_size=self._policy.limits.catalog_page_size
             ):
@@ -144,6 +146,12 @@ class CatalogSync:
             await repo.mark_pushed(session, node_id, started - margin)
         if sent:
             log.info("pushed %d tracks to %s (%s)", sent, node_id[:16], "delta" if since else "full catalog")
+
+    async def _widen_for_our_code(self, node_id: str, version: str | None, window: asyncio.Semaphore) -> None:
+        """Let ``push_window`` pages be in flight at once to a peer that runs this implementation."""
+        if await self._runs_our_code(node_id, version):
+            for _ in range(self._policy.limits.push_window - 1):
+                window.release()
 
     async def _runs_our_code(self, node_id: str, version: str | None) -> bool:
         """Whether a peer runs this implementation. A peer whose version we have not heard yet (it pinged us, and

@@ -473,10 +473,14 @@ class _Peer:
         self.in_flight: list[asyncio.Future[None]] = []
         self.most_in_flight = 0
         self.pages: list[list[str]] = []
+        #: When set, our Ping is answered only once this is done.
+        self.answer: asyncio.Future[None] | None = None
 
     async def request(self, node_id: str, message: wire.Message, *, within: float | None = None) -> wire.Message:
         assert isinstance(message, wire.Ping)
         self.pings += 1
+        if self.answer is not None:
+            await self.answer
         if isinstance(self.version, PeerError):
             raise self.version
         return wire.Pong(node_id=node_id, track_count=0, version=self.version)
@@ -647,6 +651,28 @@ async def test_a_push_to_a_peer_of_ours_keeps_several_pages_in_flight(
         recorded = await repo.get_peer(session, C)
     assert recorded is not None
     assert recorded.version == VERSION  # its answer is kept: the next push needs no Ping
+
+
+async def test_a_push_to_a_peer_not_heard_yet_sends_its_first_page_before_the_peer_says_who_it_is(
+    db: Database, tmp_path: Path
+) -> None:
+    await _own_tracks(db, 20)
+    await _peers(db, C)  # it pinged us: its version is not known
+    peer = _Peer(C, VERSION)
+    peer.answer = asyncio.get_running_loop().create_future()
+    sync, jobs = _node_sync(db, tmp_path, peer, push_window=4, catalog_page_size=2)
+    try:
+        sync.push(C, full=True, min_interval=0)
+        await _until(lambda: len(peer.pages) == 1 and peer.pings == 1)  # our Ping is still unanswered
+        assert not peer.answer.done()
+        peer.answer.set_result(None)  # it runs our code: the window opens, the first page still unacknowledged
+        await _until(lambda: len(peer.in_flight) == 4)
+    finally:
+        for delivered in peer.in_flight:
+            if not delivered.done():
+                delivered.set_result(None)
+        await jobs.close()
+    assert peer.most_in_flight == 4
 
 
 @pytest.mark.parametrize("answered", [None, "0.9.0", PeerUnavailable("no answer within 10 s")])
