@@ -55,6 +55,7 @@ def iroh_transports(settings: Settings, policy: Policy) -> StartTransport:
             heartbeat_frame=callbacks.heartbeat_frame,
             heartbeat_interval=policy.timings.heartbeat_interval,
             heartbeat_timeout=policy.timings.heartbeat_timeout,
+            probe_timeout=policy.timings.probe_timeout,
             on_connection_lost=callbacks.on_connection_lost,
             jobs=jobs,
         )

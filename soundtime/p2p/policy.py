@@ -33,6 +33,9 @@ class Timings:
     # --- connections
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 5.0
+    #: When a peer connects to us while we hold a connection to it (it may have restarted), ours must answer a
+    #: heartbeat within this time (or four round trips, when longer; at most ``heartbeat_timeout``), else it is closed.
+    probe_timeout: float = 1.0
     # --- calls we make
     connect_timeout: float = 10.0
     reply_timeout: float = 10.0
