@@ -196,11 +196,9 @@ async def _create_tracks(
     # In hash order across the whole page (concurrent pages lock hashes in one order), a part per statement: the
     # driver encodes a statement's arrays in one go on the event loop.
     order = sorted(range(len(tracks)), key=lambda i: tracks[i].hash)
-    created = 0
-    for start in range(0, len(order), INSERT_ROWS):
-        part = order[start : start + INSERT_ROWS]
-        columns = _columns([tracks[i] for i in part], artist_ids, [album_id[i] for i in part])
-        created += await repo.insert_remote_tracks(session, sender, columns)
+    parts = [order[start : start + INSERT_ROWS] for start in range(0, len(order), INSERT_ROWS)]
+    columns = [_columns([tracks[i] for i in part], artist_ids, [album_id[i] for i in part]) for part in parts]
+    created = await repo.insert_remote_tracks(session, sender, columns)
     covers: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
     for track, album in zip(tracks, album_id, strict=True):
         if album is not None and track.cover_hash:
