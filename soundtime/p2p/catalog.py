@@ -19,7 +19,7 @@ from soundtime.library.repository import writes as library_repo
 from soundtime.library.tags import UNKNOWN_ARTIST
 from soundtime.p2p import repository as repo
 from soundtime.p2p.policy import Limits
-from soundtime.p2p.tracks import announcement
+from soundtime.p2p.tracks import announcement_of
 from soundtime.p2p.validation import FixLog, announcement_problem, tidy
 from soundtime.p2p.wire import TrackAnnouncement
 
@@ -44,15 +44,14 @@ async def catalog_pages(
     while True:
         async with db.transaction() as session:
             if since is None:
-                rows = await repo.own_catalog_page(session, page_size, after)
+                page = await repo.own_catalog_page(session, page_size, after)
             else:
-                rows = await repo.own_changes_page(session, since, page_size, after)
-        if not rows:
+                page = await repo.own_changes_page(session, since, page_size, after)
+        if page is None:
             return
-        yield [announcement(row.facts, origin) for row in rows]
-        last = rows[-1]
-        after = (last.created_at if since is None else last.updated_at, last.id)
-        if len(rows) < page_size:
+        yield [announcement_of(facts, origin) for facts in page.facts]
+        after = page.last
+        if len(page.facts) < page_size:
             return
 
 

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from soundtime.library.facts import FIELDS as FACT_FIELDS
-from soundtime.library.facts import TrackFacts
 from soundtime.models import (
     Album,
     Artist,
@@ -252,13 +251,14 @@ async def blocked_set(session: AsyncSession) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogRow:
-    """One of our own tracks, as a catalog announcement needs it (plain columns: pages are read in bulk)."""
+class CatalogPage:
+    """A page of our own tracks, as catalog announcements need them (plain rows: pages are read in bulk)."""
 
-    id: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
-    facts: TrackFacts
+    #: Each track's facts in :class:`TrackFacts` field order (:data:`FACT_FIELDS`), read by position (a row may
+    #: carry more columns after them).
+    facts: Sequence[Sequence[Any]]
+    #: The keyset position of the page's last track: where the next page starts.
+    last: tuple[datetime, uuid.UUID]
 
 
 #: Where each field of :class:`TrackFacts` comes from in a catalog page's query.
@@ -281,40 +281,53 @@ _FACT_COLUMNS: dict[str, Any] = {
 }
 
 
-def _catalog_select() -> Any:
-    """id, created_at, updated_at, then the facts in :class:`TrackFacts` order (rows are read by position)."""
-    return (
-        select(Track.id, Track.created_at, Track.updated_at, *(_FACT_COLUMNS[name] for name in FACT_FIELDS))
+def _catalog_pages(key: Any, *where: Any) -> tuple[Any, Any]:
+    """(the first page, a page after ``:after_at, :after_id``) of our own tracks in (``key``, id) order, ``:limit``
+    rows each: the facts in :class:`TrackFacts` order, then ``key`` and id. Built once: a page costs its rows only."""
+    first = (
+        select(*(_FACT_COLUMNS[name] for name in FACT_FIELDS), key, Track.id)
         .join(Artist, Artist.id == Track.artist_id)
         .outerjoin(Album, Album.id == Track.album_id)
         .outerjoin(AlbumArtist, AlbumArtist.id == Album.artist_id)
-        .where(Track.origin_node.is_(None))
+        .where(Track.origin_node.is_(None), *where)
+        .order_by(key, Track.id)
+        .limit(bindparam("limit"))
     )
+    after = tuple_(bindparam("after_at", type_=key.type), bindparam("after_id", type_=Track.id.type))
+    return first, first.where(tuple_(key, Track.id) > after)
 
 
-async def _catalog_rows(session: AsyncSession, stmt: Any) -> list[CatalogRow]:
-    rows = await (await session.connection()).execute(stmt)  # Core rows: no ORM bookkeeping per row
-    return [CatalogRow(row[0], row[1], row[2], TrackFacts(*row[3:])) for row in rows]
+_CATALOG = _catalog_pages(Track.created_at)
+_CHANGES = _catalog_pages(Track.updated_at, Track.updated_at > bindparam("since", type_=Track.updated_at.type))
+
+
+async def _catalog_page(
+    session: AsyncSession, pages: tuple[Any, Any], after: tuple[datetime, uuid.UUID] | None, **values: Any
+) -> CatalogPage | None:
+    if after is None:
+        stmt = pages[0]
+    else:
+        stmt, values["after_at"], values["after_id"] = pages[1], *after
+    rows = (await (await session.connection()).execute(stmt, values)).all()  # Core rows: no ORM bookkeeping
+    if not rows:
+        return None
+    *_, key, track_id = rows[-1]
+    return CatalogPage(rows, (key, track_id))
 
 
 async def own_catalog_page(
     session: AsyncSession, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[CatalogRow]:
-    """Our own tracks in (created_at, id) order, after the keyset position ``after``."""
-    stmt = _catalog_select().order_by(Track.created_at, Track.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(tuple_(Track.created_at, Track.id) > tuple_(*after))
-    return await _catalog_rows(session, stmt)
+) -> CatalogPage | None:
+    """Our own tracks in (created_at, id) order, after the keyset position ``after`` (None: no more)."""
+    return await _catalog_page(session, _CATALOG, after, limit=limit)
 
 
 async def own_changes_page(
     session: AsyncSession, since: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[CatalogRow]:
-    """Our own tracks created or changed after ``since``, in (updated_at, id) order after ``after``."""
-    stmt = _catalog_select().where(Track.updated_at > since).order_by(Track.updated_at, Track.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(tuple_(Track.updated_at, Track.id) > tuple_(*after))
-    return await _catalog_rows(session, stmt)
+) -> CatalogPage | None:
+    """Our own tracks created or changed after ``since``, in (updated_at, id) order after ``after`` (None: no
+    more)."""
+    return await _catalog_page(session, _CHANGES, after, limit=limit, since=since)
 
 
 async def own_track_count(session: AsyncSession) -> int:

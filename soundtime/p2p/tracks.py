@@ -3,13 +3,19 @@ hits made from it, and read back into it. The wire names the bitrate ``bitrate``
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from typing import Any
 
-from soundtime.library.facts import SUMMARY, TrackFacts, summary
+from soundtime.library.facts import FIELDS, SUMMARY, TrackFacts, summary
 from soundtime.p2p.wire import SearchResultItem, TrackAnnouncement
 
 #: Projection field -> wire field, where the names differ.
 _RENAMED = {"bitrate_kbps": "bitrate"}
+
+
+#: The facts of a track in :data:`FIELDS` order, as :func:`announcement_of` reads them.
+_facts_in_order = operator.attrgetter(*FIELDS)
 
 
 def _on_wire(fields: dict[str, Any]) -> dict[str, Any]:
@@ -17,24 +23,30 @@ def _on_wire(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def announcement(facts: TrackFacts, origin: str) -> TrackAnnouncement:
-    """The announcement of a track held by ``origin`` (field by field: a catalog push makes thousands)."""
+    """The announcement of a track held by ``origin``."""
+    return announcement_of(_facts_in_order(facts), origin)
+
+
+def announcement_of(facts: Sequence[Any], origin: str) -> TrackAnnouncement:
+    """The announcement of a track held by ``origin`` whose facts are given in :class:`TrackFacts` field order
+    (:data:`FIELDS`; later items are ignored): a catalog push makes thousands, from rows, without building facts."""
     return TrackAnnouncement(
-        hash=facts.hash,
-        title=facts.title,
-        artist_name=facts.artist_name,
-        album_artist_name=facts.album_artist_name,
-        album_title=facts.album_title,
-        duration_secs=facts.duration_secs,
-        format=facts.format,
-        file_size=facts.file_size,
-        genre=facts.genre,
-        year=facts.year,
-        track_number=facts.track_number,
-        disc_number=facts.disc_number,
-        bitrate=facts.bitrate_kbps,
-        sample_rate=facts.sample_rate,
+        hash=facts[0],
+        title=facts[1],
+        artist_name=facts[2],
+        album_title=facts[3],
+        duration_secs=facts[4],
+        format=facts[5],
+        genre=facts[6],
+        year=facts[7],
+        bitrate=facts[8],
+        file_size=facts[9],
+        album_artist_name=facts[10],
+        track_number=facts[11],
+        disc_number=facts[12],
+        sample_rate=facts[13],
         origin_node=origin,
-        cover_hash=facts.cover_hash,
+        cover_hash=facts[14],
     )
 
 
