@@ -147,7 +147,7 @@ class PeerMessenger:
                 log.info("%s: %s; trying once more on a new connection", failed, exc)  # the pool dials anew
         raise AssertionError("unreachable")
 
-    async def send(self, node_id: str, message: wire.Message) -> None:
+    async def send(self, node_id: str, message: wire.Message | wire.Encoded) -> None:
         """Fire and forget: write, FIN, wait for the acknowledgement; retried on connection and stream errors.
 
         Acknowledged data counts as delivered unless the peer refuses it: a stop or reset code, or a reset

@@ -45,7 +45,7 @@ class Requests(Protocol):
         """Send ``message`` and return the peer's one-frame reply."""
         ...
 
-    async def send(self, node_id: str, message: wire.Message) -> None:
+    async def send(self, node_id: str, message: wire.Message | wire.Encoded) -> None:
         """Fire and forget, acknowledged."""
         ...
 

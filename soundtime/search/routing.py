@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 
 
+def _build(terms: set[str], random_bytes: Callable[[int], bytes]) -> tuple[BloomFilter, wire.Encoded | None]:
+    """Our filter of ``terms`` and the message that carries it (None when it exceeds a frame: nothing to send)."""
+    bloom = BloomFilter.of_terms(terms, random_bytes=random_bytes)
+    try:
+        return bloom, wire.Encoded.of(wire.BloomExchange(bloom=bloom.to_wire()))
+    except ValueError as exc:
+        log.warning("our search filter cannot be sent (%s): peers will not route searches to us", exc)
+        return bloom, None
+
+
 class SearchFilters:
     """Our filter and the peers' filters."""
 
@@ -61,7 +71,7 @@ class SearchFilters:
         self.rejected = 0
         self._clock = clock
         self._random_bytes = random_bytes
-        self._message: wire.BloomExchange | None = None
+        self._message: wire.Encoded | None = None  # ours, encoded once for every peer
         self._fingerprint: tuple[int, datetime | None] | None = None
         self._dirty = asyncio.Event()
         self._built = asyncio.Event()
@@ -119,9 +129,8 @@ class SearchFilters:
                 return False
             async for pieces in search_repo.stream_library_pieces(session, BATCH):
                 await asyncio.to_thread(add_terms, terms, pieces)
-        bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)
+        bloom, self._message = await asyncio.to_thread(_build, terms, self._random_bytes)
         self.own, self._fingerprint = bloom, fingerprint
-        self._message = wire.BloomExchange(bloom=bloom.to_wire())
         self.rebuilds += 1
         self._built.set()
         log.info(

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from soundtime.kit.metrics import REGISTRY
 from soundtime.p2p import wire
 from tests.support.soundtime_peer import GOLDEN_TRACK
 
@@ -194,6 +195,26 @@ def test_round_trip(message: wire.Message) -> None:
     assert wire.decode(body) == message
     assert wire.encode(wire.decode(body)) == body
     assert wire.decode_frame(wire.encode_frame(message)) == message
+
+
+def test_a_message_encoded_once_is_sent_as_the_same_frame_and_counted_each_time() -> None:
+    message = ROUND_TRIPS[-3]
+    assert isinstance(message, wire.BloomExchange)
+    encoded = wire.Encoded.of(message)
+    before = _sent("BloomExchange")
+    frames = [wire.encode_frame(encoded), wire.encode_frame(encoded)]
+    assert frames == [wire.encode_frame(message)] * 2
+    assert wire.decode_frame(frames[0]) == message
+    assert _sent("BloomExchange") - before == 3  # every frame handed out counts as a message sent
+
+
+def _sent(kind: str) -> float:
+    return REGISTRY.get_sample_value("soundtime_p2p_messages_sent_total", {"type": kind}) or 0.0
+
+
+def test_a_message_too_large_for_a_frame_cannot_be_encoded_once() -> None:
+    with pytest.raises(ValueError, match="frame limit"):
+        wire.Encoded.of(wire.PeerExchange(peers=["x" * 1000] * 9000))
 
 
 def test_extension_addresses_are_omitted_when_absent() -> None:
