@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from soundtime.kit.sql import any_of
 from soundtime.library.facts import FIELDS as FACT_FIELDS
 from soundtime.models import (
     Album,
@@ -105,7 +106,7 @@ async def record_failure(session: AsyncSession, node_id: str, retry_at: datetime
 
 async def mark_offline(session: AsyncSession, node_ids: Sequence[str]) -> None:
     """These peers are not connected (connection lost, blocked)."""
-    await session.execute(update(Peer).where(Peer.node_id.in_(list(node_ids))).values(is_online=False))
+    await session.execute(update(Peer).where(any_of(Peer.node_id, node_ids)).values(is_online=False))
 
 
 async def mark_all_offline(session: AsyncSession) -> None:
@@ -150,7 +151,7 @@ async def existing_peer_ids(session: AsyncSession, node_ids: Sequence[str]) -> s
     """The ids among ``node_ids`` that are registered."""
     if not node_ids:
         return set()
-    return set((await session.scalars(select(Peer.node_id).where(Peer.node_id.in_(node_ids)))).all())
+    return set((await session.scalars(select(Peer.node_id).where(any_of(Peer.node_id, node_ids)))).all())
 
 
 async def add_learned_peers(session: AsyncSession, addresses: dict[str, list[str]]) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import Integer, String, Subquery, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import Function
 
+from soundtime.kit.sql import any_of
 from soundtime.library.repository import rows as library_rows
 from soundtime.models import Album, Artist, Peer, Track
 
@@ -167,7 +168,7 @@ async def held_tracks(
     tsquery = _query(query)
     matches = Track.search_vector.bool_op("@@")(tsquery)
     stmt = select(Track.content_hash, Track.id, func.ts_rank_cd(Track.search_vector, tsquery), matches).where(
-        Track.content_hash.in_(list(digests))
+        any_of(Track.content_hash, digests)
     )
     return {
         digest: (track_id, float(rank) if hit else None) for digest, track_id, rank, hit in await session.execute(stmt)
@@ -183,7 +184,7 @@ async def online_peers(session: AsyncSession, node_ids: Sequence[str]) -> list[t
     """(node id, track count) of the online peers among ``node_ids``."""
     if not node_ids:
         return []
-    stmt = select(Peer.node_id, Peer.track_count).where(Peer.is_online, Peer.node_id.in_(list(node_ids)))
+    stmt = select(Peer.node_id, Peer.track_count).where(Peer.is_online, any_of(Peer.node_id, node_ids))
     return [(node_id, int(count)) for node_id, count in await session.execute(stmt)]
 
 
