@@ -124,6 +124,11 @@ async def list_peers(session: AsyncSession) -> list[Peer]:
     return list((await session.scalars(select(Peer).order_by(Peer.is_online.desc(), Peer.node_id))).all())
 
 
+async def online_peer_ids(session: AsyncSession) -> list[str]:
+    """The ids of the online peers, in order."""
+    return list((await session.scalars(select(Peer.node_id).where(Peer.is_online).order_by(Peer.node_id))).all())
+
+
 async def peers_due(session: AsyncSession, now: datetime, limit: int) -> list[Peer]:
     """Offline peers whose back-off has elapsed and that we know how to dial, longest waiting first."""
     stmt = (
@@ -202,19 +207,21 @@ async def release_push(session: AsyncSession, node_id: str) -> None:
     await session.execute(update(Peer).where(Peer.node_id == node_id).values(last_catalog_push_at=None))
 
 
-async def claim_push(session: AsyncSession, node_id: str, min_interval: float) -> Peer | None:
+async def claim_push(session: AsyncSession, node_id: str, min_interval: float) -> tuple[Peer, datetime] | None:
     """Reserve a catalog push to the peer unless one started less than ``min_interval`` seconds ago.
 
-    Returns the peer (with its previous sync watermark) when reserved.
+    Returns the peer (with its previous sync watermark) and the database's time of the claim, when reserved.
     """
-    recent = func.now() - timedelta(seconds=min_interval)
+    now = func.now()  # the transaction's time, the same for every statement of it
+    recent = now - timedelta(seconds=min_interval)
     stmt = (
         update(Peer)
         .where(Peer.node_id == node_id, or_(Peer.last_catalog_push_at.is_(None), Peer.last_catalog_push_at <= recent))
-        .values(last_catalog_push_at=func.now())
-        .returning(Peer)
+        .values(last_catalog_push_at=now)
+        .returning(Peer, now)
     )
-    return (await session.scalars(stmt)).first()
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1])
 
 
 # --- blocking ------------------------------------------------------------------------------------------------

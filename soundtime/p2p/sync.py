@@ -119,10 +119,10 @@ class CatalogSync:
 
     async def _push_pages(self, node_id: str, *, full: bool, min_interval: float) -> None:
         async with self._db.transaction() as session:
-            peer = await repo.claim_push(session, node_id, min_interval)
-            started = await repo.database_now(session)
-        if peer is None:
+            claimed = await repo.claim_push(session, node_id, min_interval)
+        if claimed is None:
             return
+        peer, started = claimed
         since = None if full else peer.sync_watermark
         sent = 0
         # Pages in flight to one peer of ours (it checks the next while one is written; measured 4 > 2 > 1);
@@ -175,7 +175,7 @@ class CatalogSync:
         """Our library gained tracks: push them to every online peer now (a delta since each one's watermark)."""
         self._catalogue_changed()
         async with self._db.transaction() as session:
-            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
+            online = await repo.online_peer_ids(session)
             self._own.track_count = await repo.own_track_count(session)
         for node_id in online:
             self.push(node_id, min_interval=0)

@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 
 
-def _build(terms: set[str], random_bytes: Callable[[int], bytes]) -> tuple[BloomFilter, wire.Encoded | None]:
-    """Our filter of ``terms`` and the message that carries it (None when it exceeds a frame: nothing to send)."""
-    bloom = BloomFilter.of_terms(terms, random_bytes=random_bytes)
-    try:
-        return bloom, wire.Encoded.of(wire.BloomExchange(bloom=bloom.to_wire()))
-    except ValueError as exc:
-        log.warning("our search filter cannot be sent (%s): peers will not route searches to us", exc)
-        return bloom, None
-
-
 class SearchFilters:
     """Our filter and the peers' filters."""
 
@@ -71,7 +61,8 @@ class SearchFilters:
         self.rejected = 0
         self._clock = clock
         self._random_bytes = random_bytes
-        self._message: wire.Encoded | None = None  # ours, encoded once for every peer
+        #: Ours, as built; encoded at its first send, then sent as it is to every peer until the next build.
+        self._message: wire.BloomExchange | wire.Encoded | None = None
         self._fingerprint: tuple[int, datetime | None] | None = None
         self._dirty = asyncio.Event()
         self._built = asyncio.Event()
@@ -129,8 +120,9 @@ class SearchFilters:
                 return False
             async for pieces in search_repo.stream_library_pieces(session, BATCH):
                 await asyncio.to_thread(add_terms, terms, pieces)
-        bloom, self._message = await asyncio.to_thread(_build, terms, self._random_bytes)
+        bloom = await asyncio.to_thread(BloomFilter.of_terms, terms, random_bytes=self._random_bytes)
         self.own, self._fingerprint = bloom, fingerprint
+        self._message = wire.BloomExchange(bloom=bloom.to_wire())
         self.rebuilds += 1
         self._built.set()
         log.info(
@@ -168,12 +160,13 @@ class SearchFilters:
         """Send our filter to every online, unblocked peer."""
         self._last_broadcast = self._clock()
         async with self._db.transaction() as session:
-            online = [p.node_id for p in await p2p_repo.list_peers(session) if p.is_online]
+            online = await p2p_repo.online_peer_ids(session)
         await asyncio.gather(*(self._send(node_id) for node_id in online))
 
     async def _send(self, node_id: str) -> None:
         await self._built.wait()
-        if self._message is None:
+        message = self._encoded()
+        if message is None:
             return
         self._sent[node_id] = self._clock()
         self._sent.move_to_end(node_id)
@@ -181,10 +174,21 @@ class SearchFilters:
             self._sent.popitem(last=False)
         try:
             async with self._send_slots:
-                await self._messenger.send(node_id, self._message)  # refuses blocked peers, before and after dialling
+                await self._messenger.send(node_id, message)  # refuses blocked peers, before and after dialling
         except PeerError as exc:
             self._sent.pop(node_id, None)
             log.debug("search filter to %s not delivered: %s", node_id[:16], exc)
+
+    def _encoded(self) -> wire.Encoded | None:
+        """Our filter's message, encoded once per build (~240 KB of JSON, over a millisecond each time); None when
+        there is none to send, or it exceeds a frame (reported once)."""
+        if isinstance(self._message, wire.BloomExchange):
+            try:
+                self._message = wire.Encoded.of(self._message)
+            except ValueError as exc:
+                log.warning("our search filter cannot be sent (%s): peers will not route searches to us", exc)
+                self._message = None
+        return self._message
 
     # --- theirs ----------------------------------------------------------------------------------------------
 

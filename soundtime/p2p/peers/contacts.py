@@ -176,7 +176,7 @@ class Contacts:
         async with self._db.transaction() as session:
             await repo.forget_unreachable_learned(session, limits.forget_after_failures)
             due = await repo.peers_due(session, self._clock(), limits.redials_per_round)
-            online = [p.node_id for p in await repo.list_peers(session) if p.is_online]
+            online = await repo.online_peer_ids(session)
             self._own.track_count = await repo.own_track_count(session)
         # Not dialled at all (the messenger would refuse it anyway), so a blocked peer collects no failures.
         await asyncio.gather(
