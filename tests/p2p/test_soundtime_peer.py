@@ -152,6 +152,10 @@ async def test_ping_pushes_a_delta_since_the_last_sync_and_request_catalog_a_ful
     await _upload_one(b, audio, tmp_path, "Two")
     target = _address_of(b)
 
+    async def counted() -> bool:  # an upload's announcement, in the background, updates what our Pong reports
+        return b.node.own.track_count == 2
+
+    await eventually(counted)
     reply = await soundtime_peer.call(target, wire.encode_frame(wire.Ping()))
     pong = wire.decode_frame(reply)
     assert pong == wire.Pong(node_id=b.node_id, track_count=2, version=b.node.own.pong().version)
