@@ -93,6 +93,9 @@ class Timings:
     filter_broadcast_interval: float = 60.0
     #: A peer's filter is answered with ours unless we sent ours to it less than this long ago.
     filter_reply_interval: float = 300.0
+    #: The same filter is not sent again to a peer it went to less than this long ago (at start-up the contact,
+    #: the first round and the first broadcast would each send it within milliseconds).
+    filter_resend_interval: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ class SearchFilters:
         self._dirty = asyncio.Event()
         self._built = asyncio.Event()
         self._last_broadcast = -float("inf")
-        self._sent: OrderedDict[str, float] = OrderedDict()  # when ours last went to a peer (bounded)
+        #: Which build of ours last went to a peer, and when (bounded).
+        self._sent: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._send_slots = asyncio.Semaphore(limits.filter_send_concurrency)
 
     # --- our filter ------------------------------------------------------------------------------------------
@@ -168,7 +169,11 @@ class SearchFilters:
         message = self._encoded()
         if message is None:
             return
-        self._sent[node_id] = self._clock()
+        now, last = self._clock(), self._sent.get(node_id)
+        resend_after = self._policy.timings.filter_resend_interval
+        if last is not None and last[0] == self.rebuilds and now - last[1] < resend_after:
+            return  # this very filter went (or is going) to the peer a moment ago
+        self._sent[node_id] = (self.rebuilds, now)
         self._sent.move_to_end(node_id)
         if len(self._sent) > self._policy.limits.max_remembered_filter_sends:
             self._sent.popitem(last=False)
@@ -205,7 +210,7 @@ class SearchFilters:
             log.warning("peer %s sent an unusable search filter (ignored): %s", sender[:16], exc)
             return False
         last = self._sent.get(sender)
-        if last is None or self._clock() - last >= self._policy.timings.filter_reply_interval:
+        if last is None or self._clock() - last[1] >= self._policy.timings.filter_reply_interval:
             self.send_to(sender)  # it contacted us: without ours it could not route searches to us
         return True
 
