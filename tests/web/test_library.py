@@ -161,7 +161,9 @@ async def test_a_local_track_plays_and_the_player_controls_it(server: Server, ne
     tab = await new_tab(server.url)
     page = tab.page
     await tab.sign_in("admin")
-    titles = await page.get_by_role("list", name="Tracks").locator(".title").all_text_contents()
+    listed = page.get_by_role("list", name="Tracks").locator(".title")
+    await expect(listed).to_have_count(3)  # the list has rendered (reading it does not wait)
+    titles = await listed.all_text_contents()
     await page.get_by_role("button", name=f"Play {titles[0]} by {ARTIST}").click()
     player = page.get_by_role("region", name="Player")
     await expect(player).to_contain_text(titles[0])
